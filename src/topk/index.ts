@@ -1,0 +1,2 @@
+export { logSumExp, topkLogprobsRows } from './topk.js';
+export { allFinite, firstNonFinite } from './finite.js';
