@@ -1,0 +1,155 @@
+"""Turn one decoded record batch into right-padded torch tensors.
+
+This is the hot path of every reader, so it is vectorized: the list offsets of
+``input_ids`` give each token's (row, column) once, and every column is scattered
+into its padded output with a single fancy-index assignment.  No Python loop runs
+per sample or per token.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from .errors import FormatError
+from .format import TopkInfo
+
+#: Fill for ``topk_logprobs`` at padding positions.  -inf is "probability 0", so a loss
+#: that forgets the mask fails loudly (NaN/inf) instead of learning from padding; the
+#: losses in :mod:`logit_cache.losses` mask before using the values.
+LOGPROB_PAD = float("-inf")
+
+_VALUE_TYPES = {"f32": pa.float32(), "f16": pa.float16(), "bf16": pa.uint16(), "q8": pa.uint8()}
+_INDEX_TYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
+
+
+def decode_logprobs(values: np.ndarray, topk: TopkInfo) -> np.ndarray:
+    """Value encoding → float32 log-probabilities (a new array; inputs may be read-only maps)."""
+    enc = topk.values
+    if enc == "f32":
+        return values.astype(np.float32, copy=True)
+    if enc == "f16":
+        return values.astype(np.float32)
+    if enc == "bf16":
+        # bfloat16 is the top half of a float32: widen the bits and reinterpret.
+        return (values.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    if enc == "q8":
+        return values.astype(np.float32) * np.float32(-(topk.q8_scale or 0.0))
+    raise FormatError(f"unknown value encoding {enc!r}")
+
+
+def encode_logprobs(logprobs: np.ndarray, values: str, q8_scale: Optional[float] = None) -> np.ndarray:
+    """float32 log-probabilities → stored encoding (the writer's side; used by fixtures).
+
+    bf16 rounds to nearest-even so that decode(encode(x)) is the closest bfloat16.
+    q8 rounds to nearest and saturates at 255 (log-probs below -255·scale clip there).
+    """
+    lp = np.ascontiguousarray(logprobs, dtype=np.float32)
+    if values == "f32":
+        return lp
+    if values == "f16":
+        return lp.astype(np.float16)
+    if values == "bf16":
+        bits = lp.view(np.uint32).astype(np.uint64)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        # Keep infinities/NaN exact instead of letting the rounding carry into them.
+        special = ~np.isfinite(lp)
+        rounded[special] = bits[special] >> 16
+        return rounded.astype(np.uint16)
+    if values == "q8":
+        if not q8_scale or q8_scale <= 0:
+            raise ValueError(f"q8 encoding needs q8_scale > 0, got {q8_scale!r}")
+        q = np.rint(np.nan_to_num(-lp / q8_scale, posinf=255.0))
+        return np.clip(q, 0, 255).astype(np.uint8)
+    raise ValueError(f"unknown value encoding {values!r}; expected one of {tuple(_VALUE_TYPES)}")
+
+
+def _list_parts(col: pa.Array, name: str, where: str):
+    """(normalized offsets, flattened child) of a list column, honouring slices."""
+    if not isinstance(col, pa.ListArray):
+        raise FormatError(f"{where}: column {name} must be list<...>, got {col.type}")
+    if col.null_count:
+        raise FormatError(f"{where}: column {name} has {col.null_count} null rows")
+    offsets = col.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    return offsets - offsets[0], col.flatten()
+
+
+def _fixed_values(child: pa.Array, name: str, k: int, expected: pa.DataType, where: str) -> np.ndarray:
+    if not isinstance(child, pa.FixedSizeListArray) or child.type.list_size != k:
+        raise FormatError(f"{where}: column {name} must be list<fixed_size_list<{expected}, {k}>>, got list<{child.type}>")
+    if child.type.value_type != expected:
+        raise FormatError(f"{where}: column {name} holds {child.type.value_type}, manifest says {expected}")
+    flat = child.flatten()
+    if flat.null_count:
+        raise FormatError(f"{where}: column {name} has {flat.null_count} null values")
+    if len(flat) != len(child) * k:
+        raise FormatError(f"{where}: column {name} has {len(flat)} values for {len(child)} positions × k={k}")
+    return flat.to_numpy(zero_copy_only=False).reshape(len(child), k)
+
+
+def record_batch_to_tensors(
+    rb: pa.RecordBatch,
+    topk: TopkInfo,
+    where: str = "batch",
+    pad_to: Optional[int] = None,
+    logprob_fill: float = LOGPROB_PAD,
+) -> Dict[str, torch.Tensor]:
+    """Decode a v1 record batch into padded tensors.
+
+    Returns ``input_ids`` [B,S] int64 (pad 0), ``attention_mask`` [B,S] int64,
+    ``topk_ids`` [B,S,k] int64 (pad 0), ``topk_logprobs`` [B,S,k] float32 (pad
+    ``logprob_fill``), ``sample_id`` [B] int64.  ``pad_to`` fixes S (for static shapes).
+    """
+    for name in ("sample_id", "input_ids", "topk_ids", "topk_logprobs"):
+        if rb.schema.get_field_index(name) < 0:
+            raise FormatError(f"{where}: missing column {name!r}; has {rb.schema.names}")
+    k = topk.k
+    n_rows = rb.num_rows
+
+    sid = rb.column("sample_id")
+    if sid.type != pa.uint64() or sid.null_count:
+        raise FormatError(f"{where}: sample_id must be non-null uint64, got {sid.type} with {sid.null_count} nulls")
+    sample_id = sid.to_numpy(zero_copy_only=False).astype(np.int64)
+
+    offsets, ids_child = _list_parts(rb.column("input_ids"), "input_ids", where)
+    if ids_child.type != pa.int32():
+        raise FormatError(f"{where}: input_ids must be list<int32>, got list<{ids_child.type}>")
+    lengths = np.diff(offsets)
+    total = int(offsets[-1])
+    seq = int(lengths.max()) if n_rows else 0
+    if pad_to is not None:
+        if pad_to < seq:
+            raise ValueError(f"{where}: pad_to={pad_to} is shorter than the longest sample ({seq} tokens)")
+        seq = pad_to
+
+    tk_offsets, tk_child = _list_parts(rb.column("topk_ids"), "topk_ids", where)
+    lp_offsets, lp_child = _list_parts(rb.column("topk_logprobs"), "topk_logprobs", where)
+    for name, off in (("topk_ids", tk_offsets), ("topk_logprobs", lp_offsets)):
+        if not np.array_equal(off, offsets):
+            bad = int(np.flatnonzero(np.diff(off) != lengths)[0]) if len(off) == len(offsets) else -1
+            raise FormatError(f"{where}: column {name} list lengths differ from input_ids (first at row {bad})")
+    topk_ids_flat = _fixed_values(tk_child, "topk_ids", k, _INDEX_TYPES[topk.index_type], where)
+    stored = _fixed_values(lp_child, "topk_logprobs", k, _VALUE_TYPES[topk.values], where)
+
+    # Destination of token j of the flattened batch: row r, column j - offsets[r].
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
+    dest = rows * seq + (np.arange(total, dtype=np.int64) - offsets[rows])
+
+    input_ids = np.zeros(n_rows * seq, dtype=np.int64)
+    input_ids[dest] = ids_child.to_numpy(zero_copy_only=False)
+    mask = np.zeros(n_rows * seq, dtype=np.int64)
+    mask[dest] = 1
+    topk_ids = np.zeros((n_rows * seq, k), dtype=np.int64)
+    topk_ids[dest] = topk_ids_flat
+    logprobs = np.full((n_rows * seq, k), logprob_fill, dtype=np.float32)
+    logprobs[dest] = decode_logprobs(stored, topk)
+
+    return {
+        "input_ids": torch.from_numpy(input_ids.reshape(n_rows, seq)),
+        "attention_mask": torch.from_numpy(mask.reshape(n_rows, seq)),
+        "topk_ids": torch.from_numpy(topk_ids.reshape(n_rows, seq, k)),
+        "topk_logprobs": torch.from_numpy(logprobs.reshape(n_rows, seq, k)),
+        "sample_id": torch.from_numpy(sample_id),
+    }
