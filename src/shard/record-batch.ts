@@ -1,0 +1,107 @@
+// TopkBatch typed arrays <-> Arrow record batches, without builders: each column is
+// wrapped with makeData over the arrays we already hold (CONVENTIONS: Arrow JS).
+import {
+  type Data, FixedSizeList, List, makeData, RecordBatch, type Schema, Struct, type Uint64,
+} from 'apache-arrow';
+import type { TopkBatch, TopkLayout } from './types.js';
+import { decodeValues, encodeValues, type StoredValues } from './values.js';
+import { indexTypeFor } from './types.js';
+
+function listOf(type: List, offsets: Int32Array, child: Data): Data {
+  return makeData({ type, length: offsets.length - 1, nullCount: 0, valueOffsets: offsets, child });
+}
+
+export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBatch): RecordBatch {
+  const n = batch.offsets.length - 1;
+  const tokens = batch.inputIds.length;
+  const [fSample, fInput, fIds, fLogprobs] = schema.fields;
+  const sampleIds = new BigUint64Array(n);
+  for (let i = 0; i < n; i++) sampleIds[i] = BigInt(batch.sampleIds[i]);
+
+  const idsType = fIds.type as List<FixedSizeList>;
+  const idsFixed = idsType.children[0].type as FixedSizeList;
+  const ids = indexTypeFor(layout.vocabSize) === 'uint16' ? toUint16(batch.topkIds) : toUint32(batch.topkIds);
+  const lpType = fLogprobs.type as List<FixedSizeList>;
+  const lpFixed = lpType.children[0].type as FixedSizeList;
+  const stored: StoredValues = encodeValues(batch.topkLogprobs, layout);
+
+  const children = [
+    makeData({ type: fSample.type as Uint64, length: n, nullCount: 0, data: sampleIds }),
+    listOf(fInput.type as List, batch.offsets,
+      makeData({ type: (fInput.type as List).children[0].type, length: tokens, nullCount: 0, data: batch.inputIds })),
+    listOf(idsType, batch.offsets, makeData({
+      type: idsFixed, length: tokens, nullCount: 0,
+      child: makeData({ type: idsFixed.children[0].type, length: ids.length, nullCount: 0, data: ids }),
+    })),
+    listOf(lpType, batch.offsets, makeData({
+      type: lpFixed, length: tokens, nullCount: 0,
+      child: makeData({ type: lpFixed.children[0].type, length: stored.length, nullCount: 0, data: stored }),
+    })),
+  ];
+  const struct = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
+  return new RecordBatch(schema, struct);
+}
+
+function toUint16(a: TopkBatch['topkIds']): Uint16Array {
+  if (a instanceof Uint16Array) return a;
+  const out = new Uint16Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i];
+  return out;
+}
+
+function toUint32(a: TopkBatch['topkIds']): Uint32Array {
+  if (a instanceof Uint32Array) return a;
+  const out = new Uint32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i];
+  return out;
+}
+
+/** Offsets of a list column, rebased to start at 0 (views when already 0-based). */
+function listParts(data: Data): { offsets: Int32Array; child: Data } {
+  const raw = data.valueOffsets as Int32Array;
+  const offsets = raw.subarray(data.offset, data.offset + data.length + 1);
+  return { offsets, child: data.children[0] };
+}
+
+function childValues<T extends ArrayLike<number>>(data: Data, width: number, start: number, count: number): T {
+  const values = data.values as unknown as T & { subarray(a: number, b: number): T };
+  const base = data.offset + start * width;
+  return values.subarray(base, base + count * width);
+}
+
+/** Decodes one record batch back to typed arrays, rechecking every length invariant. */
+export function fromRecordBatch(rb: RecordBatch, layout: TopkLayout, where: string): TopkBatch {
+  const n = rb.numRows;
+  const col = (name: string): Data => {
+    const v = rb.getChild(name);
+    if (!v || v.data.length !== 1) throw new Error(`${where}: column ${name} missing or split`);
+    return v.data[0];
+  };
+  const sample = col('sample_id');
+  const input = listParts(col('input_ids'));
+  const idsList = listParts(col('topk_ids'));
+  const lpList = listParts(col('topk_logprobs'));
+  const first = input.offsets[0];
+  const tokens = input.offsets[n] - first;
+  for (const [name, parts] of [['topk_ids', idsList], ['topk_logprobs', lpList]] as const) {
+    for (let i = 0; i <= n; i++) {
+      if (parts.offsets[i] - parts.offsets[0] !== input.offsets[i] - first) {
+        throw new Error(`${where}: ${name} of row ${i} does not match input_ids length`);
+      }
+    }
+  }
+  const k = layout.k;
+  const offsets = first === 0 ? input.offsets : input.offsets.map((o) => o - first);
+  const inputIds = childValues<Int32Array>(input.child, 1, first, tokens);
+  const idsFixed = idsList.child;
+  const topkIds = childValues<Uint16Array | Uint32Array>(idsFixed.children[0], k, idsFixed.offset + idsList.offsets[0], tokens);
+  const lpFixed = lpList.child;
+  const stored = childValues<StoredValues>(lpFixed.children[0], k, lpFixed.offset + lpList.offsets[0], tokens);
+  const sampleIds = new Float64Array(n);
+  const sv = sample.values as BigUint64Array;
+  for (let i = 0; i < n; i++) sampleIds[i] = Number(sv[sample.offset + i]);
+  if (inputIds.length !== tokens || topkIds.length !== tokens * k || stored.length !== tokens * k) {
+    throw new Error(`${where}: buffers hold ${inputIds.length} tokens, ${topkIds.length} ids, ${stored.length} values; expected ${tokens}, ${tokens * k}`);
+  }
+  return { sampleIds, offsets, inputIds, topkIds, topkLogprobs: decodeValues(stored, layout) };
+}

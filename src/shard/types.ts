@@ -1,0 +1,38 @@
+/** How top-k log-probabilities are stored. All decode to float32 log-softmax values. */
+export type ValueEncoding = 'f32' | 'f16' | 'bf16' | 'q8';
+export const VALUE_ENCODINGS: readonly ValueEncoding[] = ['f32', 'f16', 'bf16', 'q8'];
+
+/** Compression of Arrow body buffers. */
+export type CodecName = 'lz4' | 'zstd' | 'none';
+export const CODECS: readonly CodecName[] = ['lz4', 'zstd', 'none'];
+
+export type IndexType = 'uint16' | 'uint32';
+
+/** The index width a vocabulary needs: ids are < vocabSize. */
+export function indexTypeFor(vocabSize: number): IndexType {
+  return vocabSize <= 65536 ? 'uint16' : 'uint32';
+}
+
+/**
+ * One stored batch as flat typed arrays. Sample i owns tokens offsets[i]..offsets[i+1];
+ * token t owns topk entries t*k..t*k+k, in descending teacher probability.
+ */
+export interface TopkBatch {
+  sampleIds: Float64Array | number[];
+  offsets: Int32Array;
+  inputIds: Int32Array;
+  topkIds: Uint32Array | Uint16Array | Int32Array;
+  topkLogprobs: Float32Array;
+}
+
+/** Settings every batch of one dataset shares. */
+export interface TopkLayout {
+  k: number;
+  vocabSize: number;
+  values: ValueEncoding;
+  /** q8 only: logprob = -q * q8Scale, q in 0..255. */
+  q8Scale?: number;
+}
+
+export const FORMAT_VERSION = '1.0';
+export const FORMAT_MAJOR = 1;

@@ -1,0 +1,44 @@
+// Checks a batch before anything is written, so a bad batch never leaves a file behind.
+import type { TopkBatch, TopkLayout } from './types.js';
+
+/** Rounding in a fused log-softmax may put the top value a hair above zero. */
+export const LOGPROB_SLACK = 1e-4;
+
+export function validateBatch(batch: TopkBatch, layout: TopkLayout, where: string): void {
+  const { offsets, inputIds, topkIds, topkLogprobs, sampleIds } = batch;
+  const n = offsets.length - 1;
+  const k = layout.k;
+  if (n < 0) throw new Error(`${where}: offsets is empty; need one more entry than samples`);
+  if (sampleIds.length !== n) throw new Error(`${where}: ${sampleIds.length} sample ids for ${n} samples`);
+  if (offsets[0] !== 0) throw new Error(`${where}: offsets[0] is ${offsets[0]}, expected 0`);
+  const tokens = offsets[n];
+  if (tokens !== inputIds.length) throw new Error(`${where}: offsets end at ${tokens} but input_ids has ${inputIds.length} tokens`);
+  if (topkIds.length !== tokens * k) throw new Error(`${where}: topk_ids has ${topkIds.length} entries, expected ${tokens} tokens x k=${k}`);
+  if (topkLogprobs.length !== tokens * k) {
+    throw new Error(`${where}: topk_logprobs has ${topkLogprobs.length} entries, expected ${tokens} tokens x k=${k}`);
+  }
+  const vocab = layout.vocabSize;
+  for (let i = 0; i < n; i++) {
+    const start = offsets[i];
+    const end = offsets[i + 1];
+    if (end < start) throw new Error(`${where}: offsets decrease at sample ${sampleIds[i]} (${start} > ${end})`);
+    for (let t = start; t < end; t++) {
+      const tok = inputIds[t];
+      if (!(tok >= 0 && tok < vocab)) fail(where, sampleIds[i], t - start, `input id ${tok} is outside the vocabulary [0, ${vocab})`);
+      let prev = Infinity;
+      for (let j = t * k; j < t * k + k; j++) {
+        const id = topkIds[j];
+        if (!(id >= 0 && id < vocab)) fail(where, sampleIds[i], t - start, `top-k id ${id} (rank ${j - t * k}) is outside the vocabulary [0, ${vocab})`);
+        const lp = topkLogprobs[j];
+        if (Number.isNaN(lp)) fail(where, sampleIds[i], t - start, `log-probability at rank ${j - t * k} is NaN`);
+        if (lp > LOGPROB_SLACK) fail(where, sampleIds[i], t - start, `log-probability ${lp} at rank ${j - t * k} is above 0`);
+        if (lp > prev) fail(where, sampleIds[i], t - start, `log-probabilities not descending at rank ${j - t * k} (${prev} then ${lp})`);
+        prev = lp;
+      }
+    }
+  }
+}
+
+function fail(where: string, sample: number, position: number, what: string): never {
+  throw new Error(`${where}: sample ${sample}, position ${position}: ${what}`);
+}
