@@ -7,7 +7,8 @@
  * handle is read sequentially, message by message.
  */
 
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { type Data, DataType, type Field, RecordBatchReader, type Schema } from 'apache-arrow';
 import { type Sample, DEFAULT_COLUMN, checkInt32Ids, checkMaxSeqLen, makeSample, toTokenIds } from './sample.js';
 
@@ -72,11 +73,14 @@ export async function* readArrowSamples(file: string, opts: ArrowReadOptions = {
   const column = opts.column ?? DEFAULT_COLUMN;
   const { maxSeqLen } = opts;
   checkMaxSeqLen(maxSeqLen);
-  const handle = await open(file, 'r');
+  const info = await stat(file);
+  // A zero-byte file is an empty dataset, not a malformed one (same as an empty JSONL file).
+  if (info.isFile() && info.size === 0) return;
+  // Pipes and devices cannot seek: read them as a byte stream (fine for the stream format).
+  const handle = info.isFile() ? await open(file, 'r') : undefined;
+  const stream = handle ? undefined : createReadStream(file);
   try {
-    // A zero-byte file is an empty dataset, not a malformed one (same as an empty JSONL file).
-    if ((await handle.stat()).size === 0) return;
-    const reader = await RecordBatchReader.from(handle);
+    const reader = handle ? await RecordBatchReader.from(handle) : await RecordBatchReader.from(stream!);
     try {
       await reader.open();
       const columnIndex = findListColumn(reader.schema, file, column);
@@ -97,6 +101,7 @@ export async function* readArrowSamples(file: string, opts: ArrowReadOptions = {
     if (msg.startsWith('dataset ')) throw err;
     throw new Error(`dataset ${file}: not a readable Arrow IPC file or stream: ${msg}`);
   } finally {
-    await handle.close();
+    await handle?.close();
+    stream?.destroy();
   }
 }

@@ -51,13 +51,13 @@ function excerpt(b: Uint8Array, from: number, to: number): string {
 
 class Scanner {
   p: number;
-  constructor(readonly b: Uint8Array, start: number, readonly end: number) {
+  constructor(readonly b: Uint8Array, readonly start: number, readonly end: number) {
     this.p = start;
   }
 
   fail(what: string): never {
     const found = this.p < this.end ? `'${excerpt(this.b, this.p, this.end)}'` : 'end of line';
-    throw new Error(`invalid JSON at byte ${this.p + 1}: expected ${what}, found ${found}`);
+    throw new Error(`invalid JSON at byte ${this.p - this.start + 1}: expected ${what}, found ${found}`);
   }
 
   ws(): void {
