@@ -1,0 +1,249 @@
+"""Distillation losses from cached top-k teacher log-probabilities.
+
+BiLD (Li et al., 2024, arXiv 2406.13555) compares models through *differences* of
+their top-k logits, so it needs no normalisation: differences of log-probabilities
+equal differences of logits, which is why a cache of log-probs serves it exactly.
+
+All losses are differentiable in ``student_logits`` only (the cache is data), average
+over the tokens a mask keeps (default: ``batch["attention_mask"]``), and compute in
+float32 whatever the student's dtype.
+"""
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+Batch = Mapping[str, torch.Tensor]
+#: Teacher log-probs are clamped here before use.  A cached -inf (probability 0, e.g. a
+#: padding fill) would otherwise make differences inf-inf = NaN.
+_MIN_LOGPROB = -1.0e4
+
+
+# --------------------------------------------------------------------------- validation
+
+def _check_student(name: str, student_logits: torch.Tensor) -> Tuple[int, int, int]:
+    if not isinstance(student_logits, torch.Tensor):
+        raise TypeError(f"{name}: student_logits must be a torch.Tensor, got {type(student_logits).__name__}")
+    if student_logits.dim() != 3:
+        raise ValueError(f"{name}: student_logits must be [B, S, V], got shape {tuple(student_logits.shape)}")
+    if not student_logits.is_floating_point():
+        raise TypeError(f"{name}: student_logits must be floating point, got {student_logits.dtype}")
+    b, s, v = student_logits.shape
+    return b, s, v
+
+
+def _check_k(name: str, k: int, limit: int, what: str) -> None:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 2:
+        raise ValueError(f"{name}: k must be an int >= 2 (pairs need two logits), got {k!r}")
+    if k > limit:
+        raise ValueError(f"{name}: k={k} exceeds {what} ({limit})")
+
+
+def _check_temperature(name: str, temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"{name}: temperature must be > 0, got {temperature!r}")
+
+
+def _mask(name: str, mask: Optional[torch.Tensor], batch: Optional[Batch], shape, device) -> torch.Tensor:
+    if mask is None:
+        if batch is None:
+            return torch.ones(shape, dtype=torch.bool, device=device)
+        if "attention_mask" not in batch:
+            raise KeyError(f"{name}: no mask given and the batch has no 'attention_mask' (keys: {sorted(batch)})")
+        mask = batch["attention_mask"]
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"{name}: mask shape {tuple(mask.shape)} does not match student tokens {tuple(shape)}")
+    return mask.to(device=device).bool()
+
+
+def _cached(name: str, batch: Batch, b: int, s: int, v: int, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The batch's cached ids/log-probs, validated against the student's [B, S, V]."""
+    for key in ("topk_ids", "topk_logprobs"):
+        if key not in batch:
+            raise KeyError(f"{name}: batch has no {key!r} (keys: {sorted(batch)})")
+    ids, lp = batch["topk_ids"], batch["topk_logprobs"]
+    if ids.dim() != 3 or tuple(ids.shape[:2]) != (b, s):
+        raise ValueError(f"{name}: topk_ids shape {tuple(ids.shape)} does not match student logits [B={b}, S={s}, V]")
+    if tuple(lp.shape) != tuple(ids.shape):
+        raise ValueError(f"{name}: topk_logprobs shape {tuple(lp.shape)} differs from topk_ids {tuple(ids.shape)}")
+    if ids.is_floating_point() or ids.dtype == torch.bool:
+        raise TypeError(f"{name}: topk_ids must be an integer tensor, got {ids.dtype}")
+    if not lp.is_floating_point():
+        raise TypeError(f"{name}: topk_logprobs must be floating point, got {lp.dtype}")
+    if ids.numel():
+        hi, lo = int(ids.max()), int(ids.min())
+        if hi >= v or lo < 0:
+            bad = hi if hi >= v else lo
+            raise ValueError(f"{name}: cached teacher id {bad} is outside the student vocabulary of {v} logits")
+    return ids.to(device=device, dtype=torch.int64), lp.to(device=device, dtype=torch.float32)
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    # where, not multiply: a NaN at a dropped position must not leak into the mean.
+    total = torch.where(mask, values, torch.zeros_like(values)).sum()
+    return total / mask.sum().clamp_min(1)
+
+
+# --------------------------------------------------------------------------- BiLD core
+
+def pair_log_softmax(values: torch.Tensor) -> torch.Tensor:
+    """log-softmax over the k(k-1)/2 differences values[i] - values[j], i<j, of the last dim.
+
+    ``values`` must already be in the leading model's rank order: the order fixes which
+    of (a-b) or (b-a) is a pair's logit, which is what makes the loss order-aware.
+    """
+    k = values.shape[-1]
+    i, j = torch.triu_indices(k, k, offset=1, device=values.device)
+    return F.log_softmax(values[..., i] - values[..., j], dim=-1)
+
+
+def pair_kl(teacher_values: torch.Tensor, student_values: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher ‖ student) between pair-difference distributions, summed over pairs → [...]."""
+    lp = pair_log_softmax(teacher_values / temperature)
+    lq = pair_log_softmax(student_values / temperature)
+    return (lp.exp() * (lp - lq)).sum(-1)
+
+
+def bild_parts(
+    student_logits: torch.Tensor,
+    batch: Batch,
+    k: int = 8,
+    temperature: float = 3.0,
+    mask: Optional[torch.Tensor] = None,
+) -> Dict[str, torch.Tensor]:
+    """Both BiLD parts from a cache, unreduced per token plus the masked means.
+
+    Teacher-led: the first ``k`` cached ids (the teacher's top-k) and their log-probs,
+    the student's logits at those ids.  Exact whenever the cache holds the teacher's
+    top-k.  Student-led: the student's top-k ids; the teacher's value at each is looked
+    up among *all* cached entries (a larger cached k means fewer misses); a miss is
+    imputed with the lowest cached log-prob at that position, which bounds every
+    uncached teacher value from above.
+    """
+    name = "bild_loss"
+    b, s, v = _check_student(name, student_logits)
+    device = student_logits.device
+    ids, lp = _cached(name, batch, b, s, v, device)
+    _check_k(name, k, min(ids.shape[-1], v), f"the cached k / vocabulary (cached k={ids.shape[-1]}, V={v})")
+    _check_temperature(name, temperature)
+    keep = _mask(name, mask, batch, (b, s), device)
+
+    student = student_logits.float()
+    lp = torch.where(keep[..., None], lp, torch.zeros_like(lp)).clamp_min(_MIN_LOGPROB)
+
+    t_ids = ids[..., :k]
+    teacher_led = pair_kl(lp[..., :k], student.gather(-1, t_ids), temperature)
+
+    s_vals, s_ids = student.topk(k, dim=-1)
+    match = s_ids[..., :, None] == ids[..., None, :]  # [B,S,k,K_cached]
+    found = match.any(-1)
+    hit = lp.gather(-1, match.to(torch.uint8).argmax(-1))
+    floor = lp.min(-1, keepdim=True).values.expand_as(hit)
+    t_at_s = torch.where(found, hit, floor)
+    student_led = pair_kl(t_at_s, s_vals, temperature)
+
+    kept = keep.sum()
+    imputed = (~found & keep[..., None]).sum().float() / (kept * k).clamp_min(1)
+    return {
+        "teacher_led_per_token": teacher_led,
+        "student_led_per_token": student_led,
+        "teacher_led": _masked_mean(teacher_led, keep),
+        "student_led": _masked_mean(student_led, keep),
+        "imputed_fraction": imputed,
+        "tokens": kept,
+    }
+
+
+def bild_loss(
+    student_logits: torch.Tensor,
+    batch: Batch,
+    k: int = 8,
+    temperature: float = 3.0,
+    mask: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    """BiLD loss = teacher-led + student-led part, from a cached batch.
+
+    ``batch`` is what a reader returns (``topk_ids``, ``topk_logprobs`` [B,S,K_cached],
+    ``attention_mask``); needs K_cached >= k.  Returns ``(loss, info)``; ``info`` holds
+    detached ``teacher_led``, ``student_led``, ``imputed_fraction`` (share of the
+    student's top-k ids absent from the cache) and ``tokens``.
+    """
+    parts = bild_parts(student_logits, batch, k, temperature, mask)
+    loss = parts["teacher_led"] + parts["student_led"]
+    info = {key: parts[key].detach() for key in ("teacher_led", "student_led", "imputed_fraction", "tokens")}
+    return loss, info
+
+
+def bild_loss_full(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    k: int = 8,
+    temperature: float = 3.0,
+    mask: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    """Reference BiLD on full teacher logits [B,S,V] (no cache, nothing imputed)."""
+    name = "bild_loss_full"
+    b, s, v = _check_student(name, student_logits)
+    if not isinstance(teacher_logits, torch.Tensor) or tuple(teacher_logits.shape) != (b, s, v):
+        shape = tuple(teacher_logits.shape) if isinstance(teacher_logits, torch.Tensor) else type(teacher_logits).__name__
+        raise ValueError(f"{name}: teacher_logits shape {shape} must equal student_logits shape {(b, s, v)}")
+    if not teacher_logits.is_floating_point():
+        raise TypeError(f"{name}: teacher_logits must be floating point, got {teacher_logits.dtype}")
+    _check_k(name, k, v, "the vocabulary size")
+    _check_temperature(name, temperature)
+    device = student_logits.device
+    keep = _mask(name, mask, None, (b, s), device)
+    student = student_logits.float()
+    teacher = teacher_logits.detach().to(device=device, dtype=torch.float32)
+
+    t_vals, t_ids = teacher.topk(k, dim=-1)
+    teacher_led = pair_kl(t_vals, student.gather(-1, t_ids), temperature)
+    s_vals, s_ids = student.topk(k, dim=-1)
+    student_led = pair_kl(teacher.gather(-1, s_ids), s_vals, temperature)
+    tl, sl = _masked_mean(teacher_led, keep), _masked_mean(student_led, keep)
+    return tl + sl, {"teacher_led": tl.detach(), "student_led": sl.detach(), "tokens": keep.sum()}
+
+
+# --------------------------------------------------------------------------- top-k KL
+
+def topk_kl_loss(
+    student_logits: torch.Tensor,
+    batch: Batch,
+    tail_bucket: bool = False,
+    mask: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Forward KL(teacher ‖ student) restricted to the cached support, mean over kept tokens.
+
+    ``tail_bucket=False``: both distributions renormalised on the k cached ids.
+    ``tail_bucket=True``: k+1 buckets, the k ids plus one holding the rest of the mass
+    (teacher ``1 - Σp``, student ``1 - Σq`` of its full softmax), so the student is also
+    told how much mass belongs outside the top-k.  If quantisation makes the cached
+    Σp exceed 1, the teacher buckets are rescaled to sum to 1 (tail 0).
+    """
+    name = "topk_kl_loss"
+    b, s, v = _check_student(name, student_logits)
+    device = student_logits.device
+    ids, lp = _cached(name, batch, b, s, v, device)
+    keep = _mask(name, mask, batch, (b, s), device)
+    lp = torch.where(keep[..., None], lp, torch.zeros_like(lp)).clamp_min(_MIN_LOGPROB)
+    lq = F.log_softmax(student_logits.float(), dim=-1).gather(-1, ids)
+
+    if not tail_bucket:
+        lp_n = lp - lp.logsumexp(-1, keepdim=True)
+        lq_n = lq - lq.logsumexp(-1, keepdim=True)
+        kl = (lp_n.exp() * (lp_n - lq_n)).sum(-1)
+        return _masked_mean(kl, keep)
+
+    p = lp.exp()
+    mass = p.sum(-1, keepdim=True)
+    p = p / mass.clamp_min(1.0)
+    p_tail = (1.0 - p.sum(-1)).clamp_min(0.0)
+    lp_support = torch.log(p.clamp_min(torch.finfo(torch.float32).tiny))
+    tiny = torch.finfo(torch.float32).tiny
+    # log(1 - Σq) from logsumexp without cancellation: log(-expm1(lse)).
+    lq_tail = torch.log((-torch.expm1(lq.logsumexp(-1))).clamp_min(tiny))
+    kl_support = (p * (lp_support - lq)).sum(-1)
+    kl_tail = torch.xlogy(p_tail, p_tail) - p_tail * lq_tail
+    return _masked_mean(kl_support + kl_tail, keep)
