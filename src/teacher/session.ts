@@ -1,0 +1,299 @@
+// The one module that imports onnxruntime-node. A TeacherSession turns right-padded token
+// batches into top-k ids and log-probabilities, either through the fused graph head (only
+// [B,S,k] leaves ORT) or by copying full logits out and selecting on the host.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { firstNonFinite } from '../topk/finite.js';
+import { topkLogprobsRows } from '../topk/topk.js';
+import { TeacherNonFiniteError } from './errors.js';
+import { checkBatch, fillAttentionMask, fillInputIds, fillPositionIds, planFeeds } from './feeds.js';
+import {
+  TOPK_IDS_OUTPUT,
+  TOPK_LOGPROBS_OUTPUT,
+  appendTopkHead,
+  castLogitsToFloat32,
+  findLogitsOutput,
+  type LseMode,
+} from './fuse-head.js';
+import { DT, decodeModel, encodeModel, usesExternalData, type ModelProto } from './onnx-model.js';
+
+export type TopkOn = 'graph' | 'host';
+export type TeacherDevice = 'cpu' | 'cuda';
+
+export interface TeacherSessionOptions {
+  k: number;
+  /** 'graph' (default): fused head inside ORT. 'host': full logits out, JS top-k. */
+  topkOn?: TopkOn;
+  /** Real vocabulary when the logits are padded wider; defaults to the logits' last dim. */
+  vocabSize?: number;
+  logitsOutput?: string;
+  device?: TeacherDevice;
+  /** ORT intra-op threads; ORT's default (all cores) when omitted. */
+  threads?: number;
+  /** Log-sum-exp formulation of the fused head (default 'blocked'); see fuse-head.ts. */
+  lse?: LseMode;
+}
+
+export interface TopkBatch {
+  /** [batch * seq * k], row-major, best first. */
+  topkIds: Int32Array;
+  /** [batch * seq * k], log-softmax at T=1. */
+  topkLogprobs: Float32Array;
+}
+
+export interface LogitsBatch {
+  /** [batch * seq * width] float32, the model's logits (float16 models are widened). */
+  logits: Float32Array;
+  /** Declared width of the logits (may exceed vocabSize for padded heads). */
+  width: number;
+}
+
+interface Loaded {
+  session: InferenceSession;
+  feeds: { attentionMask: boolean; positionIds: boolean };
+  fetch: string[];
+}
+
+export class TeacherSession {
+  private logitsSession: Loaded | null = null;
+  private disposed = false;
+
+  private constructor(
+    readonly modelPath: string,
+    readonly k: number,
+    readonly topkOn: TopkOn,
+    readonly device: TeacherDevice,
+    /** Effective vocabulary: ids are < vocabSize, log-softmax normalizes over it. */
+    readonly vocabSize: number,
+    /** Width of the logits output (vocabSize plus any padding). */
+    readonly logitsWidth: number,
+    /** sha256 (hex) of the .onnx file; external data files are not included. */
+    readonly modelSha256: string,
+    private readonly main: Loaded,
+    private readonly proto: ModelProto,
+    private readonly logitsOutput: string,
+    private readonly threads: number | undefined,
+  ) {}
+
+  static async open(modelPath: string, opts: TeacherSessionOptions): Promise<TeacherSession> {
+    const label = path.basename(modelPath);
+    const topkOn = opts.topkOn ?? 'graph';
+    const device = opts.device ?? 'cpu';
+    const logitsOutput = opts.logitsOutput ?? 'logits';
+    if (!Number.isInteger(opts.k) || opts.k < 1) throw new Error(`teacher ${label}: k must be an integer >= 1, got ${opts.k}`);
+    if (device === 'cuda') assertCudaAvailable(label);
+    const bytes = readFileSync(modelPath);
+    const modelSha256 = createHash('sha256').update(bytes).digest('hex');
+    const proto = decodeModel(bytes, label);
+    const info = findLogitsOutput(proto, logitsOutput, label);
+    if (info.vocab === null && opts.vocabSize === undefined) {
+      throw new Error(`teacher ${label}: output "${logitsOutput}" has no fixed last dim; pass vocabSize`);
+    }
+    const width = info.vocab ?? opts.vocabSize!;
+    const vocabSize = opts.vocabSize ?? width;
+    if (!Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > width) {
+      throw new Error(`teacher ${label}: vocabSize ${vocabSize} must be in 1..${width} (the logits width)`);
+    }
+    if (opts.k > vocabSize) throw new Error(`teacher ${label}: k=${opts.k} exceeds the vocabulary size ${vocabSize}`);
+
+    let main: Loaded;
+    if (topkOn === 'graph') {
+      const fused = decodeModel(bytes, label);
+      appendTopkHead(fused, { k: opts.k, vocabSize: opts.vocabSize, logitsOutput, lse: opts.lse }, label);
+      main = await load(modelPath, encodeModel(fused), usesExternalData(proto), device, opts.threads, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT], label);
+    } else if (topkOn === 'host') {
+      main = await loadLogits(modelPath, bytes, proto, logitsOutput, device, opts.threads, label);
+    } else {
+      throw new Error(`teacher ${label}: topkOn must be 'graph' or 'host', got ${String(topkOn)}`);
+    }
+    const s = new TeacherSession(modelPath, opts.k, topkOn, device, vocabSize, width, modelSha256, main, proto, logitsOutput, opts.threads);
+    if (topkOn === 'host') s.logitsSession = main;
+    return s;
+  }
+
+  get inputNames(): readonly string[] {
+    return this.main.session.inputNames;
+  }
+
+  /** Outputs of the session in use: topk_ids/topk_logprobs in graph mode, the model's in host mode. */
+  get outputNames(): readonly string[] {
+    return this.main.session.outputNames;
+  }
+
+  /**
+   * Top-k over every position of a right-padded batch (`inputIds` is [batch*seq], sample b has
+   * `lengths[b]` real tokens). Pad positions get values too; callers ignore them. Throws
+   * TeacherNonFiniteError when a real position has a NaN/±Inf log-probability.
+   */
+  async run(inputIds: Int32Array, batch: number, seq: number, lengths: Int32Array): Promise<TopkBatch> {
+    const label = this.label;
+    this.assertOpen();
+    checkBatch(inputIds, batch, seq, lengths, label);
+    let result: TopkBatch;
+    if (this.topkOn === 'graph') {
+      const out = await runSession(this.main, inputIds, batch, seq, lengths);
+      const ids64 = out[TOPK_IDS_OUTPUT].data as BigInt64Array;
+      const topkIds = new Int32Array(ids64.length);
+      for (let i = 0; i < ids64.length; i++) topkIds[i] = Number(ids64[i]);
+      result = { topkIds, topkLogprobs: out[TOPK_LOGPROBS_OUTPUT].data as Float32Array };
+    } else {
+      const { logits, width } = await this.runLogits(inputIds, batch, seq, lengths);
+      const rows = batch * seq;
+      result = { topkIds: new Int32Array(rows * this.k), topkLogprobs: new Float32Array(rows * this.k) };
+      topkLogprobsRows(logits, rows, width, this.k, result.topkIds, result.topkLogprobs, this.vocabSize);
+    }
+    const expected = batch * seq * this.k;
+    if (result.topkIds.length !== expected || result.topkLogprobs.length !== expected) {
+      throw new Error(`teacher ${label}: expected ${expected} top-k values, got ${result.topkIds.length} ids, ${result.topkLogprobs.length} logprobs`);
+    }
+    this.checkFinite(result.topkLogprobs, batch, seq, lengths);
+    return result;
+  }
+
+  /** Full logits of the original model (for references and tests; [B,S,V] leaves ORT). */
+  async runLogits(inputIds: Int32Array, batch: number, seq: number, lengths: Int32Array): Promise<LogitsBatch> {
+    this.assertOpen();
+    checkBatch(inputIds, batch, seq, lengths, this.label);
+    if (!this.logitsSession) {
+      const bytes = readFileSync(this.modelPath);
+      this.logitsSession = await loadLogits(this.modelPath, bytes, this.proto, this.logitsOutput, this.device, this.threads, this.label);
+    }
+    const out = await runSession(this.logitsSession, inputIds, batch, seq, lengths);
+    const tensor = out[this.logitsSession.fetch[0]];
+    const logits = tensor.data as Float32Array;
+    if (logits.length !== batch * seq * this.logitsWidth) {
+      throw new Error(`teacher ${this.label}: logits dims [${tensor.dims}] do not match batch ${batch} x seq ${seq} x ${this.logitsWidth}`);
+    }
+    return { logits, width: this.logitsWidth };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.main.session.release();
+    if (this.logitsSession && this.logitsSession !== this.main) await this.logitsSession.session.release();
+  }
+
+  private get label(): string {
+    return path.basename(this.modelPath);
+  }
+
+  private assertOpen(): void {
+    if (this.disposed) throw new Error(`teacher ${this.label}: session is disposed`);
+  }
+
+  private checkFinite(logprobs: Float32Array, batch: number, seq: number, lengths: Int32Array): void {
+    const k = this.k;
+    for (let b = 0; b < batch; b++) {
+      const start = b * seq * k;
+      const bad = firstNonFinite(logprobs, start, start + lengths[b] * k);
+      if (bad !== -1) {
+        throw new TeacherNonFiniteError(this.label, b, Math.floor((bad - start) / k), logprobs[bad]);
+      }
+    }
+  }
+}
+
+async function loadLogits(
+  modelPath: string,
+  bytes: Uint8Array,
+  proto: ModelProto,
+  logitsOutput: string,
+  device: TeacherDevice,
+  threads: number | undefined,
+  label: string,
+): Promise<Loaded> {
+  const info = findLogitsOutput(proto, logitsOutput, label);
+  if (info.elemType === DT.FLOAT) return load(modelPath, null, false, device, threads, [logitsOutput], label);
+  // Widen non-float32 logits inside the graph so the host always reads Float32Array.
+  const copy = decodeModel(bytes, label);
+  const name = castLogitsToFloat32(copy, logitsOutput, label);
+  return load(modelPath, encodeModel(copy), usesExternalData(proto), device, threads, [name], label);
+}
+
+/** Create a session from the file (`rewritten` null) or from rewritten bytes. */
+async function load(
+  modelPath: string,
+  rewritten: Uint8Array | null,
+  externalData: boolean,
+  device: TeacherDevice,
+  threads: number | undefined,
+  fetch: string[],
+  label: string,
+): Promise<Loaded> {
+  const options: InferenceSession.SessionOptions = {
+    executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    graphOptimizationLevel: 'all',
+    interOpNumThreads: 1,
+  };
+  if (threads !== undefined) options.intraOpNumThreads = threads;
+  // A model loaded from bytes has no directory, and ORT refuses relative external-data paths
+  // for it; this config entry names the folder they resolve against (the original model's),
+  // so the rewritten graph never has to be written to disk.
+  if (rewritten && externalData) {
+    options.extra = { session: { model_external_initializers_file_folder_path: path.dirname(path.resolve(modelPath)) } };
+  }
+  let session: InferenceSession;
+  try {
+    session = rewritten ? await ort.InferenceSession.create(rewritten, options) : await ort.InferenceSession.create(modelPath, options);
+  } catch (err) {
+    const hint = device === 'cuda' ? ` (${CUDA_HINT})` : '';
+    throw new Error(`teacher ${label}: onnxruntime could not load the model: ${(err as Error).message}${hint}`);
+  }
+  for (const name of fetch) {
+    if (!session.outputNames.includes(name)) {
+      await session.release();
+      throw new Error(`teacher ${label}: model has no output "${name}"; outputs: ${session.outputNames.join(', ')}`);
+    }
+  }
+  try {
+    return { session, feeds: planFeeds(session.inputNames, label), fetch };
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+}
+
+async function runSession(
+  loaded: Loaded,
+  inputIds: Int32Array,
+  batch: number,
+  seq: number,
+  lengths: Int32Array,
+): Promise<Record<string, Tensor>> {
+  const dims = [batch, seq];
+  const n = batch * seq;
+  const ids = new BigInt64Array(n);
+  fillInputIds(inputIds, ids);
+  const feeds: Record<string, Tensor> = { input_ids: new ort.Tensor('int64', ids, dims) };
+  if (loaded.feeds.attentionMask) {
+    const mask = new BigInt64Array(n);
+    fillAttentionMask(batch, seq, lengths, mask);
+    feeds.attention_mask = new ort.Tensor('int64', mask, dims);
+  }
+  if (loaded.feeds.positionIds) {
+    const pos = new BigInt64Array(n);
+    fillPositionIds(batch, seq, pos);
+    feeds.position_ids = new ort.Tensor('int64', pos, dims);
+  }
+  return (await loaded.session.run(feeds, loaded.fetch)) as Record<string, Tensor>;
+}
+
+const CUDA_HINT =
+  'the CUDA execution provider ships separately: reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node, on a machine with CUDA 12 and cuDNN 9';
+
+function assertCudaAvailable(label: string): void {
+  // The CUDA provider is a shared library next to the native binding; the default CPU install
+  // does not download it.
+  const require = createRequire(import.meta.url);
+  const pkgDir = path.dirname(require.resolve('onnxruntime-node/package.json'));
+  const binDir = path.join(pkgDir, 'bin', 'napi-v6', process.platform, process.arch);
+  const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  if (!existsSync(path.join(binDir, lib))) {
+    throw new Error(`teacher ${label}: device 'cuda' requested but ${lib} is not installed in ${binDir}; ${CUDA_HINT}`);
+  }
+}
