@@ -73,16 +73,22 @@ export class DatasetWriter {
 
   /** Appends the next batch (index resumeFromBatch + batches appended so far). */
   append(batch: TopkBatch, sums?: StatSums): void {
-    if (!this.current) {
-      this.current = new ShardWriter(join(this.dir, shardFileName(this.done.length)), this.schema, this.opts.layout, this.opts.codec);
-    }
     const n = batch.offsets.length - 1;
     for (let i = 0; i < n; i++) {
       if (batch.sampleIds[i] !== this.nextSample + i) {
         throw new Error(`dataset ${this.dir}: batch holds sample ${batch.sampleIds[i]} at row ${i}, expected ${this.nextSample + i}`);
       }
     }
-    this.current.append(batch);
+    if (!this.current) {
+      this.current = new ShardWriter(join(this.dir, shardFileName(this.done.length)), this.schema, this.opts.layout, this.opts.codec);
+    }
+    try {
+      this.current.append(batch);
+    } catch (e) {
+      // A rejected batch leaves nothing behind: the unfinished shard goes with it.
+      this.abort();
+      throw e;
+    }
     this.nextSample += n;
     this.currentSamples += n;
     if (sums) addSums(this.currentSums, sums);

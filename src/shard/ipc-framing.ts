@@ -4,6 +4,8 @@
 // served as an IPC stream without decoding.
 import { MetadataVersion, RecordBatchStreamWriter, type RecordBatch, type Schema } from 'apache-arrow';
 import { FileBlock, Footer } from 'apache-arrow/ipc/metadata/file';
+import { Message } from 'apache-arrow/ipc/metadata/message';
+import { VectorAssembler } from 'apache-arrow/visitor/vectorassembler';
 import type { CompressionType } from 'apache-arrow';
 
 export const FILE_MAGIC = new Uint8Array([0x41, 0x52, 0x52, 0x4f, 0x57, 0x31]); // "ARROW1"
@@ -34,11 +36,36 @@ export function serializeBatch(rb: RecordBatch, compression: CompressionType | n
   const stream = writer.toUint8Array(true);
   const schemaLen = messageMetadataLength(stream, 0, 'serialize');
   const batchBytes = stream.subarray(schemaLen, stream.length - EOS.length);
-  return {
-    schemaBytes: stream.subarray(0, schemaLen),
-    batchBytes,
-    metaDataLength: messageMetadataLength(batchBytes, 0, 'serialize'),
-  };
+  const metaDataLength = messageMetadataLength(batchBytes, 0, 'serialize');
+  // The body must be exactly as long as the message header declares; anything else would
+  // make a file that readers reject, so it is caught here rather than at read time.
+  const declared = Number(Message.decode(batchBytes.subarray(8, metaDataLength)).bodyLength);
+  if (metaDataLength + declared !== batchBytes.length) {
+    throw new Error(`serialize: record batch body is ${batchBytes.length - metaDataLength} bytes, header declares ${declared}`);
+  }
+  if (compression !== null) fixCompressedLengthPrefixes(rb, batchBytes, metaDataLength);
+  return { schemaBytes: stream.subarray(0, schemaLen), batchBytes, metaDataLength };
+}
+
+/**
+ * The IPC spec prefixes each compressed buffer with its *uncompressed* length (or -1 when
+ * stored raw). apache-arrow 21's writer puts the compressed length there instead; its own
+ * reader ignores the value, but pyarrow and C++ size their output buffer from it and fail
+ * ("Lz4 decompression buffer too small"). So the prefixes are rewritten here, from the
+ * uncompressed buffers the writer assembled (same order, one region each).
+ */
+function fixCompressedLengthPrefixes(rb: RecordBatch, batchBytes: Uint8Array, metaDataLength: number): void {
+  const header = Message.decode(batchBytes.subarray(8, metaDataLength)).header() as { buffers: { offset: number; length: number }[] };
+  const raw = VectorAssembler.assemble(rb).buffers;
+  if (raw.length !== header.buffers.length) {
+    throw new Error(`serialize: ${header.buffers.length} compressed buffer regions for ${raw.length} buffers`);
+  }
+  const body = new DataView(batchBytes.buffer, batchBytes.byteOffset + metaDataLength, batchBytes.length - metaDataLength);
+  header.buffers.forEach((region, i) => {
+    if (region.length === 0) return;
+    const at = Number(region.offset);
+    if (body.getBigInt64(at, true) !== -1n) body.setBigInt64(at, BigInt(raw[i].byteLength), true);
+  });
 }
 
 export interface BlockInfo {

@@ -25,15 +25,17 @@ export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBat
   const lpFixed = lpType.children[0].type as FixedSizeList;
   const stored: StoredValues = encodeValues(batch.topkLogprobs, layout);
 
+  // Each list column gets its own offsets array: apache-arrow's writer collapses chunks that
+  // alias the same bytes, which silently drops a buffer when empty lists make them adjacent.
   const children = [
     makeData({ type: fSample.type as Uint64, length: n, nullCount: 0, data: sampleIds }),
     listOf(fInput.type as List, batch.offsets,
       makeData({ type: (fInput.type as List).children[0].type, length: tokens, nullCount: 0, data: batch.inputIds })),
-    listOf(idsType, batch.offsets, makeData({
+    listOf(idsType, batch.offsets.slice(), makeData({
       type: idsFixed, length: tokens, nullCount: 0,
       child: makeData({ type: idsFixed.children[0].type, length: ids.length, nullCount: 0, data: ids }),
     })),
-    listOf(lpType, batch.offsets, makeData({
+    listOf(lpType, batch.offsets.slice(), makeData({
       type: lpFixed, length: tokens, nullCount: 0,
       child: makeData({ type: lpFixed.children[0].type, length: stored.length, nullCount: 0, data: stored }),
     })),

@@ -49,7 +49,8 @@ export function decodeValues(stored: StoredValues, layout: TopkLayout, out?: Flo
     case 'f16': return float16ToFloat32(stored as Uint16Array, out);
     case 'bf16': return bfloat16ToFloat32(stored as Uint16Array, out);
     case 'q8': {
-      const scale = layout.q8Scale ?? DEFAULT_Q8_SCALE;
+      // float32 scale: the product is then the same float32 numpy gets from q * float32(scale).
+      const scale = Math.fround(layout.q8Scale ?? DEFAULT_Q8_SCALE);
       const o = out ?? new Float32Array(stored.length);
       for (let i = 0; i < stored.length; i++) o[i] = -stored[i] * scale;
       return o;

@@ -1,0 +1,22 @@
+// Locates the Python with pyarrow that scripts/test-python.sh prepares (.venv), so tests
+// that check the contract with training jobs can run it, or skip saying why.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+export const repoRoot = resolve(import.meta.dirname, '..');
+export const sharedDir = resolve(repoRoot, '../shared');
+
+export function findPython(): { python: string | null; reason: string } {
+  const python = process.env.LOGIT_CACHE_PYTHON ?? join(repoRoot, '.venv/bin/python');
+  if (!existsSync(python)) return { python: null, reason: `no Python at ${python}; run scripts/test-python.sh --setup-only or set LOGIT_CACHE_PYTHON` };
+  const probe = spawnSync(python, ['-c', 'import pyarrow'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { python: null, reason: `${python} cannot import pyarrow: ${probe.stderr.trim().split('\n').pop()}` };
+  return { python, reason: '' };
+}
+
+/** The real teacher in ../shared, or why it is missing. */
+export function findStories(): { dir: string | null; reason: string } {
+  const dir = join(sharedDir, 'teachers/stories260k');
+  return existsSync(join(dir, 'model.onnx')) ? { dir, reason: '' } : { dir: null, reason: `${dir} is absent (tests with the real teacher need ../shared)` };
+}
