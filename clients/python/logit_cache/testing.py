@@ -206,3 +206,39 @@ def serve_slice(dataset_dir: Union[str, os.PathLike], batch: int) -> tuple:
     assert kind == "schema", kind
     batch_bytes = data[blk.offset : blk.offset + blk.length]
     return data[off : off + length] + batch_bytes + EOS, blk.sha256
+
+
+def load_token_sequences(jsonl: Union[str, os.PathLike], n: int, max_len: Optional[int] = None) -> List[List[int]]:
+    """First ``n`` ``input_ids`` lists of a JSONL dataset, each cut to ``max_len`` tokens."""
+    out: List[List[int]] = []
+    with open(jsonl, encoding="utf-8") as f:
+        for line in f:
+            if len(out) >= n:
+                break
+            if line.strip():
+                ids = json.loads(line)["input_ids"]
+                out.append(ids[:max_len] if max_len else ids)
+    return out
+
+
+def onnx_teacher_logits(model: Union[str, os.PathLike], sequences: Sequence[Sequence[int]], batch_size: int = 8) -> List[np.ndarray]:
+    """Full logits [L, V] per sequence from an ONNX LM (input ``input_ids`` → ``logits``).
+
+    Right-padded batches are fine for a causal model: real positions never see pads.
+    Needs onnxruntime (the ``test`` extra); imported here so the client itself does not.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # errors only: exported models often carry unused initializers
+    sess = ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
+    out: List[np.ndarray] = []
+    for i in range(0, len(sequences), batch_size):
+        chunk = sequences[i : i + batch_size]
+        width = max(len(s) for s in chunk)
+        feed = np.zeros((len(chunk), width), dtype=np.int64)
+        for r, s in enumerate(chunk):
+            feed[r, : len(s)] = s
+        (logits,) = sess.run(["logits"], {"input_ids": feed})
+        out.extend(np.ascontiguousarray(logits[r, : len(s)], dtype=np.float32) for r, s in enumerate(chunk))
+    return out
