@@ -124,29 +124,30 @@ export async function writeParquetLite(
   await writer.close();
 }
 
-/**
- * Write `samples` with pyarrow. `kind` picks Arrow IPC or Parquet; extra keyword arguments go
- * to pq.write_table (e.g. compression, version, row_group_size).
- */
-export function writeWithPyarrow(
-  python: string,
-  file: string,
-  samples: readonly (readonly (number | null)[] | null)[],
-  opts: { kind: 'parquet' | 'arrow-file' | 'arrow-stream'; listType?: string; parquetArgs?: Record<string, unknown> },
-): void {
+export interface PyarrowFixture {
+  file: string;
+  samples: readonly (readonly (number | null)[] | null)[];
+  kind: 'parquet' | 'arrow-file' | 'arrow-stream';
+  /** A pyarrow type expression, e.g. 'pa.large_list(pa.int64())'. Default list<int32>. */
+  listType?: string;
+  /** Keyword arguments for pq.write_table (compression, version, row_group_size, ...). */
+  parquetArgs?: Record<string, unknown>;
+}
+
+/** Write fixtures with pyarrow, all in one interpreter (starting one costs about a second). */
+export function writeWithPyarrow(python: string, fixtures: readonly PyarrowFixture[]): void {
   const script = `
 import json, sys, pyarrow as pa, pyarrow.parquet as pq
-spec = json.loads(sys.stdin.read())
-t = pa.table({'text': ['t'] * len(spec['samples']), 'input_ids': pa.array(spec['samples'], type=eval(spec['listType']))})
-if spec['kind'] == 'parquet':
-    pq.write_table(t, spec['file'], **spec['parquetArgs'])
-else:
-    new = pa.ipc.new_file if spec['kind'] == 'arrow-file' else pa.ipc.new_stream
-    with new(spec['file'], t.schema) as w:
-        w.write_table(t, max_chunksize=50)
+for spec in json.loads(sys.stdin.read()):
+    t = pa.table({'text': ['t'] * len(spec['samples']), 'input_ids': pa.array(spec['samples'], type=eval(spec.get('listType') or 'pa.list_(pa.int32())'))})
+    if spec['kind'] == 'parquet':
+        pq.write_table(t, spec['file'], **(spec.get('parquetArgs') or {}))
+    else:
+        new = pa.ipc.new_file if spec['kind'] == 'arrow-file' else pa.ipc.new_stream
+        with new(spec['file'], t.schema) as w:
+            w.write_table(t, max_chunksize=50)
 `;
-  const spec = { file, samples, kind: opts.kind, listType: opts.listType ?? 'pa.list_(pa.int32())', parquetArgs: opts.parquetArgs ?? {} };
-  execFileSync(python, ['-c', script], { input: JSON.stringify(spec) });
+  execFileSync(python, ['-c', script], { input: JSON.stringify(fixtures) });
 }
 
 export interface PlainSample {
@@ -178,4 +179,17 @@ export function expected(samples: readonly (readonly number[])[], maxSeqLen?: nu
 export async function storiesIds(): Promise<number[][]> {
   const { readFileSync } = await import('node:fs');
   return readFileSync(storiesPath, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l).input_ids as number[]);
+}
+
+/** Fail fast instead of hanging until the test timeout when a reader waits for end of input. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms (is the reader waiting for end of input?)`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

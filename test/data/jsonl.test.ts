@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readJsonlSamples } from '../../src/data/jsonl.js';
 import { readSamples } from '../../src/data/read-samples.js';
-import { collect, expected, haveStories, storiesIds, storiesPath, tempDir, writeJsonl } from './helpers.js';
+import { collect, within, expected, haveStories, storiesIds, storiesPath, tempDir, writeJsonl } from './helpers.js';
 
 const ids = fc.array(fc.array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { maxLength: 30 }), { maxLength: 25 });
 
@@ -122,7 +122,7 @@ describe('readJsonlSamples', () => {
     const writer = createWriteStream(fifo);
     writer.write('{"input_ids":[5,6]}\n');
     const it = readSamples(fifo)[Symbol.asyncIterator]();
-    const first = await it.next();
+    const first = await within(it.next(), 10_000, 'first sample from a pipe');
     expect(first.value?.sampleId).toBe(0);
     expect(Array.from(first.value?.inputIds ?? [])).toEqual([5, 6]);
     writer.end('{"input_ids":[7]}\n');
