@@ -1,0 +1,66 @@
+// buildApp(opts): the whole HTTP surface, never listening (the serve command listens,
+// tests use app.inject()).
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import { VERSION } from '../version.js';
+import { catalogPlugin } from './catalog-plugin.js';
+import { installErrorHandling, sendError } from './error-handler.js';
+import { BadRequest } from './errors.js';
+import { installBearerAuth, installShutdownGuard } from './guards.js';
+import { Metrics } from './metrics.js';
+import { datasetRoutes } from './routes/datasets.js';
+import { logitsRoutes } from './routes/logits.js';
+import { opsRoutes } from './routes/ops.js';
+import { addBodySchemas, componentName } from './schemas.js';
+
+export interface AppOptions {
+  /** Folder whose sub-folders are datasets. */
+  root: string;
+  /** When set, every route but /healthz needs `Authorization: Bearer <token>`. */
+  token?: string | null;
+  /** How long a manifest's stat is trusted (ms); 0 checks on every request. */
+  catalogTtlMs?: number;
+  /** Open shard files kept for reuse. */
+  maxOpenShards?: number;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export function buildApp(opts: AppOptions): FastifyInstance {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    // Per-request info lines would dominate the log at thousands of batches a second.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Long ids must reach validation (400), not fall out of the router as a 404.
+    routerOptions: { maxParamLength: 16384 },
+    // Our own guard answers with a coded 503 during shutdown.
+    return503OnClosing: false,
+    frameworkErrors: (err, _req, reply) => {
+      sendError(reply, new BadRequest(err.message));
+    },
+  });
+  const metrics = new Metrics(() => (app.hasDecorator('catalog') ? app.catalog.openShardFiles : 0));
+
+  installErrorHandling(app);
+  addBodySchemas(app);
+  app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'logit-cache', version: VERSION, description: 'Cached teacher top-k log-probabilities, one Arrow IPC stream per batch.' },
+      ...(opts.token ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } : {}),
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => componentName(json as { $id?: string; title?: string }, `def-${i}`) },
+  });
+  app.register(catalogPlugin, { root: opts.root, ttlMs: opts.catalogTtlMs, maxOpenShards: opts.maxOpenShards });
+
+  const shutdown = installShutdownGuard(app);
+  if (opts.token) installBearerAuth(app, opts.token);
+  app.addHook('onResponse', async (req, reply) => {
+    const sent = req.method === 'HEAD' ? 0 : Number(reply.getHeader('content-length') ?? 0);
+    metrics.observe(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000, sent);
+  });
+
+  app.register(logitsRoutes);
+  app.register(datasetRoutes);
+  app.register(opsRoutes(metrics, shutdown));
+  return app;
+}

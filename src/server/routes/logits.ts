@@ -1,0 +1,83 @@
+// GET /logits/:datasetId/:batch: one record batch as a one-batch Arrow IPC stream sliced
+// from the shard file (or as JSON for debugging). Batches are immutable, so responses
+// carry a strong ETag derived from the batch sha256 and may be cached for a year.
+import type { FastifyInstance } from 'fastify';
+import { decodeBatch } from '../../shard/index.js';
+import { batchToJson } from '../batch-json.js';
+import { BATCH_PATTERN, DATASET_ID_PATTERN, parseBatchIndex } from '../dataset-id.js';
+import { quote } from '../error-handler.js';
+import { BadBatch, BatchNotFound, DatasetNotFound, NotAcceptable } from '../errors.js';
+import { ARROW_STREAM, type BatchFormat, chooseFormat, etagMatches, JSON_TYPE } from '../negotiate.js';
+import { ref } from '../schemas.js';
+
+export const SHA_HEADER = 'x-logit-cache-batch-sha256';
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+interface Params { datasetId: string; batch: string }
+interface Query { format?: BatchFormat }
+
+const errorResponse = (description: string) => ({ description, ...ref('http-error') });
+
+export async function logitsRoutes(app: FastifyInstance): Promise<void> {
+  app.get<{ Params: Params; Querystring: Query }>('/logits/:datasetId/:batch', {
+    schema: {
+      summary: 'One cached batch as an Arrow IPC stream (or JSON)',
+      description: 'The body is the shard\'s schema message, the batch\'s record-batch message and an end-of-stream marker, '
+        + `byte for byte as stored. ${SHA_HEADER} is the manifest sha256 of the record-batch message `
+        + '(body[8+L : len-8], L = int32 LE at body[4:8]).',
+      params: {
+        type: 'object',
+        required: ['datasetId', 'batch'],
+        properties: {
+          datasetId: { type: 'string', pattern: DATASET_ID_PATTERN },
+          batch: { type: 'string', pattern: BATCH_PATTERN, description: 'Batch index, canonical decimal.' },
+        },
+      },
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { format: { type: 'string', enum: ['arrow', 'json'], description: 'Overrides the Accept header.' } },
+      },
+      response: {
+        200: {
+          description: 'The batch',
+          headers: {
+            etag: { type: 'string', description: '"<sha256>" (Arrow) or "<sha256>.json" (JSON)' },
+            [SHA_HEADER]: { type: 'string', description: 'Manifest sha256 of the record-batch message' },
+          },
+          content: {
+            [ARROW_STREAM]: { schema: { type: 'string', format: 'binary' } },
+            [JSON_TYPE]: { schema: ref('http-batch') },
+          },
+        },
+        304: { description: 'Not modified (If-None-Match matched the ETag)', type: 'null' },
+        400: errorResponse('LC_ERR_BAD_BATCH, LC_ERR_BAD_DATASET_ID or LC_ERR_BAD_REQUEST'),
+        401: errorResponse('LC_ERR_UNAUTHORIZED'),
+        404: errorResponse('LC_ERR_DATASET_NOT_FOUND or LC_ERR_BATCH_NOT_FOUND'),
+        406: errorResponse('LC_ERR_NOT_ACCEPTABLE'),
+        500: errorResponse('LC_ERR_SHARD_CORRUPT: the stored bytes disagree with the manifest; none were sent'),
+      },
+    },
+  }, async (req, reply) => {
+    const { datasetId } = req.params;
+    const ds = app.catalog.get(datasetId);
+    if (!ds) throw new DatasetNotFound(datasetId);
+    const batch = parseBatchIndex(req.params.batch);
+    if (batch === null) throw new BadBatch(quote(req.params.batch));
+    if (batch >= ds.manifest.batchCount) throw new BatchNotFound(batch, datasetId, ds.manifest.batchCount);
+    const format = chooseFormat(req.query.format, req.headers.accept);
+    if (!format) throw new NotAcceptable(quote(req.headers.accept));
+
+    const { entry } = app.catalog.locate(ds, batch);
+    const etag = format === 'arrow' ? `"${entry.sha256}"` : `"${entry.sha256}.json"`;
+    const cacheHeaders = { etag, 'cache-control': IMMUTABLE, vary: 'Accept', [SHA_HEADER]: entry.sha256 };
+    if (etagMatches(req.headers['if-none-match'], etag)) return reply.code(304).headers(cacheHeaders).send();
+    // Verified on every read: the bytes are hashed after they leave the file, right here,
+    // and a mismatch throws before any header or byte of the batch is sent.
+    const read = app.catalog.withShard(ds, batch, (shard) => shard.readBatch(batch, entry));
+    reply.headers(cacheHeaders);
+    if (format === 'arrow') return reply.type(ARROW_STREAM).send(read.body);
+    const decoded = decodeBatch(read.bytes, ds.layout, batch);
+    return reply.type(JSON_TYPE).send(batchToJson(datasetId, batch, entry, ds.layout, decoded));
+  });
+}
