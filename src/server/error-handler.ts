@@ -25,7 +25,11 @@ function fromValidation(err: FastifyError, req: FastifyRequest): CodedError {
 
 function classify(err: FastifyError, req: FastifyRequest): CodedError {
   if (err.validation) return fromValidation(err, req);
-  if (err instanceof ShardCorruptError) return new ShardCorrupt(err.message);
+  if (err instanceof ShardCorruptError) {
+    // Clients learn which shard and batch, not where the server keeps its files.
+    const root = req.server.hasDecorator('catalog') ? req.server.catalog.root : null;
+    return new ShardCorrupt(root ? err.message.split(root).join('<root>') : err.message);
+  }
   const status = err.statusCode ?? 500;
   if (typeof err.code === 'string' && err.code.startsWith('LC_ERR_') && status >= 400) return err as CodedError;
   // Fastify's own client errors (bad content type, body too large, malformed URL...).
