@@ -219,3 +219,26 @@ def load_manifest(dataset_dir: Union[str, Path]) -> Manifest:
     except json.JSONDecodeError as e:
         raise FormatError(f"{path}: not valid JSON: {e}") from None
     return parse_manifest(obj, str(path))
+
+
+#: Schema-level metadata keys the TypeScript writer sets on every shard (and so on every
+#: served stream's schema message).
+META_FORMAT_VERSION = "logit_cache.format_version"
+META_K = "logit_cache.k"
+META_VALUES = "logit_cache.values"
+
+
+def check_schema_metadata(metadata: Optional[Mapping[bytes, bytes]], manifest: Manifest, where: str) -> None:
+    """Cross-check a shard schema's ``logit_cache.*`` metadata with the manifest, when present.
+
+    The manifest is the contract, so missing keys are tolerated; but a shard stamped with
+    a newer major version, or with another k / value encoding than the manifest claims,
+    would be decoded wrongly, so those are refused.
+    """
+    meta = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in (metadata or {}).items()}
+    if META_FORMAT_VERSION in meta:
+        check_format_version(meta[META_FORMAT_VERSION], where)
+    if META_K in meta and meta[META_K] != str(manifest.topk.k):
+        raise FormatError(f"{where}: schema says k={meta[META_K]}, manifest topk.k={manifest.topk.k}")
+    if META_VALUES in meta and meta[META_VALUES] != manifest.topk.values:
+        raise FormatError(f"{where}: schema says values={meta[META_VALUES]!r}, manifest topk.values={manifest.topk.values!r}")

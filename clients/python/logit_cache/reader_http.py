@@ -21,7 +21,7 @@ import torch
 
 from .batch import LOGPROB_PAD, record_batch_to_tensors
 from .errors import ChecksumError, FormatError, HttpError, LogitCacheError
-from .format import Manifest, parse_manifest
+from .format import Manifest, check_schema_metadata, parse_manifest
 from .ipc import stream_batch_span, verify_sha256
 
 ARROW_STREAM_TYPE = "application/vnd.apache.arrow.stream"
@@ -126,6 +126,7 @@ class HttpLogitCache:
             verify_sha256(memoryview(body)[start:end], header_sha, where)
         try:
             reader = ipc.open_stream(pa.py_buffer(body))
+            check_schema_metadata(reader.schema.metadata, self.manifest, where)
             batches = list(reader)
         except (pa.ArrowInvalid, OSError) as e:
             raise FormatError(f"{where}: cannot read Arrow stream: {e}") from None

@@ -12,14 +12,14 @@ import torch
 
 from .batch import LOGPROB_PAD, record_batch_to_tensors
 from .errors import FormatError
-from .format import Manifest, ShardEntry, load_manifest
+from .format import Manifest, ShardEntry, check_schema_metadata, load_manifest
 from .ipc import read_batch_message, read_footer_blocks, verify_sha256
 
 
 class _OpenShard:
     """A memory-mapped shard whose footer has been checked against the manifest."""
 
-    def __init__(self, path: Path, entry: ShardEntry) -> None:
+    def __init__(self, path: Path, entry: ShardEntry, manifest: Manifest) -> None:
         where = f"shard {path}"
         if not path.is_file():
             raise FormatError(f"{where}: file listed in manifest does not exist")
@@ -40,6 +40,7 @@ class _OpenShard:
             self.schema = ipc.open_file(self.map).schema
         except pa.ArrowInvalid as e:
             raise FormatError(f"{where}: cannot open as Arrow IPC file: {e}") from None
+        check_schema_metadata(self.schema.metadata, manifest, where)
         self.buffer = whole
 
 
@@ -86,7 +87,7 @@ class LogitCacheDataset:
         key = entry.first_batch
         shard = self._shards.get(key)
         if shard is None:
-            shard = _OpenShard(self.path / entry.file, entry)
+            shard = _OpenShard(self.path / entry.file, entry, self.manifest)
             self._shards[key] = shard
         return shard
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from . import __version__
 from .batch import encode_logprobs
 from .format import FORMAT_VERSION
 from .ipc import read_footer_blocks
@@ -40,14 +41,29 @@ def topk_from_logits(logits: np.ndarray, k: int):
     return order.astype(np.int64), np.take_along_axis(lp, order, axis=-1)
 
 
-def schema_for(k: int, values: str = "f32", index_type: str = "uint16") -> pa.Schema:
+def schema_for(k: int, values: str = "f32", index_type: str = "uint16", vocab_size: int = 512,
+               q8_scale: Optional[float] = None, format_version: str = FORMAT_VERSION) -> pa.Schema:
+    """The shard schema, with the same non-null fields and metadata keys the TypeScript writer uses."""
+    def item(t: pa.DataType) -> pa.Field:
+        return pa.field("item", t, nullable=False)
+
+    meta = {
+        "logit_cache.format_version": format_version,
+        "logit_cache.k": str(k),
+        "logit_cache.values": values,
+        "logit_cache.vocab_size": str(vocab_size),
+    }
+    if values == "q8":
+        meta["logit_cache.q8_scale"] = repr(q8_scale)
     return pa.schema(
         [
-            ("sample_id", pa.uint64()),
-            ("input_ids", pa.list_(pa.int32())),
-            ("topk_ids", pa.list_(pa.list_(_INDEX_TYPES[index_type][0], k))),
-            ("topk_logprobs", pa.list_(pa.list_(_VALUE_TYPES[values], k))),
-        ]
+            pa.field("sample_id", pa.uint64(), nullable=False),
+            pa.field("input_ids", pa.list_(item(pa.int32())), nullable=False),
+            pa.field("topk_ids", pa.list_(item(pa.list_(item(_INDEX_TYPES[index_type][0]), k))), nullable=False),
+            pa.field("topk_logprobs", pa.list_(item(pa.list_(item(_VALUE_TYPES[values]), k))), nullable=False,
+                     metadata={"logit_cache.values": values}),
+        ],
+        metadata=meta,
     )
 
 
@@ -59,11 +75,12 @@ def _record_batch(samples: Sequence[Mapping[str, Any]], schema: pa.Schema, k: in
     lp = np.concatenate([np.asarray(s["topk_logprobs"], dtype=np.float32).reshape(-1, k) for s in samples])
     enc = encode_logprobs(lp, values, q8_scale)
     vt = _VALUE_TYPES[values]
+    types = [f.type for f in schema]
     cols = [
         pa.array(np.array([s["sample_id"] for s in samples], dtype=np.uint64)),
-        pa.ListArray.from_arrays(offsets, pa.array(ids)),
-        pa.ListArray.from_arrays(offsets, pa.FixedSizeListArray.from_arrays(pa.array(tk.reshape(-1)), k)),
-        pa.ListArray.from_arrays(offsets, pa.FixedSizeListArray.from_arrays(pa.array(enc.reshape(-1), type=vt), k)),
+        pa.ListArray.from_arrays(offsets, pa.array(ids), type=types[1]),
+        pa.ListArray.from_arrays(offsets, pa.FixedSizeListArray.from_arrays(pa.array(tk.reshape(-1)), type=types[2].value_type), type=types[2]),
+        pa.ListArray.from_arrays(offsets, pa.FixedSizeListArray.from_arrays(pa.array(enc.reshape(-1), type=vt), type=types[3].value_type), type=types[3]),
     ]
     return pa.record_batch(cols, schema=schema)
 
@@ -104,7 +121,7 @@ def write_dataset(
     samples = list(samples)
     out = Path(root) / dataset_id
     (out / "shards").mkdir(parents=True, exist_ok=True)
-    schema = schema_for(k, values, index_type)
+    schema = schema_for(k, values, index_type, vocab_size, q8_scale, format_version)
     batches = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
     options = ipc.IpcWriteOptions(compression=_CODECS[codec])
     shards: List[Dict[str, Any]] = []
@@ -151,22 +168,26 @@ def write_dataset(
                 "tokens": sum(e["tokens"] for e in entries),
                 "bytes": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
+                # bytes of the schema message between the 8-byte magic and the first batch
+                "schemaLength": blocks[0].offset - 8,
                 "batches": entries,
             }
         )
         first_sample += n_samples
     tokens = sum(s["tokens"] for s in shards)
-    topk: Dict[str, Any] = {"k": k, "values": values, "indexType": index_type}
+    topk: Dict[str, Any] = {"k": k, "values": values, "indexType": index_type, "temperature": 1}
     if values == "q8":
         topk["q8Scale"] = q8_scale
     manifest = {
         "formatVersion": format_version,
         "datasetId": dataset_id,
+        "generator": {"name": "logit_cache.testing", "version": __version__},
         "teacher": teacher or {"file": "synthetic.onnx", "sha256": "0" * 64, "vocabSize": vocab_size},
         "source": source or {"file": "synthetic.jsonl", "sha256": "0" * 64, "samples": len(samples), "tokens": tokens},
         "topk": topk,
         "codec": codec,
         "batchSize": batch_size,
+        "batchesPerShard": batches_per_shard,
         "batchCount": len(batches),
         "sampleCount": len(samples),
         "tokenCount": tokens,

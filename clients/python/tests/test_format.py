@@ -147,6 +147,16 @@ def test_newer_major_version_refused(tmp_path, teacher):
         check_format_version("abc")
 
 
+def test_newer_major_in_shard_schema_refused(tmp_path, teacher):
+    ids, logits = teacher
+    d = write_dataset(tmp_path, "v2s", samples_from_logits(ids, logits, 8), k=8, format_version="2.1")
+    raw = json.loads((d / "manifest.json").read_text())
+    raw["formatVersion"] = "1.0"  # a manifest that lies about its shards
+    (d / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(FormatVersionError, match="2.1"):
+        LogitCacheDataset(d).batch(0)
+
+
 def test_missing_manifest_is_not_a_dataset(dataset):
     (dataset / "manifest.json").unlink()
     with pytest.raises(FormatError, match="no manifest.json"):
@@ -165,8 +175,14 @@ def test_manifest_schema_disagreement_detected(dataset):
     raw = json.loads((dataset / "manifest.json").read_text())
     raw["topk"]["values"] = "f16"  # shards hold float32
     (dataset / "manifest.json").write_text(json.dumps(raw))
-    with pytest.raises(FormatError, match="halffloat"):
+    with pytest.raises(FormatError, match="values='f32'.*'f16'"):
         LogitCacheDataset(dataset).batch(0)
+    # without the schema metadata (it is optional) the column type check still catches it
+    from logit_cache.batch import record_batch_to_tensors
+    import pyarrow.ipc as ipc
+    rb = ipc.open_file(str(dataset / "shards" / "shard-000000.arrow")).get_batch(0)
+    with pytest.raises(FormatError, match="halffloat"):
+        record_batch_to_tensors(rb.replace_schema_metadata(None), TopkInfo(8, "f16", "uint16"))
 
 
 def test_index_errors(dataset):
