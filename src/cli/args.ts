@@ -1,0 +1,73 @@
+// Declarative option tables for the commands: each flag is declared once with its type,
+// default and help, and a bad value is a usage error (exit 2) that names the flag.
+import { parseArgs } from 'node:util';
+import { UsageError } from '../precompute/errors.js';
+
+export type OptionSpec =
+  | { type: 'string'; help: string; default?: string; required?: boolean; choices?: readonly string[]; placeholder?: string }
+  | { type: 'int'; help: string; default?: number; required?: boolean; min?: number; placeholder?: string }
+  | { type: 'number'; help: string; default?: number; min?: number; placeholder?: string }
+  | { type: 'boolean'; help: string };
+
+export type OptionTable = Record<string, OptionSpec>;
+export type ParsedOptions = Record<string, string | number | boolean | undefined>;
+
+export function parseOptions(argv: string[], table: OptionTable): { values: ParsedOptions; positionals: string[] } {
+  const config: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [name, spec] of Object.entries(table)) config[name] = { type: spec.type === 'boolean' ? 'boolean' : 'string' };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/\. To specify.*$/s, ''));
+  }
+  const values: ParsedOptions = {};
+  for (const [name, spec] of Object.entries(table)) {
+    const raw = parsed.values[name];
+    if (spec.type === 'boolean') {
+      values[name] = raw === true;
+      continue;
+    }
+    if (raw === undefined) {
+      if ('required' in spec && spec.required) throw new UsageError(`--${name} is required (${spec.help})`);
+      values[name] = spec.default;
+      continue;
+    }
+    const text = String(raw);
+    if (spec.type === 'string') {
+      if (spec.choices && !spec.choices.includes(text)) throw new UsageError(`--${name} must be one of ${spec.choices.join(', ')}; got "${text}"`);
+      values[name] = text;
+    } else {
+      const n = Number(text);
+      if (text.trim() === '' || !Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
+        throw new UsageError(`--${name} must be ${spec.type === 'int' ? 'an integer' : 'a number'}; got "${text}"`);
+      }
+      if (spec.min !== undefined && n < spec.min) throw new UsageError(`--${name} must be at least ${spec.min}; got ${n}`);
+      values[name] = n;
+    }
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+export function formatHelp(usage: string, table: OptionTable): string {
+  const rows = Object.entries(table).map(([name, spec]) => {
+    const arg = spec.type === 'boolean' ? '' : ` <${('placeholder' in spec && spec.placeholder) || (spec.type === 'string' && spec.choices ? spec.choices.join('|') : spec.type === 'string' ? 'value' : 'n')}>`;
+    const def = 'default' in spec && spec.default !== undefined ? ` (default ${spec.default})` : '';
+    return [`  --${name}${arg}`, `${spec.help}${def}`];
+  });
+  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
+  return `${usage}\n\nOptions:\n${rows.map(([a, b]) => a.padEnd(width) + b).join('\n')}\n`;
+}
+
+/** Runs a command body with the project's exit codes: 0 ok, 1 failure, 2 usage error. */
+export async function runCommand(name: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (e) {
+    const usage = e instanceof UsageError;
+    process.stderr.write(`${name}: ${usage ? 'usage: ' : ''}${(e as Error).message}\n`);
+    if (usage) process.stderr.write(`Run '${name} --help' for the options.\n`);
+    else if (process.env.LOGIT_CACHE_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    return usage ? 2 : 1;
+  }
+}

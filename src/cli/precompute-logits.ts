@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// precompute-logits: run an ONNX teacher once over a tokenized dataset and write top-k shards.
+import { join, resolve } from 'node:path';
+import { CODECS, VALUE_ENCODINGS } from '../shard/types.js';
+import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
+import { progressRenderer } from './progress.js';
+import { isMain } from './is-main.js';
+
+export const PRECOMPUTE_OPTIONS = {
+  model: { type: 'string', help: 'ONNX teacher: input_ids [batch, seq] -> logits [batch, seq, vocab]', placeholder: 'file.onnx' },
+  data: { type: 'string', help: 'tokenized dataset: .jsonl, .arrow/.arrows or .parquet with an input_ids list column', placeholder: 'file' },
+  out: { type: 'string', help: 'root folder; the dataset goes to <out>/<dataset-id>', default: 'out', placeholder: 'dir' },
+  'dataset-id': { type: 'string', help: 'name of the dataset under --out (letters, digits, . _ -)', placeholder: 'id' },
+  'top-k': { type: 'int', help: 'token ids and log-probabilities kept per position', default: 8, min: 1 },
+  values: { type: 'string', help: 'log-probability encoding', default: 'f16', choices: VALUE_ENCODINGS },
+  'q8-scale': { type: 'number', help: 'q8 step in nats (logprob = -q * scale)', default: 0.1, min: 1e-6 },
+  codec: { type: 'string', help: 'compression of Arrow body buffers', default: 'lz4', choices: CODECS },
+  'batch-size': { type: 'int', help: 'samples per stored batch, the unit GET /logits serves', default: 32, min: 1 },
+  'batches-per-shard': { type: 'int', help: 'stored batches per shard file', default: 64, min: 1 },
+  'max-seq-len': { type: 'int', help: 'keep the first N tokens of longer samples', min: 1 },
+  'infer-batch-tokens': { type: 'int', help: 'padded tokens per teacher call, grouping similar lengths (default: what keeps [tokens x vocab] float32 logits near 256 MiB, 128..8192)', min: 1 },
+  'topk-on': { type: 'string', help: 'graph: fused top-k head inside ONNX Runtime; host: full logits out, JS top-k', default: 'graph', choices: ['graph', 'host'] },
+  'vocab-size': { type: 'int', help: "tokenizer vocabulary when the teacher's output layer is padded wider", min: 1 },
+  'logits-output': { type: 'string', help: 'name of the logits output', default: 'logits' },
+  format: { type: 'string', help: 'dataset format (default: from the extension)', choices: ['jsonl', 'arrow', 'parquet'] },
+  column: { type: 'string', help: 'column or JSON key holding token ids', default: 'input_ids' },
+  device: { type: 'string', help: 'execution provider', default: 'cpu', choices: ['cpu', 'cuda'] },
+  threads: { type: 'int', help: 'ONNX Runtime intra-op threads (default: all cores)', min: 1 },
+  overwrite: { type: 'boolean', help: 'replace an existing dataset written with other settings' },
+  demo: { type: 'boolean', help: 'use the embedded synthetic teacher (32k vocabulary) and dataset; no input files needed' },
+  quiet: { type: 'boolean', help: 'no progress on stderr' },
+  help: { type: 'boolean', help: 'show this help' },
+} satisfies OptionTable;
+
+const USAGE = `Usage: precompute-logits --model M --data D --out ROOT --dataset-id ID [options]
+       precompute-logits --demo [--out ROOT]
+
+Runs the teacher once over the dataset and writes <out>/<dataset-id>: Arrow IPC shards with
+the top-k token ids and log-probabilities of every position, and manifest.json (written last).
+Re-running the same command after an interruption continues after the last complete shard.
+Progress goes to stderr; stdout gets one JSON summary.`;
+
+export async function precomputeCommand(argv: string[]): Promise<number> {
+  return runCommand('precompute-logits', async () => {
+    const { values: v } = parseOptions(argv, PRECOMPUTE_OPTIONS);
+    if (v.help) {
+      process.stdout.write(formatHelp(USAGE, PRECOMPUTE_OPTIONS));
+      return 0;
+    }
+    const { UsageError } = await import('../precompute/errors.js');
+    let model = v.model as string | undefined;
+    let data = v.data as string | undefined;
+    let datasetId = v['dataset-id'] as string | undefined;
+    const out = resolve(v.out as string);
+    if (v.demo) {
+      const { prepareDemoInputs } = await import('../precompute/demo.js');
+      const inputs = await prepareDemoInputs(join(out, '.demo-inputs'));
+      model ??= inputs.model;
+      data ??= inputs.data;
+      datasetId ??= 'demo';
+    }
+    if (!model) throw new UsageError('--model is required (or --demo)');
+    if (!data) throw new UsageError('--data is required (or --demo)');
+    if (!datasetId) throw new UsageError('--dataset-id is required');
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(datasetId)) {
+      throw new UsageError(`--dataset-id "${datasetId}" must be 1-128 letters, digits, '.', '_' or '-', not starting with a punctuation mark`);
+    }
+    const { precompute } = await import('../precompute/index.js');
+    const summary = await precompute({
+      model, data, out, datasetId,
+      k: v['top-k'] as number, values: v.values as never, q8Scale: v['q8-scale'] as number, codec: v.codec as never,
+      batchSize: v['batch-size'] as number, batchesPerShard: v['batches-per-shard'] as number,
+      maxSeqLen: v['max-seq-len'] as number | undefined, inferBatchTokens: v['infer-batch-tokens'] as number | undefined,
+      topkOn: v['topk-on'] as never, vocabSize: v['vocab-size'] as number | undefined, logitsOutput: v['logits-output'] as string,
+      format: v.format as never, column: v.column as string, device: v.device as never, threads: v.threads as number | undefined,
+      overwrite: v.overwrite as boolean,
+    }, progressRenderer(process.stderr, v.quiet as boolean));
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return 0;
+  });
+}
+
+if (isMain(import.meta.url)) process.exitCode = await precomputeCommand(process.argv.slice(2));

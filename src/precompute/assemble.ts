@@ -1,0 +1,60 @@
+// Turns per-micro-batch teacher outputs back into stored batches in dataset order, and
+// accumulates the statistics the manifest reports. Typed arrays throughout, no per-token
+// allocation.
+import type { StatSums, TopkBatch } from '../shard/index.js';
+import type { Sample } from '../data/index.js';
+
+/** Output buffers of one stored batch, filled as micro-batches complete. */
+export interface PendingBatch {
+  batch: TopkBatch;
+  sums: StatSums;
+}
+
+export function allocateBatch(samples: Sample[], k: number): PendingBatch {
+  const n = samples.length;
+  const offsets = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + samples[i].inputIds.length;
+  const tokens = offsets[n];
+  const inputIds = new Int32Array(tokens);
+  for (let i = 0; i < n; i++) inputIds.set(samples[i].inputIds, offsets[i]);
+  return {
+    batch: {
+      sampleIds: samples.map((s) => s.sampleId),
+      offsets,
+      inputIds,
+      topkIds: new Int32Array(tokens * k),
+      topkLogprobs: new Float32Array(tokens * k),
+    },
+    sums: { tokens: 0, massSum: 0, top1Hits: 0, top1Count: 0 },
+  };
+}
+
+/**
+ * Copies row `row` of a teacher output ([rows × seqLen × k]) into sample `index` of a
+ * pending batch, and adds its statistics: top-k probability mass per position, and whether
+ * the teacher's top-1 equals the next input token.
+ */
+export function scatterRow(
+  into: PendingBatch, index: number,
+  topkIds: Int32Array, topkLogprobs: Float32Array, row: number, seqLen: number, k: number,
+): void {
+  const { batch, sums } = into;
+  const start = batch.offsets[index];
+  const len = batch.offsets[index + 1] - start;
+  const src = row * seqLen * k;
+  const dst = start * k;
+  batch.topkIds.set(topkIds.subarray(src, src + len * k), dst);
+  batch.topkLogprobs.set(topkLogprobs.subarray(src, src + len * k), dst);
+  const ids = batch.inputIds;
+  for (let p = 0; p < len; p++) {
+    let mass = 0;
+    const base = src + p * k;
+    for (let j = 0; j < k; j++) mass += Math.exp(topkLogprobs[base + j]);
+    sums.massSum += mass;
+    if (p + 1 < len) {
+      sums.top1Count++;
+      if (topkIds[base] === ids[start + p + 1]) sums.top1Hits++;
+    }
+  }
+  sums.tokens += len;
+}

@@ -1,0 +1,3 @@
+export { precompute } from './pipeline.js';
+export { UsageError } from './errors.js';
+export type { PrecomputeOptions, PrecomputeSummary, ProgressEvent } from './options.js';

@@ -1,0 +1,65 @@
+import type { TeacherDevice, TopkOn } from '../teacher/index.js';
+import type { CodecName, ValueEncoding } from '../shard/index.js';
+import type { DatasetFormat } from '../data/index.js';
+
+export interface PrecomputeOptions {
+  /** ONNX teacher (.onnx; external data files beside it). */
+  model: string;
+  /** Tokenized dataset: JSONL, Arrow IPC or Parquet with an input_ids list column. */
+  data: string;
+  format?: DatasetFormat;
+  column?: string;
+  /** Root folder; the dataset is written to <out>/<datasetId>. */
+  out: string;
+  datasetId: string;
+  k: number;
+  values: ValueEncoding;
+  q8Scale?: number;
+  codec: CodecName;
+  /** Samples per stored batch: the unit GET /logits/:datasetId/:batch serves. */
+  batchSize: number;
+  batchesPerShard: number;
+  /** Keep the first maxSeqLen tokens of longer samples. */
+  maxSeqLen?: number;
+  /** Padded-token budget of one teacher call; independent of batchSize. Default: autoInferBatchTokens. */
+  inferBatchTokens?: number;
+  topkOn: TopkOn;
+  vocabSize?: number;
+  logitsOutput?: string;
+  device: TeacherDevice;
+  threads?: number;
+  overwrite: boolean;
+}
+
+export type ProgressEvent =
+  | { type: 'scan'; samples: number; tokens: number }
+  | { type: 'start'; totalBatches: number; totalTokens: number; resumeFromBatch: number }
+  | { type: 'batch'; done: number; total: number; tokens: number; totalTokens: number; seconds: number; tokensPerSec: number; etaSeconds: number | null }
+  | { type: 'shard'; file: string };
+
+export interface PrecomputeSummary {
+  datasetId: string;
+  dir: string;
+  samples: number;
+  tokens: number;
+  batches: number;
+  shards: number;
+  /** Tokens the teacher ran on in this invocation (less than tokens after a resume). */
+  computedTokens: number;
+  seconds: number;
+  tokensPerSec: number;
+  bytesPerToken: number;
+  top1Agreement: number | null;
+  meanTopkMass: number | null;
+  resumedFromBatch: number;
+  alreadyComplete: boolean;
+}
+
+/**
+ * Even with the fused head, ONNX Runtime materialises [tokens x vocab] float32 logits inside
+ * the session; keeping that near 256 MiB bounds memory at any vocabulary (2,097 tokens at 32k,
+ * 441 at 152k) while leaving small vocabularies large batches.
+ */
+export function autoInferBatchTokens(vocabSize: number): number {
+  return Math.min(8192, Math.max(128, Math.floor(2 ** 28 / (4 * vocabSize))));
+}

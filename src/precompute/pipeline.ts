@@ -1,0 +1,153 @@
+// The product's main job: dataset → teacher (fused top-k head) → shards + manifest.
+// Stored batches are consecutive samples; the teacher sees them regrouped by length within a
+// window that never crosses a shard boundary, so a resumed run groups exactly as an
+// uninterrupted one and writes the same bytes.
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { batchSamples, packMicroBatch, planInference, readSamples, type Sample } from '../data/index.js';
+import { DatasetWriter, type Manifest, type TopkLayout } from '../shard/index.js';
+import { TeacherNonFiniteError, TeacherSession } from '../teacher/index.js';
+import { findLogitsOutput } from '../teacher/fuse-head.js';
+import { decodeModel } from '../teacher/onnx-model.js';
+import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
+import { UsageError } from './errors.js';
+import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
+import { scanDataset } from './scan.js';
+
+/** Stored batches the teacher may regroup together (more = less padding, more memory). */
+const WINDOW_BATCHES = 8;
+
+export async function precompute(opts: PrecomputeOptions, onProgress: (e: ProgressEvent) => void = () => {}): Promise<PrecomputeSummary> {
+  const started = performance.now();
+  const vocabSize = modelVocabSize(opts);
+  if (opts.k > vocabSize) throw new UsageError(`--top-k ${opts.k} is larger than the teacher's vocabulary (${vocabSize})`);
+  opts = { ...opts, inferBatchTokens: opts.inferBatchTokens ?? autoInferBatchTokens(vocabSize) };
+  const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
+  const scan = await scanDataset(opts.data, readOpts, vocabSize, (samples, tokens) => onProgress({ type: 'scan', samples, tokens }));
+  if (scan.samples === 0) throw new Error(`dataset ${opts.data}: no samples`);
+
+  const session = await TeacherSession.open(opts.model, {
+    k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
+  });
+  const layout: TopkLayout = { k: opts.k, vocabSize: session.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}) };
+  const writer = new DatasetWriter({
+    root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, batchSize: opts.batchSize,
+    batchesPerShard: opts.batchesPerShard, overwrite: opts.overwrite,
+    runConfig: {
+      teacherSha256: session.modelSha256, sourceSha256: scan.sha256, k: opts.k, values: opts.values, q8Scale: layout.q8Scale ?? null,
+      codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
+      inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: session.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
+      column: opts.column ?? 'input_ids',
+    },
+  });
+  try {
+    if (writer.complete) return summarize(readFileManifest(writer.dir), writer.dir, 0, started, 0, true);
+    const totalBatches = Math.ceil(scan.samples / opts.batchSize);
+    onProgress({ type: 'start', totalBatches, totalTokens: scan.tokens, resumeFromBatch: writer.resumeFromBatch });
+    const runner = new WindowRunner(session, opts);
+    let batchIndex = 0;
+    let window: Sample[][] = [];
+    let computed = 0;
+    let doneTokens = 0;
+    const flush = async () => {
+      const first = batchIndex - window.length;
+      const pending = await runner.run(window, first);
+      for (const p of pending) {
+        writer.append(p.batch, p.sums);
+        computed += p.batch.inputIds.length;
+      }
+      doneTokens += pending.reduce((a, p) => a + p.batch.inputIds.length, 0);
+      const seconds = (performance.now() - started) / 1000;
+      const rate = computed / seconds;
+      onProgress({
+        type: 'batch', done: batchIndex, total: totalBatches, tokens: doneTokens, totalTokens: scan.tokens, seconds,
+        tokensPerSec: rate, etaSeconds: rate > 0 ? (scan.tokens - doneTokens) / rate : null,
+      });
+      window = [];
+    };
+    for await (const stored of batchSamples(readSamples(opts.data, readOpts), opts.batchSize)) {
+      if (batchIndex < writer.resumeFromBatch) {
+        batchIndex++;
+        doneTokens += stored.reduce((a, s) => a + s.inputIds.length, 0);
+        continue;
+      }
+      window.push(stored);
+      batchIndex++;
+      if (window.length === WINDOW_BATCHES || batchIndex % opts.batchesPerShard === 0) await flush();
+    }
+    if (window.length) await flush();
+    const manifest = writer.finish({
+      teacher: { file: basename(opts.model), sha256: session.modelSha256, vocabSize: session.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits', topkOn: opts.topkOn },
+      source: { file: basename(opts.data), sha256: scan.sha256, samples: scan.samples, tokens: scan.tokens, maxSeqLen: opts.maxSeqLen ?? null },
+    });
+    return summarize(manifest, writer.dir, computed, started, writer.resumeFromBatch, false);
+  } catch (e) {
+    writer.abort();
+    throw e;
+  } finally {
+    await session.dispose();
+  }
+}
+
+/** Runs the teacher over a window of stored batches, regrouped by length. */
+class WindowRunner {
+  private readonly buffers: { ids?: Int32Array; lengths?: Int32Array } = {};
+  constructor(private readonly session: TeacherSession, private readonly opts: PrecomputeOptions) {}
+
+  async run(window: Sample[][], firstBatch: number): Promise<PendingBatch[]> {
+    const k = this.opts.k;
+    const pending = window.map((samples) => allocateBatch(samples, k));
+    const flat: Int32Array[] = [];
+    const owner: [number, number][] = [];
+    window.forEach((samples, b) => samples.forEach((s, i) => { flat.push(s.inputIds); owner.push([b, i]); }));
+    const lengths = Int32Array.from(flat, (ids) => ids.length);
+    for (const micro of planInference(lengths, this.opts.inferBatchTokens!)) {
+      if (micro.seqLen === 0) continue; // only empty samples: nothing to predict
+      const packed = packMicroBatch(flat, micro, this.buffers);
+      // Keep the larger buffers packMicroBatch had to allocate, so later calls reuse them.
+      if (packed.ids.buffer !== this.buffers.ids?.buffer) this.buffers.ids = packed.ids;
+      if (packed.lengths.buffer !== this.buffers.lengths?.buffer) this.buffers.lengths = packed.lengths;
+      let out;
+      try {
+        out = await this.session.run(packed.ids, micro.rows.length, micro.seqLen, packed.lengths);
+      } catch (e) {
+        if (!(e instanceof TeacherNonFiniteError)) throw e;
+        const [b, i] = owner[micro.rows[e.sample]];
+        const sample = window[b][i].sampleId;
+        throw new Error(`teacher ${basename(this.opts.model)}: non-finite log-probability ${e.value} in batch ${firstBatch + b} (sample ${sample}, position ${e.position})`);
+      }
+      for (let r = 0; r < micro.rows.length; r++) {
+        const [b, i] = owner[micro.rows[r]];
+        scatterRow(pending[b], i, out.topkIds, out.topkLogprobs, r, micro.seqLen, k);
+      }
+    }
+    return pending;
+  }
+}
+
+function modelVocabSize(opts: PrecomputeOptions): number {
+  const label = basename(opts.model);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(opts.model);
+  } catch (e) {
+    throw new Error(`teacher ${opts.model}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const info = findLogitsOutput(decodeModel(bytes, label), opts.logitsOutput ?? 'logits', label);
+  const width = info.vocab ?? opts.vocabSize;
+  if (width === undefined || width === null) throw new UsageError(`teacher ${label}: logits have no fixed vocabulary dimension; pass --vocab-size`);
+  return opts.vocabSize ?? width;
+}
+
+function readFileManifest(dir: string): Manifest {
+  return JSON.parse(readFileSync(`${dir}/manifest.json`, 'utf8')) as Manifest;
+}
+
+function summarize(m: Manifest, dir: string, computed: number, started: number, resumed: number, already: boolean): PrecomputeSummary {
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    datasetId: m.datasetId, dir, samples: m.sampleCount, tokens: m.tokenCount, batches: m.batchCount, shards: m.shards.length,
+    computedTokens: computed, seconds, tokensPerSec: seconds > 0 ? computed / seconds : 0, bytesPerToken: m.stats.bytesPerToken,
+    top1Agreement: m.stats.top1Agreement ?? null, meanTopkMass: m.stats.meanTopkMass ?? null, resumedFromBatch: resumed, alreadyComplete: already,
+  };
+}
