@@ -29,6 +29,12 @@ export function installShutdownGuard(app: FastifyInstance): { readonly closing: 
       throw new NotReady('server is shutting down; retry on another replica');
     }
   });
+  // Responses finished during shutdown close their connection, so close() need not wait
+  // out the keep-alive timeout of connections whose request was in flight.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (state.closing) reply.header('connection', 'close');
+    return payload;
+  });
   return state;
 }
 
