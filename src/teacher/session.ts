@@ -229,6 +229,9 @@ async function load(
     executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     graphOptimizationLevel: 'all',
     interOpNumThreads: 1,
+    // Errors only: ORT warns on stderr about e.g. unused initializers in exported models,
+    // which would garble the CLI's progress output.
+    logSeverityLevel: 3,
   };
   if (threads !== undefined) options.intraOpNumThreads = threads;
   // A model loaded from bytes has no directory, and ORT refuses relative external-data paths
