@@ -3,6 +3,7 @@ from .errors import ChecksumError, FormatError, FormatVersionError, HttpError, L
 from .format import Manifest, load_manifest, parse_manifest
 from .reader_local import LogitCacheDataset
 from .reader_http import HttpLogitCache
+from .torch_data import CacheBatches, CacheIterable
 
 __all__ = [
     "ChecksumError",
@@ -15,5 +16,7 @@ __all__ = [
     "parse_manifest",
     "LogitCacheDataset",
     "HttpLogitCache",
+    "CacheBatches",
+    "CacheIterable",
 ]
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ and asking again cannot fix them.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import time
@@ -101,7 +102,8 @@ class HttpLogitCache:
                     last = err
                     continue
                 raise err from None
-            except (urllib.error.URLError, socket.timeout, ConnectionError) as e:
+            except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException) as e:
+                # includes a body cut short (IncompleteRead): transient, worth another try
                 last = e
                 continue
         if isinstance(last, HttpError):
