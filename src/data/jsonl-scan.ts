@@ -5,7 +5,9 @@
  * many times larger than the ids themselves. JSON.parse would decode every string into a JS
  * string and every id into a boxed array slot only for us to copy them into an Int32Array.
  * This scanner walks the UTF-8 bytes once, skips other values in place (still checking that
- * they are well-formed JSON), and writes the wanted ids straight into a reusable Int32Array.
+ * they are well-formed JSON) and writes the wanted ids straight into a reusable Int32Array.
+ * Measured on stories.jsonl lines (bench/read-dataset.ts) its throughput is on par with
+ * readline + JSON.parse, not faster: the gain is no per-line strings or arrays for the GC.
  *
  * Errors thrown here are located inside the line only; the JSONL reader prefixes file and line.
  */

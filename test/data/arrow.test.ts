@@ -2,9 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readSamples } from '../../src/data/read-samples.js';
-import { type ArrowIdType, collect, within, expected, pyarrowPython, tempDir, writeArrow, writeWithPyarrow } from './helpers.js';
+import { type ArrowIdType, collect, within, expected, pyarrowPython, tempDir, writeArrow, writeWithPyarrow, removeTempDirs } from './helpers.js';
+
+afterAll(removeTempDirs);
 
 const maxFor: Record<ArrowIdType, number> = {
   int8: 127, int16: 32767, int32: 2 ** 31 - 1, int64: 2 ** 31 - 1, uint16: 65535, uint32: 2 ** 31 - 1,

@@ -1,7 +1,7 @@
 /** Fixture writers and paths shared by the dataset tests. Fixtures go to a fresh temp dir. */
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +30,18 @@ export const storiesPath = path.join(sharedDir, 'teachers/stories260k/stories.js
 export const haveStories = existsSync(storiesPath);
 if (!haveStories) console.log(`skipping stories.jsonl tests: ${storiesPath} not found`);
 
+const tempDirs: string[] = [];
+
+/** A fresh directory under the OS temp dir, removed when the test file finishes. */
 export function tempDir(prefix = 'lc-data-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Call from afterAll in test files (the bench removes its own directory). */
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** A Python with pyarrow, for fixtures written the way most datasets are; undefined if none. */

@@ -2,10 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readJsonlSamples } from '../../src/data/jsonl.js';
 import { readSamples } from '../../src/data/read-samples.js';
-import { collect, within, expected, haveStories, storiesIds, storiesPath, tempDir, writeJsonl } from './helpers.js';
+import { collect, within, expected, haveStories, storiesIds, storiesPath, tempDir, writeJsonl, removeTempDirs } from './helpers.js';
+
+afterAll(removeTempDirs);
 
 const ids = fc.array(fc.array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { maxLength: 30 }), { maxLength: 25 });
 

@@ -2,9 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { parquetMetadata } from 'hyparquet';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readSamples } from '../../src/data/read-samples.js';
-import { collect, expected, pyarrowPython, tempDir, writeParquetLite, writeWithPyarrow } from './helpers.js';
+import { collect, expected, pyarrowPython, tempDir, writeParquetLite, writeWithPyarrow, removeTempDirs } from './helpers.js';
+
+afterAll(removeTempDirs);
 
 async function errorOf(file: string): Promise<string> {
   try {

@@ -1,7 +1,9 @@
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readSamples } from '../../src/data/read-samples.js';
-import { collect, expected, haveStories, storiesIds, storiesPath, tempDir, writeArrow, writeParquetLite } from './helpers.js';
+import { collect, expected, haveStories, storiesIds, storiesPath, tempDir, writeArrow, writeParquetLite, removeTempDirs } from './helpers.js';
+
+afterAll(removeTempDirs);
 
 describe.skipIf(!haveStories)('readSamples on stories.jsonl in every format', () => {
   it('yields the same samples from JSONL, Arrow file, Arrow stream and Parquet, with and without maxSeqLen', async () => {

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readSamples } from '../../src/data/read-samples.js';
 import { tokenStreamHasher } from '../../src/data/token-hash.js';
-import { haveStories, pyarrowPython, storiesIds, storiesPath, tempDir, writeArrow, writeJsonl, writeParquetLite, writeWithPyarrow } from './helpers.js';
+import { haveStories, pyarrowPython, storiesIds, storiesPath, tempDir, writeArrow, writeJsonl, writeParquetLite, writeWithPyarrow, removeTempDirs } from './helpers.js';
+
+afterAll(removeTempDirs);
 
 /** The documented definition, written out with Buffer writes: an independent reference. */
 function referenceHash(samples: readonly (readonly number[])[]): string {
