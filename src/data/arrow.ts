@@ -7,7 +7,7 @@
  * handle is read sequentially, message by message.
  */
 
-import { createReadStream } from 'node:fs';
+import { type ReadStream, createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { type Data, DataType, type Field, RecordBatchReader, type Schema } from 'apache-arrow';
 import { type Sample, DEFAULT_COLUMN, checkInt32Ids, checkMaxSeqLen, makeSample, toTokenIds } from './sample.js';
@@ -80,7 +80,7 @@ export async function* readArrowSamples(file: string, opts: ArrowReadOptions = {
   const handle = info.isFile() ? await open(file, 'r') : undefined;
   const stream = handle ? undefined : createReadStream(file);
   try {
-    const reader = handle ? await RecordBatchReader.from(handle) : await RecordBatchReader.from(stream!);
+    const reader = await (handle ? RecordBatchReader.from(handle) : RecordBatchReader.from(stream as ReadStream));
     try {
       await reader.open();
       const columnIndex = findListColumn(reader.schema, file, column);

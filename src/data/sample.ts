@@ -10,7 +10,10 @@ export type DatasetFormat = 'jsonl' | 'arrow' | 'parquet';
 export interface Sample {
   /** 0-based position of the sample in the source file (row index, or data-line index for JSONL). */
   sampleId: number;
-  /** Token ids, each an integer in [0, 2^31). */
+  /**
+   * Token ids, each an integer in [0, 2^31). May be a view into a reader's buffer (Arrow int32
+   * columns are not copied): treat it as read-only, copy before mutating.
+   */
   inputIds: Int32Array;
   /** Set only when maxSeqLen cut the sample: its length in the file. */
   truncatedFrom?: number;
