@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: installs what it needs, builds, then runs the
+# TypeScript tests (vitest) and the Python client's tests (pytest). Exit non-zero if any fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x node_modules/.bin/vitest ] || npm ci --no-audit --no-fund
+npm run --silent build
+bash scripts/setup-python.sh
+export LOGIT_CACHE_PYTHON="$PWD/.venv/bin/python"
+status=0
+npx vitest run || status=1
+(cd clients/python && "$LOGIT_CACHE_PYTHON" -m pytest -q -p no:cacheprovider) || status=1
+exit $status
