@@ -29,9 +29,9 @@ export function logSumExp(logits: Float32Array, offset: number, n: number): numb
   return max + Math.log(sum);
 }
 
-// exp(d) for d in (-50, 0], accurate to ~1e-10 relative, several times faster than Math.exp
-// in V8 (which dominated host top-k at 152k vocabularies). d = n·ln2 + r with |r| <= ln2/2,
-// e^r by a degree-9 Taylor polynomial (error < r^10/10! ≈ 7e-12), 2^n from a table.
+// exp(d) for d in (-50, 0], accurate to ~1e-14 relative and faster than Math.exp in V8
+// (which dominated host top-k at 152k vocabularies). d = n·ln2 + r with |r| <= ln2/2,
+// e^r by a degree-11 Taylor polynomial (error < r^12/12! ≈ 6e-15), 2^n from a table.
 const LN2_HI = 0.6931471803691238; // ln 2 split so n·LN2_HI is exact for |n| < 2^11
 const LN2_LO = 1.9082149292705877e-10;
 const POW2_NEG = Float64Array.from({ length: 80 }, (_, i) => 2 ** -i);
@@ -40,7 +40,8 @@ function expNonPositive(d: number): number {
   const n = Math.round(d * Math.LOG2E);
   const r = d - n * LN2_HI - n * LN2_LO;
   const p =
-    1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r / 362880))))))));
+    1 +
+    r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (1 / 362880 + r * (1 / 3628800 + r / 39916800))))))))));
   return p * POW2_NEG[-n];
 }
 
