@@ -6,7 +6,7 @@
  *
  * Data: stories.jsonl repeated to about 1M tokens (synthetic lengths/ids when the shared
  * folder is absent). Parquet files come from parquetjs-lite and, when a Python with pyarrow is
- * found (PYARROW_PYTHON, /tmp/pyv/bin/python, python3), from pyarrow, the writer behind most
+ * found (LOGIT_CACHE_PYTHON or the project .venv), from pyarrow, the writer behind most
  * published datasets. "ok" means the token-stream hash of what a reader returned equals the
  * hash of the source samples.
  */

@@ -23,6 +23,7 @@ import {
   tableToIPC,
 } from 'apache-arrow';
 import parquet from 'parquetjs-lite';
+import { findPython } from '../python.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const sharedDir = path.resolve(repoRoot, '../shared');
@@ -44,19 +45,11 @@ export function removeTempDirs(): void {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-/** A Python with pyarrow, for fixtures written the way most datasets are; undefined if none. */
+/** A Python with pyarrow (the project's .venv, or LOGIT_CACHE_PYTHON), for fixtures written the way most datasets are. */
 export const pyarrowPython: string | undefined = (() => {
-  const candidates = [process.env.PYARROW_PYTHON, '/tmp/pyv/bin/python', 'python3'].filter((c): c is string => !!c);
-  for (const py of candidates) {
-    try {
-      execFileSync(py, ['-c', 'import pyarrow'], { stdio: 'ignore' });
-      return py;
-    } catch {
-      // try the next one
-    }
-  }
-  console.log('skipping pyarrow-written fixtures: no python with pyarrow (set PYARROW_PYTHON)');
-  return undefined;
+  const { python, reason } = findPython();
+  if (!python) console.log(`skipping pyarrow-written fixtures: ${reason}`);
+  return python ?? undefined;
 })();
 
 export function writeJsonl(file: string, samples: readonly (readonly number[])[], column = 'input_ids'): void {
