@@ -1,7 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TeacherSession, buildSyntheticTeacher, fuseTopkHead, syntheticSamples } from '../../src/teacher/index.js';
+import {
+  TeacherSession,
+  buildSyntheticTeacher,
+  fuseTopkHead,
+  inspectTeacher,
+  syntheticSamples,
+  writeSyntheticTeacher,
+} from '../../src/teacher/index.js';
 import { decodeModel, encodeModel, toNumber } from '../../src/teacher/onnx-model.js';
 import { expectSameTopk, padBatch, tempDir } from './helpers.js';
 
@@ -65,5 +72,20 @@ describe('fuseTopkHead log-sum-exp formulations', () => {
         await s.dispose();
       }
     }
+  });
+});
+
+describe('inspectTeacher', () => {
+  it('reads inputs, outputs, opset and logits width from the file', () => {
+    const file = writeSyntheticTeacher(tempDir('inspect'), { vocabSize: 777, dModel: 8, externalData: true });
+    expect(inspectTeacher(file)).toEqual({
+      inputs: ['input_ids'],
+      outputs: ['logits'],
+      opset: 17,
+      externalData: true,
+      logitsElemType: 1,
+      logitsWidth: 777,
+    });
+    expect(() => inspectTeacher(file, 'nope')).toThrow(/no output "nope"; outputs: logits/);
   });
 });
