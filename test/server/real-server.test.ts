@@ -1,6 +1,7 @@
 // The server on a real port: pyarrow reads batches over HTTP, raw path tricks that
 // inject() would normalize away, and graceful shutdown.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -101,6 +102,15 @@ describe('real server', () => {
       throw e;
     }
     expect(JSON.parse(stdout)).toEqual(Array(manifest.batchCount).fill(manifest.batchSize));
+  });
+
+  it.skipIf(skipPython !== null)('the Python snippet in docs/HTTP.md works as written', async () => {
+    const doc = readFileSync(new URL('../../docs/HTTP.md', import.meta.url), 'utf8');
+    const snippet = /```python\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(snippet).toBeDefined();
+    const script = snippet!.replace('http://127.0.0.1:8080', base).replace('Bearer T', 'Bearer tok');
+    const { stdout } = await run(PYTHON, ['-c', script], { timeout: 60_000 });
+    expect(stdout.trim()).toBe(`${manifest.batchSize} ['sample_id', 'input_ids', 'topk_ids', 'topk_logprobs']`);
   });
 
   it('rejects raw path tricks with 400 (or a 404 for a path that names no route), never a file', async () => {
