@@ -11,20 +11,33 @@
  */
 export function logSumExp(logits: Float32Array, offset: number, n: number): number {
   let max = -Infinity;
-  let sawNaN = false;
   for (let i = offset, end = offset + n; i < end; i++) {
     const v = logits[i];
     if (v > max) max = v;
-    else if (v !== v) sawNaN = true;
   }
-  if (sawNaN || max === Infinity) return NaN;
-  if (max === -Infinity) return -Infinity;
+  return logSumExpShifted(logits, offset, n, max);
+}
+
+/** Log-sum-exp given the row maximum (top-k already knows it). NaN anywhere gives NaN. */
+function logSumExpShifted(logits: Float32Array, offset: number, n: number, max: number): number {
+  if (max === Infinity || max !== max) return NaN;
+  if (max === -Infinity) {
+    // Only NaN can hide behind a -Inf maximum.
+    for (let i = offset, end = offset + n; i < end; i++) if (logits[i] !== logits[i]) return NaN;
+    return -Infinity;
+  }
   let sum = 0;
   for (let i = offset, end = offset + n; i < end; i++) {
     const d = logits[i] - max;
     // Below e^-50 a term cannot move a float64 sum that already holds the max's 1, even 152k
     // times over; skipping it also keeps expNonPositive's table small.
-    if (d > -50) sum += expNonPositive(d);
+    if (d > -50) {
+      // d > 0 means `max` was not the maximum, which only a NaN in the row can cause.
+      if (d > 0) return NaN;
+      sum += expNonPositive(d);
+    } else if (d !== d) {
+      return NaN;
+    }
   }
   return max + Math.log(sum);
 }
@@ -77,7 +90,8 @@ export function topkLogprobsRows(
     const base = r * vocab;
     const out = r * k;
     selectRow(logits, base, vocabLimit, k, outIds, outLogprobs, out);
-    const lse = logSumExp(logits, base, vocabLimit);
+    // The best kept value is the row maximum, so the normalizer needs one pass, not two.
+    const lse = logSumExpShifted(logits, base, vocabLimit, outLogprobs[out]);
     for (let j = out, end = out + k; j < end; j++) outLogprobs[j] = outLogprobs[j] - lse;
   }
 }

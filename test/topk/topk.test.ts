@@ -81,6 +81,27 @@ describe('topkLogprobsRows', () => {
     for (let j = 0; j < 8; j++) expect(lps[j]).toBeCloseTo(ref.logprobs[j], 5);
   });
 
+  it('a NaN or +Inf anywhere in a row makes that row non-finite (so the session can catch it)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(logit, { minLength: 1, maxLength: 60 }),
+        fc.nat(),
+        fc.nat(),
+        fc.constantFrom(NaN, Infinity),
+        (values, at, kSeed, bad) => {
+          const row = Float32Array.from(values);
+          row[at % row.length] = bad;
+          const k = 1 + (kSeed % row.length);
+          const ids = new Int32Array(k);
+          const lps = new Float32Array(k);
+          topkLogprobsRows(row, 1, row.length, k, ids, lps);
+          expect(firstNonFinite(lps)).not.toBe(-1);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('rejects bad k, vocabLimit and buffer sizes', () => {
     const logits = new Float32Array(10);
     const ids = new Int32Array(20);
