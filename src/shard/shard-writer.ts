@@ -86,7 +86,13 @@ export class ShardWriter {
   }
 
   private write(bytes: Uint8Array): void {
-    writeAll(this.fd, bytes);
+    try {
+      writeAll(this.fd, bytes);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const what = code === 'ENOSPC' ? 'disk full' : code === 'EFBIG' ? 'file too large for this filesystem or ulimit' : (e as Error).message;
+      throw new Error(`shard ${this.tmp}: write failed (${what}); committed shards are kept, so re-running the same command resumes after them`, { cause: e });
+    }
     this.fileHash.update(bytes);
     this.position += bytes.length;
   }
