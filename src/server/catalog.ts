@@ -121,17 +121,17 @@ export class Catalog {
 
   /**
    * Runs `use` with the open shard holding `batch` (opened or reused from the pool),
-   * leased for the duration of the call. A shard found corrupt is dropped from the pool,
-   * so the next request re-opens and re-checks it.
+   * leased until the promise settles, so eviction meanwhile cannot close it. A shard
+   * found corrupt is dropped from the pool, so the next request re-opens and re-checks it.
    */
-  withShard<R>(ds: Dataset, batch: number, use: (shard: OpenShard, entry: BatchEntry) => R): R {
+  async withShard<R>(ds: Dataset, batch: number, use: (shard: OpenShard, entry: BatchEntry) => Promise<R>): Promise<R> {
     const { shard, entry } = this.locate(ds, batch);
     const path = join(ds.dir, shard.file);
     // The shard's identity is its content: a rewritten dataset gets fresh descriptors.
     const key = `${path}\0${shard.sha256}\0${shard.bytes}`;
     const lease = this.pool.acquire(key, () => new OpenShard(path, shard, ds.layout));
     try {
-      return use(lease.value, entry);
+      return await use(lease.value, entry);
     } catch (e) {
       if (e instanceof ShardCorruptError) this.pool.discard(key);
       throw e;

@@ -102,6 +102,23 @@ describe('GET /logits/:datasetId/:batch (Arrow)', () => {
   });
 });
 
+describe('GET /logits under concurrency', () => {
+  it('serves concurrent reads across shards correctly through a pool of one open file', async () => {
+    const app = buildApp({ root, maxOpenShards: 1 });
+    const order = Array.from({ length: 40 }, (_, i) => (i * 3) % manifest.batchCount);
+    const results = await Promise.all(order.map((b) => app.inject({ url: `/logits/demo/${b}` })));
+    results.forEach((res, i) => {
+      expect(res.statusCode).toBe(200);
+      const body = res.rawPayload;
+      const L = body.readInt32LE(4);
+      expect(createHash('sha256').update(body.subarray(8 + L, body.length - 8)).digest('hex')).toBe(locate(order[i]).entry.sha256);
+    });
+    const metrics = (await app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/^logit_cache_open_shard_files 1$/m); // evicted shards were closed once released
+    await app.close();
+  });
+});
+
 describe('GET /logits as JSON', () => {
   it('serves the same batch as JSON for ?format=json and for Accept: application/json', async () => {
     const app = buildApp({ root });

@@ -74,7 +74,7 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
     if (etagMatches(req.headers['if-none-match'], etag)) return reply.code(304).headers(cacheHeaders).send();
     // Verified on every read: the bytes are hashed after they leave the file, right here,
     // and a mismatch throws before any header or byte of the batch is sent.
-    const read = app.catalog.withShard(ds, batch, (shard) => shard.readBatch(batch, entry));
+    const read = await app.catalog.withShard(ds, batch, (shard) => shard.readBatch(batch, entry));
     reply.headers(cacheHeaders);
     if (format === 'arrow') return reply.type(ARROW_STREAM).send(read.body);
     const decoded = decodeBatch(read.bytes, ds.layout, batch);
