@@ -99,3 +99,18 @@ describe('writer refuses bad batches and leaves nothing behind', () => {
     expect(existsSync(join(root, 'same', 'manifest.json'))).toBe(false);
   });
 });
+
+describe('versioning', () => {
+  it('reads a newer minor version with fields it does not know', () => {
+    const root2 = mkdtempSync(join(tmpdir(), 'lc-minor-'));
+    try {
+      const { dir } = writeFixture({ root: root2 });
+      const path = join(dir, 'manifest.json');
+      const m = JSON.parse(readFileSync(path, 'utf8'));
+      writeFileSync(path, JSON.stringify({ ...m, formatVersion: '1.7', futureField: { x: 1 } }));
+      expect(DatasetReader.open(dir).readBatch(0).sampleIds.length).toBe(4);
+    } finally {
+      rmSync(root2, { recursive: true, force: true });
+    }
+  });
+});
