@@ -55,7 +55,7 @@ function expNonPositive(d: number): number {
   const p =
     1 +
     r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (1 / 362880 + r * (1 / 3628800 + r / 39916800))))))))));
-  return p * POW2_NEG[-n];
+  return p * POW2_NEG[-n | 0]; // `| 0`: -n may be -0, which is not a small-integer index and sends V8 down a slow keyed load
 }
 
 /**
