@@ -74,7 +74,6 @@ export class TeacherSession {
     /** sha256 (hex) of the .onnx file; external data files are not included. */
     readonly modelSha256: string,
     private readonly main: Loaded,
-    private readonly proto: ModelProto,
     private readonly logitsOutput: string,
     private readonly threads: number | undefined,
   ) {}
@@ -102,15 +101,16 @@ export class TeacherSession {
 
     let main: Loaded;
     if (topkOn === 'graph') {
-      const fused = decodeModel(bytes, label);
-      appendTopkHead(fused, { k: opts.k, vocabSize: opts.vocabSize, logitsOutput, lse: opts.lse }, label);
-      main = await load(modelPath, encodeModel(fused), usesExternalData(proto), device, opts.threads, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT], label);
+      const external = usesExternalData(proto);
+      appendTopkHead(proto, { k: opts.k, vocabSize: opts.vocabSize, logitsOutput, lse: opts.lse }, label);
+      main = await load(modelPath, encodeModel(proto), external, device, opts.threads, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT], label);
     } else if (topkOn === 'host') {
-      main = await loadLogits(modelPath, bytes, proto, logitsOutput, device, opts.threads, label);
+      main = await loadLogits(modelPath, proto, logitsOutput, device, opts.threads, label);
     } else {
       throw new Error(`teacher ${label}: topkOn must be 'graph' or 'host', got ${String(topkOn)}`);
     }
-    const s = new TeacherSession(modelPath, opts.k, topkOn, device, vocabSize, width, modelSha256, main, proto, logitsOutput, opts.threads);
+    // The decoded proto is not kept: for inline-weight models it pins the whole file in memory.
+    const s = new TeacherSession(modelPath, opts.k, topkOn, device, vocabSize, width, modelSha256, main, logitsOutput, opts.threads);
     if (topkOn === 'host') s.logitsSession = main;
     return s;
   }
@@ -159,8 +159,8 @@ export class TeacherSession {
     this.assertOpen();
     checkBatch(inputIds, batch, seq, lengths, this.label);
     if (!this.logitsSession) {
-      const bytes = readFileSync(this.modelPath);
-      this.logitsSession = await loadLogits(this.modelPath, bytes, this.proto, this.logitsOutput, this.device, this.threads, this.label);
+      const proto = decodeModel(readFileSync(this.modelPath), this.label);
+      this.logitsSession = await loadLogits(this.modelPath, proto, this.logitsOutput, this.device, this.threads, this.label);
     }
     const out = await runSession(this.logitsSession, inputIds, batch, seq, lengths);
     const tensor = out[this.logitsSession.fetch[0]];
@@ -198,9 +198,9 @@ export class TeacherSession {
   }
 }
 
+/** Session whose only fetched output is float32 logits. May mutate `proto`. */
 async function loadLogits(
   modelPath: string,
-  bytes: Uint8Array,
   proto: ModelProto,
   logitsOutput: string,
   device: TeacherDevice,
@@ -210,9 +210,8 @@ async function loadLogits(
   const info = findLogitsOutput(proto, logitsOutput, label);
   if (info.elemType === DT.FLOAT) return load(modelPath, null, false, device, threads, [logitsOutput], label);
   // Widen non-float32 logits inside the graph so the host always reads Float32Array.
-  const copy = decodeModel(bytes, label);
-  const name = castLogitsToFloat32(copy, logitsOutput, label);
-  return load(modelPath, encodeModel(copy), usesExternalData(proto), device, threads, [name], label);
+  const name = castLogitsToFloat32(proto, logitsOutput, label);
+  return load(modelPath, encodeModel(proto), usesExternalData(proto), device, threads, [name], label);
 }
 
 /** Create a session from the file (`rewritten` null) or from rewritten bytes. */
