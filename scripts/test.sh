@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x node_modules/.bin/vitest ] || npm ci --no-audit --no-fund
 npm run --silent build
+npm run --silent typecheck   # src, tests and benchmarks
 bash scripts/setup-python.sh
 export LOGIT_CACHE_PYTHON="$PWD/.venv/bin/python"
 status=0

@@ -4,7 +4,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSamples } from '../../src/data/read-samples.js';
-import { type ArrowIdType, collect, within, expected, pyarrowPython, tempDir, writeArrow, writeWithPyarrow, removeTempDirs } from './helpers.js';
+import { errorOf, type ArrowIdType, collect, within, expected, pyarrowPython, tempDir, writeArrow, writeWithPyarrow, removeTempDirs } from './helpers.js';
 
 afterAll(removeTempDirs);
 
@@ -12,15 +12,6 @@ const maxFor: Record<ArrowIdType, number> = {
   int8: 127, int16: 32767, int32: 2 ** 31 - 1, int64: 2 ** 31 - 1, uint16: 65535, uint32: 2 ** 31 - 1,
 };
 const idTypes = Object.keys(maxFor) as ArrowIdType[];
-
-async function errorOf(file: string): Promise<string> {
-  try {
-    await collect(readSamples(file));
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return 'no error';
-}
 
 describe('readArrowSamples', () => {
   const dir = tempDir();

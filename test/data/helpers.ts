@@ -23,6 +23,7 @@ import {
   tableToIPC,
 } from 'apache-arrow';
 import parquet from 'parquetjs-lite';
+import { readSamples } from '../../src/data/read-samples.js';
 import { findPython } from '../python.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -195,4 +196,14 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The message a full read of `file` fails with, or 'no error'. */
+export async function errorOf(file: string): Promise<string> {
+  try {
+    await collect(readSamples(file));
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return 'no error';
 }

@@ -5,20 +5,11 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readJsonlSamples } from '../../src/data/jsonl.js';
 import { readSamples } from '../../src/data/read-samples.js';
-import { collect, within, expected, haveStories, storiesIds, storiesPath, tempDir, writeJsonl, removeTempDirs } from './helpers.js';
+import { errorOf, collect, within, expected, haveStories, storiesIds, storiesPath, tempDir, writeJsonl, removeTempDirs } from './helpers.js';
 
 afterAll(removeTempDirs);
 
 const ids = fc.array(fc.array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { maxLength: 30 }), { maxLength: 25 });
-
-async function errorOf(file: string): Promise<string> {
-  try {
-    await collect(readSamples(file));
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return 'no error';
-}
 
 describe('readJsonlSamples', () => {
   const dir = tempDir();

@@ -4,18 +4,9 @@ import fc from 'fast-check';
 import { parquetMetadata } from 'hyparquet';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSamples } from '../../src/data/read-samples.js';
-import { collect, expected, pyarrowPython, tempDir, writeParquetLite, writeWithPyarrow, removeTempDirs } from './helpers.js';
+import { errorOf, collect, expected, pyarrowPython, tempDir, writeParquetLite, writeWithPyarrow, removeTempDirs } from './helpers.js';
 
 afterAll(removeTempDirs);
-
-async function errorOf(file: string): Promise<string> {
-  try {
-    await collect(readSamples(file));
-  } catch (e) {
-    return (e as Error).message;
-  }
-  return 'no error';
-}
 
 describe('readParquetSamples', () => {
   const dir = tempDir();

@@ -10,10 +10,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/index.js';
 import type { Manifest } from '../../src/shard/index.js';
 import { tempRoot, writeDataset } from './fixture.js';
-import { PYTHON, pythonSkipReason } from './python.js';
+import { findPython } from '../python.js';
 
 const run = promisify(execFile);
-const skipPython = pythonSkipReason();
+const { python: foundPython, reason: noPython } = findPython();
+const skipPython = foundPython ? null : noPython;
+const PYTHON = foundPython ?? '';
 if (skipPython) console.warn(`[skip] pyarrow over HTTP: ${skipPython}`);
 
 let root: string, cleanup: () => void, manifest: Manifest, app: FastifyInstance, base: string;
