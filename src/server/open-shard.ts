@@ -4,10 +4,8 @@
 // sha256 (the file may have changed since it was opened), and frames them as a stream.
 import { RecordBatchReader, type Schema } from 'apache-arrow';
 import {
-  type BatchBytes, type BatchEntry, EOS, parseFooter, ShardCorruptError, type ShardEntry, sha256Hex, type TopkLayout,
+  type BatchBytes, type BatchEntry, EOS, parseFooter, ShardCorruptError, layoutFromSchema, type ShardEntry, ShardFile, sha256Hex, type TopkLayout,
 } from '../shard/index.js';
-import { layoutFromSchema } from '../shard/schema.js';
-import { ShardHandle } from './shard-handle.js';
 
 /** Bytes at the end of an IPC file after the footer: int32 footer length + "ARROW1". */
 const TAIL_TRAILER = 10;
@@ -17,14 +15,14 @@ const FILE_HEAD_LENGTH = 8;
 interface Block { offset: number; length: number }
 
 export class OpenShard {
-  private readonly file: ShardHandle;
+  private readonly file: ShardFile;
   /** The schema message as stored, checked against the footer's schema at open. */
   readonly schemaBytes: Buffer;
   private readonly blocks: Block[];
 
   /** Throws ShardCorruptError for anything that keeps the shard from being served. */
   constructor(readonly path: string, readonly shard: ShardEntry, layout: TopkLayout) {
-    this.file = new ShardHandle(path, shard.file, shard.bytes);
+    this.file = new ShardFile(path, shard.bytes, shard.file);
     try {
       const footerSchema = this.readFooter(layout);
       this.blocks = footerSchema.blocks;
@@ -48,7 +46,7 @@ export class OpenShard {
     // One allocation of exactly the response: the batch message is read in place.
     const body = Buffer.allocUnsafe(head + block.length + EOS.length);
     this.schemaBytes.copy(body, 0);
-    const message = await this.file.read(block.offset, body.subarray(head, head + block.length));
+    const message = await this.file.readAsync(block.offset, body.subarray(head, head + block.length));
     const got = sha256Hex(message);
     if (got !== entry.sha256) {
       throw new ShardCorruptError(this.shard.file, batch, `sha256 ${got} does not match manifest ${entry.sha256}`);
@@ -65,12 +63,12 @@ export class OpenShard {
   private readFooter(layout: TopkLayout): { schema: Schema; blocks: Block[] } {
     const { size } = this.file;
     if (size < FILE_HEAD_LENGTH + TAIL_TRAILER) throw new Error(`${size} bytes is too small for an Arrow file`);
-    const trailer = this.file.readSync(size - TAIL_TRAILER, TAIL_TRAILER);
+    const trailer = this.file.read(size - TAIL_TRAILER, TAIL_TRAILER);
     const footerLength = trailer.readInt32LE(0);
     if (footerLength <= 0 || footerLength + TAIL_TRAILER + FILE_HEAD_LENGTH > size) {
       throw new Error(`footer length ${footerLength} does not fit a ${size}-byte file`);
     }
-    const tail = this.file.readSync(size - TAIL_TRAILER - footerLength, footerLength + TAIL_TRAILER);
+    const tail = this.file.read(size - TAIL_TRAILER - footerLength, footerLength + TAIL_TRAILER);
     const footer = parseFooter(tail, size, `shard ${this.shard.file}`);
     const fileLayout = layoutFromSchema(footer.schema, this.shard.file);
     if (fileLayout.k !== layout.k || fileLayout.values !== layout.values || fileLayout.vocabSize !== layout.vocabSize) {
@@ -96,7 +94,7 @@ export class OpenShard {
 
   /** The schema message must decode to the same schema the footer declares. */
   private readSchemaMessage(footerSchema: Schema): Buffer {
-    const bytes = this.file.readSync(FILE_HEAD_LENGTH, this.shard.schemaLength);
+    const bytes = this.file.read(FILE_HEAD_LENGTH, this.shard.schemaLength);
     let decoded: string;
     try {
       const reader = RecordBatchReader.from(Buffer.concat([bytes, EOS]));

@@ -8,4 +8,5 @@ export { batchStream, parseFooter, EOS } from './ipc-framing.js';
 export { ShardFile } from './shard-file.js';
 export { verifyDataset, type VerifyReport, type Problem } from './verify.js';
 export { registerCodecs } from './codecs.js';
+export { layoutFromSchema, shardSchema } from './schema.js';
 export { sha256File, sha256Hex } from './checksum.js';
