@@ -5,7 +5,7 @@ import { UsageError } from '../precompute/errors.js';
 
 export type OptionSpec =
   | { type: 'string'; help: string; default?: string; required?: boolean; choices?: readonly string[]; placeholder?: string }
-  | { type: 'int'; help: string; default?: number; required?: boolean; min?: number; placeholder?: string }
+  | { type: 'int'; help: string; default?: number; required?: boolean; min?: number; max?: number; placeholder?: string }
   | { type: 'number'; help: string; default?: number; min?: number; placeholder?: string }
   | { type: 'boolean'; help: string };
 
@@ -43,6 +43,7 @@ export function parseOptions(argv: string[], table: OptionTable): { values: Pars
         throw new UsageError(`--${name} must be ${spec.type === 'int' ? 'an integer' : 'a number'}; got "${text}"`);
       }
       if (spec.min !== undefined && n < spec.min) throw new UsageError(`--${name} must be at least ${spec.min}; got ${n}`);
+      if ('max' in spec && spec.max !== undefined && n > spec.max) throw new UsageError(`--${name} must be at most ${spec.max}; got ${n}`);
       values[name] = n;
     }
   }

@@ -1,78 +1,60 @@
 // `logit-cache serve --root DIR [--host 127.0.0.1] [--port 8080] [--token T]`: the only
 // place that listens. Exit codes: 0 after a graceful shutdown, 1 on failure, 2 on usage.
 import { statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { UsageError } from '../precompute/errors.js';
+import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
 
-const USAGE = `usage: logit-cache serve --root DIR [--host 127.0.0.1] [--port 8080] [--token T]
-                         [--max-open-shards 64] [--catalog-ttl-ms 1000] [--shutdown-timeout-ms 30000]
-  --root DIR     folder whose sub-folders are datasets (each with manifest.json)
-  --token T      require "Authorization: Bearer T" on every route but /healthz
-                 (or set LOGIT_CACHE_TOKEN, which keeps the token out of the process list)`;
+const USAGE = `Usage: logit-cache serve --root DIR [--host 127.0.0.1] [--port 8080] [--token T]
 
-const OPTIONS = {
-  root: { type: 'string' },
-  host: { type: 'string', default: '127.0.0.1' },
-  port: { type: 'string', default: '8080' },
-  token: { type: 'string' },
-  'max-open-shards': { type: 'string', default: '64' },
-  'catalog-ttl-ms': { type: 'string', default: '1000' },
-  'shutdown-timeout-ms': { type: 'string', default: '30000' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+Serves every dataset under --root: GET /logits/:datasetId/:batch (Arrow IPC stream), /datasets,
+/healthz, /readyz, /metrics, /openapi.json. Routes and errors: docs/HTTP.md.`;
 
-class UsageError extends Error {}
-
-function intFlag(name: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^[0-9]+$/.test(text) || n < min || n > max) throw new UsageError(`--${name} ${JSON.stringify(text)}: expected an integer from ${min} to ${max}`);
-  return n;
-}
+export const SERVE_OPTIONS = {
+  root: { type: 'string', required: true, help: 'folder whose sub-folders are datasets (each with manifest.json)', placeholder: 'dir' },
+  host: { type: 'string', default: '127.0.0.1', help: 'address to listen on' },
+  port: { type: 'int', default: 8080, min: 0, max: 65535, help: 'port (0 picks a free one)' },
+  token: { type: 'string', help: 'require "Authorization: Bearer T" on every route but /healthz (or set LOGIT_CACHE_TOKEN, which keeps it out of the process list)', placeholder: 'T' },
+  'max-open-shards': { type: 'int', default: 64, min: 1, max: 1 << 20, help: 'shard files kept open, least recently used closed first' },
+  'catalog-ttl-ms': { type: 'int', default: 1000, min: 0, max: 86_400_000, help: "how long a manifest's stat is trusted before it is checked again" },
+  'shutdown-timeout-ms': { type: 'int', default: 30_000, min: 0, max: 3_600_000, help: 'after SIGTERM, how long in-flight requests may take' },
+  help: { type: 'boolean', help: 'show this help' },
+} satisfies OptionTable;
 
 interface ServeConfig { root: string; host: string; port: number; token: string | null; maxOpenShards: number; catalogTtlMs: number; shutdownTimeoutMs: number }
 
 function parse(argv: string[]): ServeConfig | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values, positionals } = parseOptions(argv, SERVE_OPTIONS);
   if (values.help) return 'help';
-  if (!values.root) throw new UsageError('--root is required');
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const root = values.root as string;
   let isDir = false;
   try {
-    isDir = statSync(values.root).isDirectory();
+    isDir = statSync(root).isDirectory();
   } catch {
     // reported below
   }
-  if (!isDir) throw new UsageError(`--root ${values.root}: not a directory`);
-  const token = values.token ?? process.env.LOGIT_CACHE_TOKEN ?? null;
+  if (!isDir) throw new UsageError(`--root ${root}: not a directory`);
+  const token = (values.token as string | undefined) ?? process.env.LOGIT_CACHE_TOKEN ?? null;
   if (token !== null && !/^[\x21-\x7e]+$/.test(token)) throw new UsageError('--token: must be non-empty printable ASCII without spaces');
   return {
-    root: values.root,
-    host: values.host,
-    port: intFlag('port', values.port, 0, 65535),
-    token,
-    maxOpenShards: intFlag('max-open-shards', values['max-open-shards'], 1, 1 << 20),
-    catalogTtlMs: intFlag('catalog-ttl-ms', values['catalog-ttl-ms'], 0, 86_400_000),
-    shutdownTimeoutMs: intFlag('shutdown-timeout-ms', values['shutdown-timeout-ms'], 0, 3_600_000),
+    root, host: values.host as string, port: values.port as number, token,
+    maxOpenShards: values['max-open-shards'] as number, catalogTtlMs: values['catalog-ttl-ms'] as number,
+    shutdownTimeoutMs: values['shutdown-timeout-ms'] as number,
   };
 }
 
 export async function serveCommand(argv: string[]): Promise<number> {
-  let config: ServeConfig | 'help';
-  try {
-    config = parse(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`logit-cache serve: ${e.message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (config === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const cfg = config;
+  return runCommand('logit-cache serve', async () => {
+    const config = parse(argv);
+    if (config === 'help') {
+      process.stdout.write(formatHelp(USAGE, SERVE_OPTIONS));
+      return 0;
+    }
+    return listen(config);
+  });
+}
+
+async function listen(cfg: ServeConfig): Promise<number> {
   // Lazy: the server's dependencies load only for this command.
   const { buildApp } = await import('../server/index.js');
   const app = buildApp({
