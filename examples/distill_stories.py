@@ -18,6 +18,10 @@ What it does (defaults finish in a few minutes on 2 CPU cores):
      * ``bild_online`` BiLD from the teacher's full logits, computed in this process with
                        onnxruntime on the very same batches,
      * ``topk_kl_kK``  forward KL on the main cache's top-k support (with the tail bucket);
+     * ``bild_online_topkK`` (diagnostic, not run by default) ``bild_loss`` on a top-K
+                       taken in this process from the online teacher's float32 logits:
+                       the cache's loss without its storage (f16) and transport (HTTP),
+                       to tell imputation effects from cache defects;
 4. evaluates on the held-out stories: top-1 agreement with the teacher's argmax and
    perplexity of the real next tokens, for every run and seed;
 5. prints a table and writes JSON (``--out``), including whether |cached - online| is
@@ -59,7 +63,8 @@ except ImportError:  # a plain checkout without `pip install -e clients/python`
     sys.path.insert(0, str(REPO_ROOT / "clients" / "python"))
 from logit_cache import CacheIterable, HttpLogitCache  # noqa: E402
 from logit_cache.losses import bild_loss, bild_loss_full, topk_kl_loss  # noqa: E402
-ALL_RUNS = ("sft", "bild_cache", "bild_online", "topk_kl")
+ALL_RUNS = ("sft", "bild_cache", "bild_online", "topk_kl", "bild_online_topk")
+DEFAULT_RUNS = ALL_RUNS[:4]
 VOCAB = 512  # stories260k; checked against the teacher's output below
 
 
@@ -246,8 +251,8 @@ def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
 
 
 def run_cache_k(run: str, main_k: int) -> int:
-    """Which cached k a run reads its batches from (runs without a suffix use the main cache)."""
-    m = re.search(r"_k(\d+)$", run)
+    """Which cached k a run reads its batches from (the main cache unless it is a bild_cache_kK run)."""
+    m = re.fullmatch(r"bild_cache_k(\d+)", run)
     return int(m.group(1)) if m else main_k
 
 
@@ -289,13 +294,14 @@ def train_one(run: str, seed: int, args, cache: HttpLogitCache, teacher: Teacher
                 loss, info = bild_loss(logits, batch, k=args.bild_k, temperature=args.temperature)
                 imputed.append(float(info["imputed_fraction"]))
             elif run == "bild_online":
-                b = int(batch["batch_index"])
-                full = teacher_memo.get(b)
-                if full is None:
-                    full = teacher.logits(ids)
-                    if args.memo_teacher:
-                        teacher_memo[b] = full
+                full = online_logits(batch, teacher, teacher_memo, args.memo_teacher)
                 loss, _ = bild_loss_full(logits, full, k=args.bild_k, temperature=args.temperature, mask=mask)
+            elif run.startswith("bild_online_topk"):
+                full = online_logits(batch, teacher, teacher_memo, args.memo_teacher)
+                vals, top_ids = full.log_softmax(-1).topk(int(run[len("bild_online_topk"):]), dim=-1)
+                sim = {"topk_ids": top_ids, "topk_logprobs": vals, "attention_mask": mask}
+                loss, info = bild_loss(logits, sim, k=args.bild_k, temperature=args.temperature)
+                imputed.append(float(info["imputed_fraction"]))
             elif run.startswith("topk_kl"):
                 loss = topk_kl_loss(logits, batch, tail_bucket=True)
             else:
@@ -318,7 +324,7 @@ def train_one(run: str, seed: int, args, cache: HttpLogitCache, teacher: Teacher
         "final_train_loss": float(np.mean(losses[-10:])),
         "model": model,
     }
-    if run == "bild_online":
+    if run.startswith("bild_online"):
         out["teacher_seconds"] = round(teacher.seconds - teacher_s0, 2)
         out["teacher_calls"] = teacher.calls - teacher_c0
     if imputed:
@@ -329,6 +335,19 @@ def train_one(run: str, seed: int, args, cache: HttpLogitCache, teacher: Teacher
             "last_10pct": float(np.mean(imputed[-tenth:])),
         }
     return out
+
+
+def online_logits(batch, teacher: Teacher, memo: Dict[int, torch.Tensor], use_memo: bool) -> torch.Tensor:
+    """Full teacher logits for a batch, computed here.  The teacher is deterministic, so
+    keeping them per distinct batch gives the same numbers as re-running every step;
+    ``--no-memo-teacher`` re-runs it anyway (for honest timing)."""
+    b = int(batch["batch_index"])
+    full = memo.get(b)
+    if full is None:
+        full = teacher.logits(batch["input_ids"])
+        if use_memo:
+            memo[b] = full
+    return full
 
 
 def check_tokens(batch, train_rows: List[List[int]], max_len: int) -> None:
@@ -391,7 +410,7 @@ def summarize(results: List[dict], runs: List[str]) -> dict:
             s["imputed_fraction"] = {k: float(np.mean([r["imputed_fraction"][k] for r in rs]))
                                      for k in rs[0]["imputed_fraction"]}
         summary[run] = s
-    cached_runs = [r for r in runs if r.startswith("bild_cache")]
+    cached_runs = [r for r in runs if r.startswith(("bild_cache", "bild_online_topk"))]
     if cached_runs and "bild_online" in summary:
         summary["cached_vs_online"] = {run: _compare(summary[run], summary["bild_online"]) for run in cached_runs}
     return summary
@@ -461,7 +480,7 @@ def parse_args(argv=None):
     p.add_argument("--values", default="f16", choices=["f32", "f16", "bf16", "q8"])
     p.add_argument("--batch-size", type=int, default=8, help="stories per stored (and training) batch")
     p.add_argument("--max-seq-len", type=int, default=256, help="precompute truncation and student context")
-    p.add_argument("--runs", default=",".join(ALL_RUNS),
+    p.add_argument("--runs", default=",".join(DEFAULT_RUNS),
                    help=f"comma list from {','.join(ALL_RUNS)}; bild_cache expands to one run per cached k")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300)
@@ -494,6 +513,8 @@ def parse_args(argv=None):
             expanded += [f"bild_cache_k{k}" for k in args.cache_ks]
         elif r == "topk_kl":
             expanded.append(f"topk_kl_k{args.top_k}")
+        elif r == "bild_online_topk":
+            expanded.append(f"bild_online_topk{args.top_k}")
         else:
             expanded.append(r)
     args.runs = expanded
