@@ -27,6 +27,8 @@ export const PRECOMPUTE_OPTIONS = {
   device: { type: 'string', help: 'execution provider', default: 'cpu', choices: ['cpu', 'cuda'] },
   threads: { type: 'int', help: 'ONNX Runtime intra-op threads (default: all cores)', min: 1 },
   overwrite: { type: 'boolean', help: 'replace an existing dataset written with other settings' },
+  'num-workers': { type: 'int', help: 'split the shards over N worker processes (machines) sharing --out', default: 1, min: 1 },
+  'worker-index': { type: 'int', help: 'this worker, 0..N-1 (default: $JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it, else 0)', min: 0 },
   demo: { type: 'boolean', help: 'use the embedded synthetic teacher (32k vocabulary) and dataset; no input files needed' },
   quiet: { type: 'boolean', help: 'no progress on stderr' },
   help: { type: 'boolean', help: 'show this help' },
@@ -65,6 +67,8 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(datasetId)) {
       throw new UsageError(`--dataset-id "${datasetId}" must be 1-128 letters, digits, '.', '_' or '-', not starting with a punctuation mark`);
     }
+    const worker = workerOf(v['num-workers'] as number, v['worker-index'] as number | undefined, UsageError);
+    if (worker.count > 1 && v.overwrite) throw new UsageError('--overwrite cannot be combined with --num-workers > 1 (workers would delete each other\'s shards); clear the folder before starting the workers');
     const { precompute } = await import('../precompute/index.js');
     const summary = await precompute({
       model, data, out, datasetId,
@@ -73,11 +77,23 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
       maxSeqLen: v['max-seq-len'] as number | undefined, inferBatchTokens: v['infer-batch-tokens'] as number | undefined,
       topkOn: v['topk-on'] as never, vocabSize: v['vocab-size'] as number | undefined, logitsOutput: v['logits-output'] as string,
       format: v.format as never, column: v.column as string, device: v.device as never, threads: v.threads as number | undefined,
-      overwrite: v.overwrite as boolean,
+      overwrite: v.overwrite as boolean, worker,
     }, progressRenderer(process.stderr, v.quiet as boolean));
+    if (!summary.complete) {
+      process.stderr.write(`precompute-logits: worker ${worker.index} of ${worker.count} done; waiting for shards ${summary.pendingShards.join(', ')} from other workers (the last worker to finish writes the manifest; or run 'logit-cache finalize ${summary.dir}')\n`);
+    }
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   });
+}
+
+function workerOf(count: number, index: number | undefined, UsageError: new (m: string) => Error): { index: number; count: number } {
+  const fromEnv = process.env.JOB_COMPLETION_INDEX;
+  const i = index ?? (count > 1 && fromEnv !== undefined ? Number(fromEnv) : 0);
+  if (!Number.isInteger(i) || i < 0 || i >= count) {
+    throw new UsageError(`--worker-index ${index ?? `(JOB_COMPLETION_INDEX=${fromEnv})`} must be an integer from 0 to ${count - 1} (--num-workers ${count})`);
+  }
+  return { index: i, count };
 }
 
 if (isMain(import.meta.url)) process.exitCode = await precomputeCommand(process.argv.slice(2));

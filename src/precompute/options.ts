@@ -29,6 +29,8 @@ export interface PrecomputeOptions {
   device: TeacherDevice;
   threads?: number;
   overwrite: boolean;
+  /** Worker `index` of `count` writes the shards s with s % count === index; the last to finish writes the manifest. */
+  worker?: { index: number; count: number };
 }
 
 export type ProgressEvent =
@@ -53,6 +55,10 @@ export interface PrecomputeSummary {
   meanTopkMass: number | null;
   resumedFromBatch: number;
   alreadyComplete: boolean;
+  /** False when other workers' shards are still missing: the manifest is not written yet. */
+  complete: boolean;
+  /** Shards other workers have not committed yet (empty when complete). */
+  pendingShards: number[];
 }
 
 /**

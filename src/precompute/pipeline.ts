@@ -32,7 +32,11 @@ export async function precompute(opts: PrecomputeOptions, onProgress: (e: Progre
   const layout: TopkLayout = { k: opts.k, vocabSize: session.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}) };
   const writer = new DatasetWriter({
     root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, batchSize: opts.batchSize,
-    batchesPerShard: opts.batchesPerShard, overwrite: opts.overwrite,
+    batchesPerShard: opts.batchesPerShard, overwrite: opts.overwrite, worker: opts.worker,
+    meta: {
+      teacher: { file: basename(opts.model), sha256: session.modelSha256, vocabSize: session.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits', topkOn: opts.topkOn },
+      source: { file: basename(opts.data), sha256: scan.sha256, samples: scan.samples, tokens: scan.tokens, maxSeqLen: opts.maxSeqLen ?? null },
+    },
     runConfig: {
       teacherSha256: session.modelSha256, sourceSha256: scan.sha256, k: opts.k, values: opts.values, q8Scale: layout.q8Scale ?? null,
       codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
@@ -42,10 +46,12 @@ export async function precompute(opts: PrecomputeOptions, onProgress: (e: Progre
   });
   try {
     if (writer.complete) return summarize(readFileManifest(writer.dir), writer.dir, 0, started, 0, true);
+    const resumed = writer.resumeFromBatch;
     const totalBatches = Math.ceil(scan.samples / opts.batchSize);
     onProgress({ type: 'start', totalBatches, totalTokens: scan.tokens, resumeFromBatch: writer.resumeFromBatch });
     const runner = new WindowRunner(session, opts);
     let batchIndex = 0;
+    let writing = -1;
     let window: Sample[][] = [];
     let computed = 0;
     let doneTokens = 0;
@@ -66,21 +72,31 @@ export async function precompute(opts: PrecomputeOptions, onProgress: (e: Progre
       window = [];
     };
     for await (const stored of batchSamples(readSamples(opts.data, readOpts), opts.batchSize)) {
-      if (batchIndex < writer.resumeFromBatch) {
-        batchIndex++;
+      const shard = Math.floor(batchIndex / opts.batchesPerShard);
+      if (batchIndex % opts.batchesPerShard === 0) {
+        writing = writer.needsShard(shard) ? shard : -1;
+        if (writing >= 0) writer.beginShard(shard);
+      }
+      batchIndex++;
+      // Shards already committed, or another worker's, are read past without the teacher.
+      if (writing !== shard) {
         doneTokens += stored.reduce((a, s) => a + s.inputIds.length, 0);
         continue;
       }
       window.push(stored);
-      batchIndex++;
       if (window.length === WINDOW_BATCHES || batchIndex % opts.batchesPerShard === 0) await flush();
     }
     if (window.length) await flush();
-    const manifest = writer.finish({
-      teacher: { file: basename(opts.model), sha256: session.modelSha256, vocabSize: session.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits', topkOn: opts.topkOn },
-      source: { file: basename(opts.data), sha256: scan.sha256, samples: scan.samples, tokens: scan.tokens, maxSeqLen: opts.maxSeqLen ?? null },
-    });
-    return summarize(manifest, writer.dir, computed, started, writer.resumeFromBatch, false);
+    const result = writer.tryFinish();
+    if (Array.isArray(result)) {
+      const seconds = (performance.now() - started) / 1000;
+      return {
+        datasetId: opts.datasetId, dir: writer.dir, samples: scan.samples, tokens: scan.tokens, batches: totalBatches,
+        shards: Math.ceil(totalBatches / opts.batchesPerShard), computedTokens: computed, seconds, tokensPerSec: seconds > 0 ? computed / seconds : 0,
+        bytesPerToken: 0, top1Agreement: null, meanTopkMass: null, resumedFromBatch: resumed, alreadyComplete: false, complete: false, pendingShards: result,
+      };
+    }
+    return summarize(result, writer.dir, computed, started, resumed, false);
   } catch (e) {
     writer.abort();
     throw e;
@@ -149,5 +165,6 @@ function summarize(m: Manifest, dir: string, computed: number, started: number, 
     datasetId: m.datasetId, dir, samples: m.sampleCount, tokens: m.tokenCount, batches: m.batchCount, shards: m.shards.length,
     computedTokens: computed, seconds, tokensPerSec: seconds > 0 ? computed / seconds : 0, bytesPerToken: m.stats.bytesPerToken,
     top1Agreement: m.stats.top1Agreement ?? null, meanTopkMass: m.stats.meanTopkMass ?? null, resumedFromBatch: resumed, alreadyComplete: already,
+    complete: true, pendingShards: [],
   };
 }

@@ -1,23 +1,19 @@
-// Writes a whole dataset folder: shards rolled every `batchesPerShard` batches, each
-// committed with a sidecar in .partial/ (what a resumed run trusts), and manifest.json
-// last. A killed run leaves only whole shards, so re-running continues after the last one.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+// Writes a dataset folder: shard files committed one at a time, each followed by a sidecar in
+// .partial/ (what a resumed run or `finalize` trusts), and manifest.json last. Shards can be
+// produced in any order and by several workers (worker i owns shards s with s % n == i); a
+// killed run leaves only whole shards, and re-running the same command skips them.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { sha256File } from './checksum.js';
+import type { Schema } from 'apache-arrow';
+import { finalizeDataset, PARTIAL_DIR, readSidecar, type DatasetMeta, type Sidecar, sidecarPath, type StatSums, zeroSums } from './finalize.js';
 import { writeFileAtomic } from './fs-atomic.js';
-import { MANIFEST_FILE, type Manifest, type ShardEntry, writeManifest } from './manifest.js';
+import { MANIFEST_FILE, type Manifest } from './manifest.js';
 import { shardSchema } from './schema.js';
 import { ShardWriter } from './shard-writer.js';
-import { type CodecName, FORMAT_VERSION, indexTypeFor, type TopkBatch, type TopkLayout } from './types.js';
-import { VERSION } from '../version.js';
-import type { Schema } from 'apache-arrow';
+import type { CodecName, TopkBatch, TopkLayout } from './types.js';
 
+export { type StatSums } from './finalize.js';
 export const RUN_FILE = 'run.json';
-const PARTIAL_DIR = '.partial';
-
-/** Per-token statistics a shard accumulates; summed over shards for the manifest. */
-export interface StatSums { tokens: number; massSum: number; top1Hits: number; top1Count: number }
-const zeroSums = (): StatSums => ({ tokens: 0, massSum: 0, top1Hits: 0, top1Count: 0 });
 
 export interface DatasetWriterOptions {
   root: string;
@@ -29,166 +25,201 @@ export interface DatasetWriterOptions {
   /** Every setting that changes the output; a resume with other settings is refused. */
   runConfig: Record<string, unknown>;
   overwrite?: boolean;
+  /** This process writes the shards s with s % count === index (default: all). */
+  worker?: { index: number; count: number };
+  /** Teacher and source description, recorded up front so any worker or `finalize` can write the manifest. */
+  meta?: Pick<Manifest, 'teacher' | 'source'>;
 }
 
-interface Sidecar { shard: ShardEntry; sums: StatSums }
-
 export const shardFileName = (index: number): string => `shards/shard-${String(index).padStart(6, '0')}.arrow`;
+const shardIndexOfFile = (name: string): number => Number(/^shard-(\d{6})\.arrow/.exec(name)?.[1] ?? -1);
+
+interface OpenShard { index: number; writer: ShardWriter; sums: StatSums; samples: number; nextSample: number }
 
 export class DatasetWriter {
   readonly dir: string;
-  /** Batches already committed by an earlier run of the same settings. */
-  readonly resumeFromBatch: number;
   /** The manifest exists and was written with these settings: nothing to do. */
   readonly complete: boolean;
-  private readonly done: Sidecar[];
+  private readonly done = new Map<number, Sidecar>();
   private readonly schema: Schema;
-  private current: ShardWriter | null = null;
-  private currentSums: StatSums = zeroSums();
-  private currentSamples = 0;
-  private nextSample: number;
+  private readonly worker: { index: number; count: number };
+  private current: OpenShard | null = null;
+  private nextSequential = 0;
 
   constructor(private readonly opts: DatasetWriterOptions) {
     this.dir = join(opts.root, opts.datasetId);
     this.schema = shardSchema(opts.layout);
+    this.worker = opts.worker ?? { index: 0, count: 1 };
     const runPath = join(this.dir, RUN_FILE);
     const wanted = JSON.stringify(opts.runConfig);
     if (opts.overwrite) clearDataset(this.dir);
-    else if (existsSync(runPath)) {
-      const had = readFileSync(runPath, 'utf8');
-      if (had !== wanted) {
+    else {
+      // Workers starting together race here: run.json is written before any shard, so a
+      // folder with data but no run.json is looked at twice before it is called foreign.
+      let had = readIfExists(runPath);
+      if (had === null && hasData(this.dir)) had = readIfExists(runPath);
+      if (had === null && hasData(this.dir)) {
+        throw new Error(`dataset ${this.dir} exists but has no ${RUN_FILE} to compare settings with; use --overwrite to replace it`);
+      }
+      if (had !== null && had !== wanted) {
         throw new Error(`dataset ${this.dir} was written with other settings (${diffKeys(JSON.parse(had), opts.runConfig)}); use --overwrite to replace it`);
       }
-    } else if (existsSync(join(this.dir, MANIFEST_FILE)) || existsSync(join(this.dir, 'shards'))) {
-      throw new Error(`dataset ${this.dir} exists but has no ${RUN_FILE} to compare settings with; use --overwrite to replace it`);
     }
+    mkdirSync(this.dir, { recursive: true });
+    writeFileAtomic(runPath, wanted);
     mkdirSync(join(this.dir, 'shards'), { recursive: true });
     mkdirSync(join(this.dir, PARTIAL_DIR), { recursive: true });
-    writeFileAtomic(runPath, wanted);
     this.complete = existsSync(join(this.dir, MANIFEST_FILE));
-    this.done = this.complete ? [] : recoverShards(this.dir);
-    this.resumeFromBatch = this.done.reduce((a, s) => a + s.shard.batchCount, 0);
-    this.nextSample = this.done.reduce((a, s) => a + s.shard.sampleCount, 0);
+    if (!this.complete) this.recover();
+    if (opts.meta && !this.complete) this.writeMeta(opts.meta);
   }
 
-  /** Appends the next batch (index resumeFromBatch + batches appended so far). */
+  /** Batches committed by earlier runs (in shards this writer will skip). */
+  get resumeFromBatch(): number {
+    let n = 0;
+    for (const s of this.done.values()) n += s.shard.batchCount;
+    return n;
+  }
+
+  /** True when shard `index` is this worker's and not yet committed. */
+  needsShard(index: number): boolean {
+    return index % this.worker.count === this.worker.index && !this.done.has(index);
+  }
+
+  /** Starts shard `index`; its batches follow with append(). */
+  beginShard(index: number): void {
+    if (this.current) throw new Error(`dataset ${this.dir}: shard ${this.current.index} is still open`);
+    if (!this.needsShard(index)) throw new Error(`dataset ${this.dir}: shard ${index} is not this worker's to write, or already written`);
+    const first = index * this.opts.batchesPerShard * this.opts.batchSize;
+    this.current = {
+      index, sums: zeroSums(), samples: 0, nextSample: first,
+      writer: new ShardWriter(join(this.dir, shardFileName(index)), this.schema, this.opts.layout, this.opts.codec),
+    };
+    this.nextSequential = index + 1;
+  }
+
+  /** Appends the next batch of the open shard (or of the next shard, written in order). */
   append(batch: TopkBatch, sums?: StatSums): void {
     const n = batch.offsets.length - 1;
+    if (n < 1 || n > this.opts.batchSize) throw new Error(`dataset ${this.dir}: a batch holds 1..${this.opts.batchSize} samples, got ${n}`);
+    const expected = this.current ? this.current.nextSample : this.nextSequential * this.opts.batchesPerShard * this.opts.batchSize;
     for (let i = 0; i < n; i++) {
-      if (batch.sampleIds[i] !== this.nextSample + i) {
-        throw new Error(`dataset ${this.dir}: batch holds sample ${batch.sampleIds[i]} at row ${i}, expected ${this.nextSample + i}`);
+      if (batch.sampleIds[i] !== expected + i) {
+        throw new Error(`dataset ${this.dir}: batch holds sample ${batch.sampleIds[i]} at row ${i}, expected ${expected + i}`);
       }
     }
-    if (!this.current) {
-      this.current = new ShardWriter(join(this.dir, shardFileName(this.done.length)), this.schema, this.opts.layout, this.opts.codec);
-    }
+    if (!this.current) this.beginShard(this.nextSequential);
+    const cur = this.current!;
     try {
-      this.current.append(batch);
+      cur.writer.append(batch);
     } catch (e) {
       // A rejected batch leaves nothing behind: the unfinished shard goes with it.
       this.abort();
       throw e;
     }
-    this.nextSample += n;
-    this.currentSamples += n;
-    if (sums) addSums(this.currentSums, sums);
-    if (this.current.batchCount === this.opts.batchesPerShard) this.commitShard();
+    cur.nextSample += n;
+    cur.samples += n;
+    if (sums) addSums(cur.sums, sums);
+    if (cur.writer.batchCount === this.opts.batchesPerShard) this.endShard();
   }
 
-  /** Commits the last shard and writes the manifest: the dataset's commit point. */
-  finish(meta: Pick<Manifest, 'teacher' | 'source'>): Manifest {
-    if (this.current) this.commitShard();
-    const shards = this.done.map((s) => s.shard);
-    const totals = zeroSums();
-    for (const s of this.done) addSums(totals, s.sums);
-    const tokenCount = shards.reduce((a, s) => a + s.tokens, 0);
-    const bytes = shards.reduce((a, s) => a + s.bytes, 0);
-    const { layout } = this.opts;
-    const manifest: Manifest = {
-      formatVersion: FORMAT_VERSION,
-      datasetId: this.opts.datasetId,
-      generator: { name: 'logit-cache', version: VERSION },
-      teacher: meta.teacher,
-      source: meta.source,
-      topk: {
-        k: layout.k, values: layout.values, indexType: indexTypeFor(layout.vocabSize),
-        ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale } : {}), temperature: 1,
+  /** Commits the open shard (a no-op when none is open). */
+  endShard(): void {
+    const cur = this.current;
+    if (!cur) return;
+    const result = cur.writer.finish();
+    const sidecar: Sidecar = {
+      shard: {
+        file: shardFileName(cur.index),
+        firstBatch: cur.index * this.opts.batchesPerShard,
+        batchCount: result.batches.length,
+        firstSample: cur.nextSample - cur.samples,
+        sampleCount: cur.samples,
+        tokens: result.batches.reduce((a, b) => a + b.tokens, 0),
+        bytes: result.bytes,
+        sha256: result.sha256,
+        schemaLength: result.schemaLength,
+        batches: result.batches,
       },
-      codec: this.opts.codec,
-      batchSize: this.opts.batchSize,
-      batchesPerShard: this.opts.batchesPerShard,
-      batchCount: shards.reduce((a, s) => a + s.batchCount, 0),
-      sampleCount: shards.reduce((a, s) => a + s.sampleCount, 0),
-      tokenCount,
-      shards,
-      stats: {
-        bytesPerToken: tokenCount ? bytes / tokenCount : 0,
-        meanTopkMass: totals.tokens ? totals.massSum / totals.tokens : null,
-        top1Agreement: totals.top1Count ? totals.top1Hits / totals.top1Count : null,
-      },
+      sums: cur.sums,
     };
-    writeManifest(this.dir, manifest);
-    rmSync(join(this.dir, PARTIAL_DIR), { recursive: true, force: true });
-    return manifest;
+    writeFileAtomic(sidecarPath(this.dir, cur.index), JSON.stringify(sidecar));
+    this.done.set(cur.index, sidecar);
+    this.current = null;
+  }
+
+  /**
+   * Commits the open shard and, when every shard of the dataset is committed (by this or any
+   * worker), writes the manifest and returns it; otherwise returns the missing shard indices.
+   */
+  finish(meta?: Pick<Manifest, 'teacher' | 'source'>): Manifest {
+    const result = this.tryFinish(meta);
+    if (Array.isArray(result)) throw new Error(`dataset ${this.dir}: shards ${result.join(', ')} are not written yet`);
+    return result;
+  }
+
+  tryFinish(meta?: Pick<Manifest, 'teacher' | 'source'>): Manifest | number[] {
+    this.endShard();
+    if (meta) this.writeMeta(meta);
+    // Shards this process wrote are trusted; others are checked against their sidecars.
+    return finalizeDataset(this.dir, { trusted: new Set(this.done.keys()) });
   }
 
   /** Drops the shard in progress; committed shards stay for a later resume. */
   abort(): void {
-    this.current?.abort();
+    this.current?.writer.abort();
     this.current = null;
   }
 
-  private commitShard(): void {
-    const writer = this.current!;
-    const index = this.done.length;
-    const result = writer.finish();
-    const firstBatch = this.done.reduce((a, s) => a + s.shard.batchCount, 0);
-    const shard: ShardEntry = {
-      file: shardFileName(index),
-      firstBatch,
-      batchCount: result.batches.length,
-      firstSample: this.nextSample - this.currentSamples,
-      sampleCount: this.currentSamples,
-      tokens: result.batches.reduce((a, b) => a + b.tokens, 0),
-      bytes: result.bytes,
-      sha256: result.sha256,
-      schemaLength: result.schemaLength,
-      batches: result.batches,
-    };
-    const sidecar: Sidecar = { shard, sums: this.currentSums };
-    writeFileAtomic(join(this.dir, PARTIAL_DIR, `shard-${String(index).padStart(6, '0')}.json`), JSON.stringify(sidecar));
-    this.done.push(sidecar);
-    this.current = null;
-    this.currentSums = zeroSums();
-    this.currentSamples = 0;
+  private writeMeta(meta: Pick<Manifest, 'teacher' | 'source'>): void {
+    const { layout, codec, batchSize, batchesPerShard, datasetId } = this.opts;
+    const full: DatasetMeta = { datasetId, layout, codec, batchSize, batchesPerShard, teacher: meta.teacher, source: meta.source };
+    writeFileAtomic(join(this.dir, PARTIAL_DIR, 'meta.json'), JSON.stringify(full));
+  }
+
+  /**
+   * Keeps every shard whose sidecar and file agree (the sidecar is written only after the
+   * shard's rename, so it vouches for a whole file); removes this worker's other shard files,
+   * temporary ones included, and leaves other workers' files alone.
+   */
+  private recover(): void {
+    const shardsDir = join(this.dir, 'shards');
+    for (const f of readdirSync(shardsDir)) {
+      const index = shardIndexOfFile(f);
+      if (index < 0 || index % this.worker.count !== this.worker.index) continue;
+      const side = readSidecar(this.dir, index);
+      if (side && f === side.sidecar.shard.file.slice('shards/'.length) && side.valid) this.done.set(index, side.sidecar);
+      else rmSync(join(shardsDir, f), { force: true });
+    }
+    for (const f of readdirSync(join(this.dir, PARTIAL_DIR))) {
+      const index = Number(/^shard-(\d{6})\.json$/.exec(f)?.[1] ?? -1);
+      if (index >= 0 && index % this.worker.count === this.worker.index && !this.done.has(index)) rmSync(join(this.dir, PARTIAL_DIR, f), { force: true });
+    }
+  }
+}
+
+function readIfExists(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/** A manifest or a committed shard file: the folder holds a dataset, not just empty folders. */
+function hasData(dir: string): boolean {
+  if (existsSync(join(dir, MANIFEST_FILE))) return true;
+  try {
+    return readdirSync(join(dir, 'shards')).some((f) => f.endsWith('.arrow'));
+  } catch {
+    return false;
   }
 }
 
 function addSums(into: StatSums, d: StatSums): void {
   into.tokens += d.tokens; into.massSum += d.massSum; into.top1Hits += d.top1Hits; into.top1Count += d.top1Count;
 }
-
-/** Keeps the longest run of shards 0,1,2… whose sidecar and file agree; removes the rest. */
-function recoverShards(dir: string): Sidecar[] {
-  const kept: Sidecar[] = [];
-  for (;;) {
-    const side = join(dir, PARTIAL_DIR, `shard-${String(kept.length).padStart(6, '0')}.json`);
-    if (!existsSync(side)) break;
-    const s = JSON.parse(readFileSync(side, 'utf8')) as Sidecar;
-    const file = join(dir, s.shard.file);
-    if (!existsSync(file) || statSync(file).size !== s.shard.bytes || sha256File(file) !== s.shard.sha256) break;
-    kept.push(s);
-  }
-  const keep = new Set(kept.map((s) => s.shard.file.slice('shards/'.length)));
-  for (const f of readdirSync(join(dir, 'shards'), { withFileTypes: false }) as string[]) {
-    if (!keep.has(f)) rmSync(join(dir, 'shards', f), { force: true });
-  }
-  for (const f of readdirSync(join(dir, PARTIAL_DIR)) as string[]) {
-    if (!keep.has(f.replace(/\.json$/, '.arrow'))) rmSync(join(dir, PARTIAL_DIR, f), { force: true });
-  }
-  return kept;
-}
-
 
 function clearDataset(dir: string): void {
   // Manifest first: from that instant no reader treats the folder as a dataset.

@@ -26,7 +26,8 @@ export function commitFile(fd: number, tmp: string, target: string): void {
 }
 
 export function writeFileAtomic(target: string, bytes: Uint8Array | string): void {
-  const tmp = `${target}.tmp`;
+  // A per-process name: two workers finalizing at once must not share (and truncate) one tmp file.
+  const tmp = `${target}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w');
   writeAll(fd, typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
   commitFile(fd, tmp, target);

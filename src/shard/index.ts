@@ -2,6 +2,7 @@
 export * from './types.js';
 export { ShardCorruptError } from './errors.js';
 export { DatasetWriter, type DatasetWriterOptions, type StatSums, shardFileName, RUN_FILE } from './dataset-writer.js';
+export { finalizeDataset, readMeta, type DatasetMeta } from './finalize.js';
 export { DatasetReader, type BatchBytes, decodeBatch, layoutOf, readVerifiedBatch, shardIndexOf } from './dataset-reader.js';
 export { readManifest, validateManifest, writeManifest, MANIFEST_FILE, type Manifest, type ShardEntry, type BatchEntry } from './manifest.js';
 export { batchStream, parseFooter, EOS } from './ipc-framing.js';

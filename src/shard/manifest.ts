@@ -68,6 +68,13 @@ function checkManifestSums(m: Manifest, where: string): void {
     const at = `${where}: shards[${i}] (${s.file})`;
     if (s.firstBatch !== batch) throw new Error(`${at}: firstBatch ${s.firstBatch}, expected ${batch}`);
     if (s.firstSample !== sample) throw new Error(`${at}: firstSample ${s.firstSample}, expected ${sample}`);
+    if (s.firstSample !== s.firstBatch * m.batchSize) throw new Error(`${at}: firstSample ${s.firstSample} is not firstBatch x batchSize (${s.firstBatch * m.batchSize})`);
+    s.batches.forEach((b, j) => {
+      const last = i === m.shards.length - 1 && j === s.batches.length - 1;
+      if (last ? b.samples < 1 || b.samples > m.batchSize : b.samples !== m.batchSize) {
+        throw new Error(`${at}: batch ${s.firstBatch + j} holds ${b.samples} samples; every batch but the last holds batchSize (${m.batchSize})`);
+      }
+    });
     if (s.batches.length !== s.batchCount) throw new Error(`${at}: ${s.batches.length} batch entries for batchCount ${s.batchCount}`);
     const ss = s.batches.reduce((a, b) => a + b.samples, 0);
     const st = s.batches.reduce((a, b) => a + b.tokens, 0);

@@ -114,3 +114,19 @@ describe('versioning', () => {
     }
   });
 });
+
+describe('batch sizes', () => {
+  it('refuses a batch larger than batchSize, and a manifest whose middle batch is short', () => {
+    const layout = { k: 2, vocabSize: 100, values: 'f32' as const };
+    const w = new DatasetWriter({ root, datasetId: 'sizes', layout, codec: 'none', batchSize: 2, batchesPerShard: 4, runConfig: {} });
+    expect(() => w.append(makeBatch({ lengths: [1, 1, 1], k: 2, vocabSize: 100, firstSample: 0, seed: 1 }))).toThrow(/holds 1..2 samples, got 3/);
+    const { dir } = writeFixture({ root, datasetId: 'short', batches: 3, batchSize: 4, batchesPerShard: 3 });
+    const path = join(dir, 'manifest.json');
+    const m = JSON.parse(readFileSync(path, 'utf8'));
+    // Move one sample from batch 0 to batch 2: sums still agree, but batch 0 is now short.
+    m.shards[0].batches[0].samples -= 1;
+    m.shards[0].batches[2].samples += 1;
+    writeFileSync(path, JSON.stringify(m));
+    expect(() => DatasetReader.open(dir)).toThrow(/batch 0 holds 3 samples; every batch but the last holds batchSize \(4\)/);
+  });
+});

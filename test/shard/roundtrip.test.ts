@@ -24,7 +24,8 @@ let seq = 0;
 function writeAndRead(batches: TopkBatch[], opts: { k: number; vocabSize: number; values: ValueEncoding; codec: (typeof CODECS)[number]; perShard: number }) {
   const datasetId = `d${seq++}`;
   const layout = { k: opts.k, vocabSize: opts.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: 0.1 } : {}) };
-  const w = new DatasetWriter({ root, datasetId, layout, codec: opts.codec, batchSize: 8, batchesPerShard: opts.perShard, runConfig: {} });
+  const batchSize = batches[0].offsets.length - 1;
+  const w = new DatasetWriter({ root, datasetId, layout, codec: opts.codec, batchSize, batchesPerShard: opts.perShard, runConfig: {} });
   for (const b of batches) w.append(b);
   const tokens = batches.reduce((a, b) => a + b.inputIds.length, 0);
   const samples = batches.reduce((a, b) => a + b.offsets.length - 1, 0);
@@ -46,10 +47,16 @@ describe('shard round trip', () => {
           values: fc.constantFrom(...VALUE_ENCODINGS),
           codec: fc.constantFrom(...CODECS),
           perShard: fc.integer({ min: 1, max: 3 }),
-          batches: fc.array(fc.array(fc.constantFrom(0, 1, 2, 7, 40), { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 4 }),
+          batchSize: fc.integer({ min: 1, max: 5 }),
+          batchCount: fc.integer({ min: 1, max: 4 }),
+          lastSize: fc.integer({ min: 1, max: 5 }),
+          lengths: fc.array(fc.constantFrom(0, 1, 2, 7, 40), { minLength: 20, maxLength: 20 }),
           seed: fc.integer(),
         }),
-        ({ vocabSize, kPick, values, codec, perShard, batches: shapes, seed }) => {
+        ({ vocabSize, kPick, values, codec, perShard, batchSize, batchCount, lastSize, lengths, seed }) => {
+          // Full batches of batchSize samples, the last possibly shorter, as the format requires.
+          const shapes = Array.from({ length: batchCount }, (_, b) =>
+            lengths.slice(b * batchSize, b * batchSize + (b === batchCount - 1 ? Math.min(lastSize, batchSize) : batchSize)));
           const k = kPick === 'one' ? 1 : kPick === 'eight' ? Math.min(8, vocabSize) : Math.min(vocabSize, 3);
           let first = 0;
           const batches = shapes.map((lengths, i) => {
