@@ -19,7 +19,7 @@ const root = mkdtempSync(join(tmpdir(), 'lc-client-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe.skipIf(!!skip)('Python client on precompute-logits output', () => {
-  it('reads every batch locally and over HTTP exactly as written, and BiLD runs on it', async () => {
+  it('reads every batch locally and over HTTP exactly as written; BiLD teacher-led part from it matches full logits', async () => {
     const r = runCli('precompute-logits', [
       '--model', join(stories!, 'model.onnx'), '--data', join(stories!, 'stories.jsonl'), '--out', root, '--dataset-id', 'st',
       '--max-seq-len', '64', '--batch-size', '64', '--batches-per-shard', '3', '--values', 'f16', '--quiet',
@@ -42,15 +42,16 @@ describe.skipIf(!!skip)('Python client on precompute-logits output', () => {
       const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
       // Async spawn: the server answers from this same process while Python reads.
       const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(python!, [join(import.meta.dirname, 'read_with_client.py'), join(root, 'st'), base, 'st', 'tok', expected]);
+        const child = spawn(python!, [join(import.meta.dirname, 'read_with_client.py'), join(root, 'st'), base, 'st', 'tok', expected, join(stories!, 'model.onnx')]);
         let stdout = '', stderr = '';
         child.stdout.on('data', (d) => { stdout += d; });
         child.stderr.on('data', (d) => { stderr += d; });
         child.on('exit', (code) => resolve({ code, stdout, stderr }));
       });
+      console.log(out.stdout.trim());
       expect(out.stderr).toBe('');
       expect(out.code).toBe(0);
-      expect(out.stdout).toMatch(/client ok: 9 batches local and over HTTP/);
+      expect(out.stdout).toMatch(/client ok: 9 batches local and over HTTP; bild=[\d.]+; teacher-led rel err/);
     } finally {
       await app.close();
     }
