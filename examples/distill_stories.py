@@ -413,6 +413,15 @@ def summarize(results: List[dict], runs: List[str]) -> dict:
     cached_runs = [r for r in runs if r.startswith(("bild_cache", "bild_online_topk"))]
     if cached_runs and "bild_online" in summary:
         summary["cached_vs_online"] = {run: _compare(summary[run], summary["bild_online"]) for run in cached_runs}
+    # The diagnostic's point: the same top-K loss from the cache (f16, HTTP) and from the
+    # online logits (float32, in process) should agree within noise if the cache is faithful.
+    pairs = {}
+    for run in runs:
+        m = re.fullmatch(r"bild_online_topk(\d+)", run)
+        if m and f"bild_cache_k{m.group(1)}" in summary:
+            pairs[f"bild_cache_k{m.group(1)}"] = _compare(summary[f"bild_cache_k{m.group(1)}"], summary[run])
+    if pairs:
+        summary["cache_vs_inprocess_topk"] = pairs
     return summary
 
 
@@ -453,12 +462,15 @@ def print_table(summary: dict, runs: List[str], teacher_ppl: float) -> None:
         imp = s.get("imputed_fraction")
         imp_s = f"{imp['mean']:.1%} / {imp['last_10pct']:.1%}" if imp else ""
         print(f"| {run} | {a['mean']:.2%} ± {a['std']:.2%} | {p['mean']:.2f} ± {p['std']:.2f} | {imp_s} |")
-    for run, cmp in summary.get("cached_vs_online", {}).items():
+    comparisons = [(run, "bild_online", cmp) for run, cmp in summary.get("cached_vs_online", {}).items()]
+    comparisons += [(run, run.replace("bild_cache_k", "bild_online_topk"), cmp)
+                    for run, cmp in summary.get("cache_vs_inprocess_topk", {}).items()]
+    for run, other, cmp in comparisons:
         print()
         for metric, c in cmp.items():
             verdict = {True: "within noise", False: "NOT within noise", None: "noise unknown (1 seed)"}[c["within_noise"]]
             z = f", z {c['z']:+.1f}" if c["z"] is not None else ""
-            print(f"{run} - bild_online {metric}: {c['cached_minus_online']:+.4f} (per seed "
+            print(f"{run} - {other} {metric}: {c['cached_minus_online']:+.4f} (per seed "
                   f"{', '.join(f'{d:+.4f}' for d in c['paired_diffs'])}); seed-to-seed std {c['seed_std']:.4f}{z}"
                   f" -> {verdict}")
 
