@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { precompute, type PrecomputeSummary } from '../src/precompute/index.js';
-import { syntheticSamples, writeSyntheticTeacher } from '../src/teacher/index.js';
+import { writeSyntheticInputs } from '../src/precompute/demo.js';
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '2' } } });
 const rounds = Number(args.rounds);
@@ -16,12 +16,7 @@ const stories = resolve(repo, '../shared/teachers/stories260k');
 const work = mkdtempSync(join(tmpdir(), 'lc-bench-precompute-'));
 
 function synthetic(vocab: number, samples: number) {
-  const dir = join(work, `syn-${vocab}`);
-  const model = writeSyntheticTeacher(dir, { vocabSize: vocab, dModel: 64, layers: 2, seed: 5 });
-  const data = join(dir, 'data.jsonl');
-  const lines: string[] = [];
-  for (const ids of syntheticSamples({ count: samples, minLen: 64, maxLen: 256, vocabSize: vocab, seed: 5 })) lines.push(JSON.stringify({ input_ids: Array.from(ids) }));
-  writeFileSync(data, lines.join('\n') + '\n');
+  const { model, data } = writeSyntheticInputs(join(work, `syn-${vocab}`), { vocabSize: vocab, samples, minLen: 64, maxLen: 256, seed: 5 });
   return { name: 'synthetic-152k', model, data, vocab };
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { precompute } from '../src/precompute/index.js';
 import { CODECS, DatasetReader, DatasetWriter, type TopkBatch, VALUE_ENCODINGS } from '../src/shard/index.js';
-import { syntheticSamples, writeSyntheticTeacher } from '../src/teacher/index.js';
+import { writeSyntheticInputs } from '../src/precompute/demo.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const stories = resolve(repo, '../shared/teachers/stories260k');
@@ -16,12 +16,7 @@ const work = mkdtempSync(join(tmpdir(), 'lc-bench-storage-'));
 interface Source { name: string; model: string; data: string; vocab: number; maxSeqLen?: number }
 
 function syntheticSource(vocab: number, samples: number): Source {
-  const dir = join(work, `syn-${vocab}`);
-  const model = writeSyntheticTeacher(dir, { vocabSize: vocab, dModel: 64, layers: 2, seed: 11 });
-  const data = join(dir, 'data.jsonl');
-  const lines: string[] = [];
-  for (const ids of syntheticSamples({ count: samples, minLen: 32, maxLen: 256, vocabSize: vocab, seed: 11 })) lines.push(JSON.stringify({ input_ids: Array.from(ids) }));
-  writeFileSync(data, lines.join('\n') + '\n');
+  const { model, data } = writeSyntheticInputs(join(work, `syn-${vocab}`), { vocabSize: vocab, samples, minLen: 32, maxLen: 256, seed: 11 });
   return { name: `synthetic-${Math.round(vocab / 1000)}k`, model, data, vocab };
 }
 

@@ -72,3 +72,19 @@ export async function runCommand(name: string, body: () => Promise<number>): Pro
     return usage ? 2 : 1;
   }
 }
+
+/**
+ * A command over one dataset folder (inspect, verify, finalize): `--help`, exactly one
+ * positional, the project's exit codes; `body` gets the folder and the parsed options.
+ */
+export function folderCommand(name: string, usage: string, table: OptionTable, body: (dir: string, values: ParsedOptions) => Promise<number>) {
+  return (argv: string[]): Promise<number> => runCommand(`logit-cache ${name}`, async () => {
+    const { values, positionals } = parseOptions(argv, table);
+    if (values.help) {
+      process.stdout.write(formatHelp(usage, table));
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError(`${name} takes exactly one dataset folder, got ${positionals.length} arguments`);
+    return body(positionals[0], values);
+  });
+}

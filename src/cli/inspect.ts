@@ -1,22 +1,16 @@
 // logit-cache inspect <datasetDir>: what a dataset holds, from its manifest.
-import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
-import { UsageError } from '../precompute/errors.js';
+import { folderCommand } from './args.js';
 
-const OPTIONS = {
-  json: { type: 'boolean', help: 'print the summary as JSON' },
-  help: { type: 'boolean', help: 'show this help' },
-} satisfies OptionTable;
-
-export async function inspectCommand(argv: string[]): Promise<number> {
-  return runCommand('logit-cache inspect', async () => {
-    const { values, positionals } = parseOptions(argv, OPTIONS);
-    if (values.help) {
-      process.stdout.write(formatHelp('Usage: logit-cache inspect <datasetDir> [--json]', OPTIONS));
-      return 0;
-    }
-    if (positionals.length !== 1) throw new UsageError('inspect takes exactly one dataset folder');
+export const inspectCommand = folderCommand(
+  'inspect',
+  'Usage: logit-cache inspect <datasetDir> [--json]',
+  {
+    json: { type: 'boolean', help: 'print the summary as JSON' },
+    help: { type: 'boolean', help: 'show this help' },
+  },
+  async (dir, values) => {
     const { readManifest } = await import('../shard/manifest.js');
-    const m = readManifest(positionals[0]);
+    const m = readManifest(dir);
     const bytes = m.shards.reduce((a, s) => a + s.bytes, 0);
     const summary = {
       datasetId: m.datasetId, formatVersion: m.formatVersion, samples: m.sampleCount, tokens: m.tokenCount,
@@ -44,5 +38,5 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     process.stdout.write(rows.map(([a, b]) => `${a.padEnd(w)}${b}`).join('\n') + '\n');
     for (const s of m.shards) process.stdout.write(`  ${s.file}  batches ${s.firstBatch}..${s.firstBatch + s.batchCount - 1}  ${s.bytes} bytes\n`);
     return 0;
-  });
-}
+  },
+);

@@ -11,3 +11,13 @@ export function isMain(moduleUrl: string): boolean {
     return false;
   }
 }
+
+/** Runs a command when this module is the entry point; `| head` closing stdout ends it quietly. */
+export async function runMain(moduleUrl: string, main: (argv: string[]) => Promise<number>): Promise<void> {
+  if (!isMain(moduleUrl)) return;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // logit-cache <command>: thin dispatcher; each command loads its heavy modules lazily.
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 import { VERSION } from '../version.js';
 
 const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<number> }> = {
@@ -30,4 +30,4 @@ export async function main(argv: string[]): Promise<number> {
   return cmd.run(rest);
 }
 
-if (isMain(import.meta.url)) process.exitCode = await main(process.argv.slice(2));
+await runMain(import.meta.url, main);

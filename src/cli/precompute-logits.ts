@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { CODECS, VALUE_ENCODINGS } from '../shard/types.js';
 import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
 import { progressRenderer } from './progress.js';
-import { isMain } from './is-main.js';
+import { runMain } from './is-main.js';
 
 export const PRECOMPUTE_OPTIONS = {
   model: { type: 'string', help: 'ONNX teacher: input_ids [batch, seq] -> logits [batch, seq, vocab]', placeholder: 'file.onnx' },
@@ -55,8 +55,8 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
     let datasetId = v['dataset-id'] as string | undefined;
     const out = resolve(v.out as string);
     if (v.demo) {
-      const { prepareDemoInputs } = await import('../precompute/demo.js');
-      const inputs = await prepareDemoInputs(join(out, '.demo-inputs'));
+      const { DEMO, writeSyntheticInputs } = await import('../precompute/demo.js');
+      const inputs = writeSyntheticInputs(join(out, '.demo-inputs'), DEMO);
       model ??= inputs.model;
       data ??= inputs.data;
       datasetId ??= 'demo';
@@ -96,4 +96,4 @@ function workerOf(count: number, index: number | undefined, UsageError: new (m: 
   return { index: i, count };
 }
 
-if (isMain(import.meta.url)) process.exitCode = await precomputeCommand(process.argv.slice(2));
+await runMain(import.meta.url, precomputeCommand);

@@ -1,30 +1,39 @@
-// The embedded default: a deterministic synthetic teacher with a realistic vocabulary and a
-// synthetic token dataset, generated on the spot so the main command needs no outside file.
-import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+// Synthetic inputs: a deterministic transformer-shaped teacher of any vocabulary and a token
+// dataset for it, generated on the spot. The embedded default (`--demo`) and the benchmarks
+// use them, so the main command needs no outside file.
+import { closeSync, existsSync, mkdirSync, openSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { once } from 'node:events';
+import { writeAll } from '../shard/fs-atomic.js';
 import { syntheticSamples, writeSyntheticTeacher } from '../teacher/index.js';
 
-export interface DemoInputs { model: string; data: string }
+export interface SyntheticInputs { model: string; data: string }
 
-export const DEMO = { vocabSize: 32000, dModel: 64, layers: 2, samples: 256, minLen: 16, maxLen: 256, seed: 7 } as const;
+export interface SyntheticInputOptions {
+  vocabSize: number;
+  samples: number;
+  minLen: number;
+  maxLen: number;
+  seed: number;
+  dModel?: number;
+  layers?: number;
+}
 
-/** Writes (once) the demo teacher and dataset under `dir`; returns their paths. */
-export async function prepareDemoInputs(dir: string): Promise<DemoInputs> {
+export const DEMO: SyntheticInputOptions = { vocabSize: 32000, dModel: 64, layers: 2, samples: 256, minLen: 16, maxLen: 256, seed: 7 };
+
+/** Writes (once) `synthetic-<V>.onnx` and `synthetic-<V>.jsonl` under `dir`; returns their paths. */
+export function writeSyntheticInputs(dir: string, o: SyntheticInputOptions): SyntheticInputs {
   mkdirSync(dir, { recursive: true });
-  const model = join(dir, `synthetic-${DEMO.vocabSize}.onnx`);
-  const data = join(dir, 'synthetic.jsonl');
-  if (!existsSync(model)) writeSyntheticTeacher(dir, { vocabSize: DEMO.vocabSize, dModel: DEMO.dModel, layers: DEMO.layers, seed: DEMO.seed }, `synthetic-${DEMO.vocabSize}.onnx`);
+  const model = join(dir, `synthetic-${o.vocabSize}.onnx`);
+  const data = join(dir, `synthetic-${o.vocabSize}.jsonl`);
+  if (!existsSync(model)) writeSyntheticTeacher(dir, { vocabSize: o.vocabSize, dModel: o.dModel ?? 64, layers: o.layers ?? 2, seed: o.seed }, `synthetic-${o.vocabSize}.onnx`);
   if (!existsSync(data)) {
     const tmp = `${data}.tmp`;
-    const out = createWriteStream(tmp);
+    const fd = openSync(tmp, 'w');
     let id = 0;
-    for (const ids of syntheticSamples({ count: DEMO.samples, minLen: DEMO.minLen, maxLen: DEMO.maxLen, vocabSize: DEMO.vocabSize, seed: DEMO.seed })) {
-      if (!out.write(`${JSON.stringify({ id: id++, input_ids: Array.from(ids) })}\n`)) await once(out, 'drain');
+    for (const ids of syntheticSamples({ count: o.samples, minLen: o.minLen, maxLen: o.maxLen, vocabSize: o.vocabSize, seed: o.seed })) {
+      writeAll(fd, Buffer.from(`${JSON.stringify({ id: id++, input_ids: Array.from(ids) })}\n`));
     }
-    out.end();
-    await once(out, 'finish');
-    const { renameSync } = await import('node:fs');
+    closeSync(fd);
     renameSync(tmp, data);
   }
   return { model, data };
