@@ -10,6 +10,7 @@ float32 whatever the student's dtype.
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, Mapping, Optional, Tuple
 
 import torch
@@ -106,12 +107,43 @@ def pair_kl(teacher_values: torch.Tensor, student_values: torch.Tensor, temperat
     return (lp.exp() * (lp - lq)).sum(-1)
 
 
+#: How ``bild_parts`` fills the teacher's value at a student top-k id the cache lacks.
+IMPUTE_MODES = ("floor", "tail_mean")
+
+
+def impute_value(lp: torch.Tensor, vocab: int, impute: str = "floor") -> torch.Tensor:
+    """Teacher log-prob to use for every *uncached* id at each position → [..., 1].
+
+    ``lp`` holds all cached log-probs [..., K] (already clamped/masked).
+    * ``"floor"``: the lowest cached log-prob, an upper bound for every uncached id.
+    * ``"tail_mean"``: log((1 − Σ exp lp) / (V − K)), the log of the *average* uncached
+      probability (what a maximum-entropy spread of the tail mass gives every uncached
+      id).  The tail mass is at most (V − K) × the lowest cached probability, so this
+      is ≤ the floor; it is capped at the floor anyway, because quantised values can
+      push Σp a little off.  A tail of 0 (quantisation, or K = V) gives the clamp value.
+    Either way every uncached id at a position gets the *same* value: the cache holds
+    no ordering among them.
+    """
+    if impute not in IMPUTE_MODES:
+        raise ValueError(f"bild_loss: impute must be one of {IMPUTE_MODES}, got {impute!r}")
+    floor = lp.min(-1, keepdim=True).values
+    if impute == "floor":
+        return floor
+    n_uncached = vocab - lp.shape[-1]
+    if n_uncached <= 0:  # K = V: nothing is ever imputed, any value works
+        return floor
+    tail = (-torch.expm1(lp.logsumexp(-1, keepdim=True))).clamp_min(0.0)  # 1 − Σp, no cancellation
+    mean_lp = torch.log(tail) - math.log(n_uncached)  # log(0) = -inf, clamped below
+    return torch.minimum(mean_lp, floor).clamp_min(_MIN_LOGPROB)
+
+
 def bild_parts(
     student_logits: torch.Tensor,
     batch: Batch,
     k: int = 8,
     temperature: float = 3.0,
     mask: Optional[torch.Tensor] = None,
+    impute: str = "floor",
 ) -> Dict[str, torch.Tensor]:
     """Both BiLD parts from a cache, unreduced per token plus the masked means.
 
@@ -119,8 +151,9 @@ def bild_parts(
     the student's logits at those ids.  Exact whenever the cache holds the teacher's
     top-k.  Student-led: the student's top-k ids; the teacher's value at each is looked
     up among *all* cached entries (a larger cached k means fewer misses); a miss is
-    imputed with the lowest cached log-prob at that position, which bounds every
-    uncached teacher value from above.
+    imputed per ``impute`` (see ``impute_value``): ``"floor"``, the lowest cached
+    log-prob at that position (an upper bound for every uncached teacher value), or
+    ``"tail_mean"``, the log of the mean uncached probability from the tail mass.
     """
     name = "bild_loss"
     b, s, v = _check_student(name, student_logits)
@@ -128,6 +161,8 @@ def bild_parts(
     ids, lp = _cached(name, batch, b, s, v, device)
     _check_k(name, k, min(ids.shape[-1], v), f"the cached k / vocabulary (cached k={ids.shape[-1]}, V={v})")
     _check_temperature(name, temperature)
+    if impute not in IMPUTE_MODES:
+        raise ValueError(f"{name}: impute must be one of {IMPUTE_MODES}, got {impute!r}")
     keep = _mask(name, mask, batch, (b, s), device)
 
     student = student_logits.float()
@@ -140,8 +175,8 @@ def bild_parts(
     match = s_ids[..., :, None] == ids[..., None, :]  # [B,S,k,K_cached]
     found = match.any(-1)
     hit = lp.gather(-1, match.to(torch.uint8).argmax(-1))
-    floor = lp.min(-1, keepdim=True).values.expand_as(hit)
-    t_at_s = torch.where(found, hit, floor)
+    fill = impute_value(lp, v, impute).expand_as(hit)
+    t_at_s = torch.where(found, hit, fill)
     student_led = pair_kl(t_at_s, s_vals, temperature)
 
     kept = keep.sum()
@@ -162,15 +197,17 @@ def bild_loss(
     k: int = 8,
     temperature: float = 3.0,
     mask: Optional[torch.Tensor] = None,
+    impute: str = "floor",
 ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
     """BiLD loss = teacher-led + student-led part, from a cached batch.
 
     ``batch`` is what a reader returns (``topk_ids``, ``topk_logprobs`` [B,S,K_cached],
     ``attention_mask``); needs K_cached >= k.  Returns ``(loss, info)``; ``info`` holds
     detached ``teacher_led``, ``student_led``, ``imputed_fraction`` (share of the
-    student's top-k ids absent from the cache) and ``tokens``.
+    student's top-k ids absent from the cache) and ``tokens``.  ``impute`` chooses the
+    teacher value used for those ids (``"floor"`` or ``"tail_mean"``, see ``bild_parts``).
     """
-    parts = bild_parts(student_logits, batch, k, temperature, mask)
+    parts = bild_parts(student_logits, batch, k, temperature, mask, impute)
     loss = parts["teacher_led"] + parts["student_led"]
     info = {key: parts[key].detach() for key in ("teacher_led", "student_led", "imputed_fraction", "tokens")}
     return loss, info

@@ -183,3 +183,86 @@ def test_low_precision_student_is_accepted(cached):
     batch, teacher, student = cached
     loss, _ = bild_loss(student.to(torch.bfloat16), batch)
     assert torch.isfinite(loss) and loss.dtype == torch.float32
+
+
+# --------------------------------------------------------------------------- imputation modes
+
+@pytest.mark.parametrize("impute", ["floor", "tail_mean"])
+def test_impute_mode_is_exact_when_nothing_is_imputed(cached, impute):
+    batch, teacher, _ = cached
+    student = teacher + 0.3 * torch.randn(teacher.shape, generator=torch.Generator().manual_seed(3))
+    _, info = bild_loss(student, batch, k=8, impute=impute)
+    _, ref = bild_loss_full(student, teacher, k=8, mask=batch["attention_mask"])
+    assert info["imputed_fraction"].item() == 0.0
+    assert info["student_led"].item() == pytest.approx(ref["student_led"].item(), rel=1e-5)
+
+
+def _one_token_batch(cached_lp, cached_ids):
+    """A [1, 1, K] batch from explicit cached ids and log-probs."""
+    return {
+        "topk_ids": torch.tensor([[cached_ids]]),
+        "topk_logprobs": torch.tensor([[cached_lp]], dtype=torch.float32),
+        "attention_mask": torch.ones(1, 1, dtype=torch.int64),
+    }
+
+
+def test_impute_values_on_a_hand_built_token():
+    # V = 10, cached K = 3 with p = 0.5, 0.2, 0.1: tail mass 0.2 over 7 uncached ids.
+    V = 10
+    lp = [math.log(0.5), math.log(0.2), math.log(0.1)]
+    batch = _one_token_batch(lp, [4, 7, 1])
+    # student top-3: ids 4 (cached, 0.5), 0 and 9 (both uncached), in that order
+    student = torch.full((1, 1, V), -5.0)
+    student[0, 0, 4], student[0, 0, 0], student[0, 0, 9] = 3.0, 2.0, 1.0
+    s_vals = [3.0, 2.0, 1.0]
+    for impute, fill in (("floor", math.log(0.1)), ("tail_mean", math.log(0.2 / 7))):
+        parts = bild_parts(student, batch, k=3, temperature=2.0, impute=impute)
+        want = naive_pair_kl([math.log(0.5), fill, fill], s_vals, 2.0)
+        assert parts["student_led"].item() == pytest.approx(want, rel=1e-5), impute
+        assert parts["imputed_fraction"].item() == pytest.approx(2 / 3)
+    # tail_mean sits below the floor: it is the *average* uncached probability
+    assert math.log(0.2 / 7) < math.log(0.1)
+
+
+def test_tail_mean_never_exceeds_the_floor_and_handles_a_zero_tail():
+    from logit_cache.losses import impute_value
+
+    # quantised values whose mass exceeds 1: tail 0 -> clamp value, still <= floor
+    lp = torch.log(torch.tensor([[0.7, 0.2, 0.15]]))
+    got = impute_value(lp, vocab=8, impute="tail_mean")
+    assert got.item() <= lp.min().item() and math.isfinite(got.item())
+    # a huge tail over few uncached ids would exceed the floor: capped at the floor
+    lp = torch.log(torch.tensor([[0.3, 0.1]]))
+    assert impute_value(lp, vocab=3, impute="tail_mean").item() == pytest.approx(math.log(0.1), rel=1e-6)
+    # K = V: nothing can be uncached
+    assert impute_value(lp, vocab=2, impute="tail_mean").item() == pytest.approx(math.log(0.1), rel=1e-6)
+
+
+def test_tail_mean_is_below_floor_on_a_real_cache_and_gradients_flow(cached):
+    batch, teacher, student = cached
+    from logit_cache.losses import impute_value
+
+    mask = batch["attention_mask"].bool()
+    lp = batch["topk_logprobs"].clamp_min(-1e4)
+    tail = impute_value(lp, 64, "tail_mean")[..., 0][mask]
+    floor = lp.min(-1).values[mask]
+    assert (tail <= floor + 1e-6).all() and (tail < floor).any()
+    # it is the log of the mean uncached teacher probability (f32 cache of exact log-softmax)
+    p_full = F.softmax(teacher, -1)
+    uncached = torch.ones_like(p_full, dtype=torch.bool).scatter(-1, batch["topk_ids"], False)
+    mean_p = (p_full * uncached).sum(-1) / uncached.sum(-1)
+    assert torch.allclose(tail, mean_p.log()[mask], rtol=1e-3, atol=1e-4)
+
+    s = student.clone().requires_grad_(True)
+    loss, info = bild_loss(s, batch, k=8, impute="tail_mean")
+    loss.backward()
+    assert torch.isfinite(s.grad).all() and s.grad[mask].abs().sum() > 0
+    assert s.grad[~mask].abs().sum() == 0
+    assert info["imputed_fraction"].item() > 0
+    assert loss.item() != pytest.approx(bild_loss(student, batch, k=8, impute="floor")[0].item())
+
+
+def test_unknown_impute_mode_is_refused(cached):
+    batch, _, student = cached
+    with pytest.raises(ValueError, match="impute must be one of .*'median'"):
+        bild_loss(student, batch, impute="median")
