@@ -2,13 +2,11 @@
 // Stored batches are consecutive samples; the teacher sees them regrouped by length within a
 // window that never crosses a shard boundary, so a resumed run groups exactly as an
 // uninterrupted one and writes the same bytes.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { batchSamples, packMicroBatch, planInference, readSamples, type Sample } from '../data/index.js';
 import { DatasetWriter, type Manifest, type TopkLayout } from '../shard/index.js';
-import { TeacherNonFiniteError, TeacherSession } from '../teacher/index.js';
-import { findLogitsOutput } from '../teacher/fuse-head.js';
-import { decodeModel } from '../teacher/onnx-model.js';
+import { inspectTeacher, TeacherNonFiniteError, TeacherSession } from '../teacher/index.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import { UsageError } from './errors.js';
 import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
@@ -143,15 +141,9 @@ class WindowRunner {
 
 function modelVocabSize(opts: PrecomputeOptions): number {
   const label = basename(opts.model);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(opts.model);
-  } catch (e) {
-    throw new Error(`teacher ${opts.model}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  const info = findLogitsOutput(decodeModel(bytes, label), opts.logitsOutput ?? 'logits', label);
-  const width = info.vocab ?? opts.vocabSize;
-  if (width === undefined || width === null) throw new UsageError(`teacher ${label}: logits have no fixed vocabulary dimension; pass --vocab-size`);
+  if (!existsSync(opts.model)) throw new Error(`teacher ${opts.model}: no such file`);
+  const width = inspectTeacher(opts.model, opts.logitsOutput ?? 'logits').logitsWidth ?? opts.vocabSize;
+  if (width === undefined) throw new UsageError(`teacher ${label}: logits have no fixed vocabulary dimension; pass --vocab-size`);
   return opts.vocabSize ?? width;
 }
 
