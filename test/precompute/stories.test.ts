@@ -38,6 +38,20 @@ describe.skipIf(!stories)('precompute stories260k', () => {
     expect(manifest.tokenCount).toBe(tokens);
     expect(summary.tokens).toBe(tokens);
     expect(summary.tokensPerSec).toBeGreaterThan(0);
+    // Inference regroups samples by length; storage must still be in dataset order.
+    const reader = DatasetReader.open(join(root, 'graph'));
+    try {
+      for (let b = 0; b < reader.batchCount; b++) {
+        const got = reader.readBatch(b);
+        for (let i = 0; i < got.sampleIds.length; i++) {
+          const want = JSON.parse(lines[got.sampleIds[i]]).input_ids as number[];
+          expect(Array.from(got.inputIds.subarray(got.offsets[i], got.offsets[i + 1]))).toEqual(want);
+          expect(got.sampleIds[i]).toBe(b * 16 + i);
+        }
+      }
+    } finally {
+      reader.close();
+    }
     const v = runCli('logit-cache', ['verify', join(root, 'graph'), '--quiet']);
     expect(v.status).toBe(0);
     expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, checked: manifest.batchCount });
