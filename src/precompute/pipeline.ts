@@ -10,7 +10,7 @@ import { inspectTeacher, TeacherNonFiniteError, TeacherSession } from '../teache
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import { UsageError } from './errors.js';
 import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
-import { scanDataset } from './scan.js';
+import { type ScanResult, scanDataset } from './scan.js';
 
 /** Stored batches the teacher may regroup together (more = less padding, more memory). */
 const WINDOW_BATCHES = 8;
@@ -27,6 +27,17 @@ export async function precompute(opts: PrecomputeOptions, onProgress: (e: Progre
   const session = await TeacherSession.open(opts.model, {
     k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
   });
+  try {
+    return await runWithSession(opts, session, scan, started, onProgress);
+  } finally {
+    await session.dispose();
+  }
+}
+
+async function runWithSession(
+  opts: PrecomputeOptions, session: TeacherSession, scan: ScanResult, started: number, onProgress: (e: ProgressEvent) => void,
+): Promise<PrecomputeSummary> {
+  const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
   const layout: TopkLayout = { k: opts.k, vocabSize: session.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}) };
   const writer = new DatasetWriter({
     root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, batchSize: opts.batchSize,
@@ -98,8 +109,6 @@ export async function precompute(opts: PrecomputeOptions, onProgress: (e: Progre
   } catch (e) {
     writer.abort();
     throw e;
-  } finally {
-    await session.dispose();
   }
 }
 
