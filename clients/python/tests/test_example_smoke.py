@@ -42,27 +42,35 @@ def test_distill_example_end_to_end(tmp_path):
     cmd = [
         sys.executable, str(EXAMPLE), "--teacher-dir", str(STORIES), "--out", str(out), "--workdir", str(work),
         "--steps", "3", "--warmup", "1", "--seeds", "0", "--max-train", "24", "--holdout", "8",
-        "--max-seq-len", "64", "--extra-top-k", "16", "--dim", "16",
+        "--max-seq-len", "64", "--extra-top-k", "16", "--dim", "16", "--warm-start-steps", "2",
+        "--impute", "floor", "tail_mean",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, f"example failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
     doc = json.loads(out.read_text())
-    want = ["sft", "bild_cache_k8", "bild_cache_k16", "bild_online", "topk_kl_k8"]
+    want = ["sft", "bild_cache_k8_floor", "bild_cache_k8_tail_mean", "bild_cache_k16_floor",
+            "bild_cache_k16_tail_mean", "bild_online", "topk_kl_k8"]
     assert doc["config"]["runs"] == want
-    assert sorted(r["run"] for r in doc["runs"]) == sorted(want)
+    assert sorted(r["run"] for r in doc["runs"]) == sorted(want + ["warm_start"])
     for r in doc["runs"]:
-        assert r["steps"] == 3, r
+        assert r["steps"] == (2 if r["run"] == "warm_start" else 3), r
+        assert r["warm_started"] == (r["run"] != "warm_start"), r
         for metric in ("top1_agreement", "perplexity"):
             assert math.isfinite(r["eval"][metric]), (r["run"], metric, r["eval"])
         assert 0.0 <= r["eval"]["top1_agreement"] <= 1.0
         assert math.isfinite(r["final_train_loss"]), r
         if r["run"].startswith("bild_cache"):
             assert 0.0 <= r["imputed_fraction"]["mean"] <= 1.0
+            assert r["impute"] == r["run"].split("_", 3)[-1], r
     # Both caches came from the real CLI over the same 24 stories, read back over HTTP.
     assert set(doc["precompute"]) == {"stories260k-train-k8-f16", "stories260k-train-k16-f16"}
     assert all(p["samples"] == 24 for p in doc["precompute"].values())
     assert math.isfinite(doc["teacher_heldout_perplexity"])
-    assert set(doc["summary"]["cached_vs_online"]) == {"bild_cache_k8", "bild_cache_k16"}
+    assert set(doc["summary"]["cached_vs_online"]) == {r for r in want if r.startswith("bild_cache")}
+    # The headline verdict: the main cache's first imputation mode against online BiLD.
+    verdict = doc["summary"]["verdict"]
+    assert verdict["cached_run"] == "bild_cache_k8_floor" and verdict["within_noise"] is None  # one seed
+    assert "VERDICT: bild_cache_k8_floor vs bild_online" in proc.stdout
     # The example stopped its server (SIGTERM → graceful shutdown logs "stopped").
     assert "stopped" in (work / "server.log").read_text()
