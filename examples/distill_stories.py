@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Distil the stories260k teacher into a smaller student from the logit cache, end to end.
 
-What it does (defaults finish in about 7 minutes on 2 CPU cores):
+What it does (defaults finish in about 8.5 minutes on 2 CPU cores):
 
 1. splits ``stories.jsonl`` deterministically: the last ``--holdout`` stories are held
    out, the rest is written to a temporary JSONL;
