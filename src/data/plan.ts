@@ -36,6 +36,18 @@ function checkPositiveInt(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) throw new Error(`plan: ${name} must be a positive integer, got ${v}`);
 }
 
+/** Validates what both planners take; returns the row cap (Infinity when none). */
+function checkPlanInputs(lengths: Int32Array | readonly number[], maxBatchTokens: number, opts: PlanOptions): number {
+  checkPositiveInt('maxBatchTokens', maxBatchTokens);
+  const maxRows = opts.maxRows ?? Infinity;
+  if (maxRows !== Infinity) checkPositiveInt('maxRows', maxRows);
+  for (let i = 0; i < lengths.length; i++) {
+    const len = lengths[i];
+    if (!Number.isInteger(len) || len < 0) throw new Error(`plan: lengths[${i}] is ${len}; lengths must be non-negative integers`);
+  }
+  return maxRows;
+}
+
 /** Slots a row costs: an empty sample still occupies one position in a real batch. */
 function cost(seqLen: number): number {
   return seqLen > 0 ? seqLen : 1;
@@ -53,14 +65,8 @@ export function planInference(
   maxBatchTokens: number,
   opts: PlanOptions = {},
 ): MicroBatch[] {
-  checkPositiveInt('maxBatchTokens', maxBatchTokens);
-  const maxRows = opts.maxRows ?? Infinity;
-  if (maxRows !== Infinity) checkPositiveInt('maxRows', maxRows);
+  const maxRows = checkPlanInputs(lengths, maxBatchTokens, opts);
   const n = lengths.length;
-  for (let i = 0; i < n; i++) {
-    const len = lengths[i];
-    if (!Number.isInteger(len) || len < 0) throw new Error(`plan: lengths[${i}] is ${len}; lengths must be non-negative integers`);
-  }
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   order.sort((a, b) => lengths[b] - lengths[a] || a - b);
@@ -88,8 +94,7 @@ export function planConsecutive(
   maxBatchTokens: number,
   opts: PlanOptions = {},
 ): MicroBatch[] {
-  checkPositiveInt('maxBatchTokens', maxBatchTokens);
-  const maxRows = opts.maxRows ?? Infinity;
+  const maxRows = checkPlanInputs(lengths, maxBatchTokens, opts);
   const batches: MicroBatch[] = [];
   let start = 0;
   while (start < lengths.length) {
