@@ -14,7 +14,7 @@ import pyarrow as pa
 import torch
 
 from .errors import FormatError
-from .format import TopkInfo
+from .format import Manifest, TopkInfo
 
 #: Fill for ``topk_logprobs`` at padding positions.  -inf is "probability 0", so a loss
 #: that forgets the mask fails loudly (NaN/inf) instead of learning from padding; the
@@ -153,3 +153,16 @@ def record_batch_to_tensors(
         "topk_logprobs": torch.from_numpy(logprobs.reshape(n_rows, seq, k)),
         "sample_id": torch.from_numpy(sample_id),
     }
+
+
+def manifest_checked_tensors(
+    rb: pa.RecordBatch, manifest: Manifest, b: int, where: str, pad_to: Optional[int], logprob_fill: float,
+) -> Dict[str, torch.Tensor]:
+    """:func:`record_batch_to_tensors` for batch ``b``, with the token count the writer
+    recorded re-checked after decoding (both readers' ``batch()``)."""
+    out = record_batch_to_tensors(rb, manifest.topk, where, pad_to, logprob_fill)
+    tokens = len(rb.column("input_ids").flatten())  # cheaper than summing the mask
+    expected = manifest.locate(b)[1].tokens
+    if tokens != expected:
+        raise FormatError(f"{where}: {tokens} tokens but manifest says {expected}")
+    return out

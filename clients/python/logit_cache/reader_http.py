@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import torch
 
-from .batch import LOGPROB_PAD, record_batch_to_tensors
+from .batch import LOGPROB_PAD, manifest_checked_tensors
 from .errors import ChecksumError, FormatError, HttpError, LogitCacheError
 from .format import Manifest, check_schema_metadata, parse_manifest
 from .ipc import stream_batch_span, verify_sha256
@@ -142,11 +142,7 @@ class HttpLogitCache:
     def batch(self, b: int) -> Dict[str, torch.Tensor]:
         rb = self.record_batch(b)
         where = f"dataset {self.dataset_id} batch {b} (http)"
-        out = record_batch_to_tensors(rb, self.manifest.topk, where, self.pad_to, self.logprob_fill)
-        tokens = len(rb.column("input_ids").flatten())  # cheaper than summing the mask
-        if tokens != self.manifest.locate(b)[1].tokens:
-            raise FormatError(f"{where}: {tokens} tokens but manifest says {self.manifest.locate(b)[1].tokens}")
-        return out
+        return manifest_checked_tensors(rb, self.manifest, b, where, self.pad_to, self.logprob_fill)
 
     def __getitem__(self, b: int) -> Dict[str, torch.Tensor]:
         return self.batch(b)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import torch
 
-from .batch import LOGPROB_PAD, record_batch_to_tensors
+from .batch import LOGPROB_PAD, manifest_checked_tensors
 from .errors import FormatError
 from .format import Manifest, ShardEntry, check_schema_metadata, load_manifest
 from .ipc import read_batch_message, read_footer_blocks, verify_sha256
@@ -108,13 +108,7 @@ class LogitCacheDataset:
         """Batch ``b`` as padded torch tensors (see :func:`record_batch_to_tensors`)."""
         rb = self.record_batch(b)
         where = f"dataset {self.manifest.dataset_id} batch {b}"
-        out = record_batch_to_tensors(rb, self.manifest.topk, where, self.pad_to, self.logprob_fill)
-        # Re-check an invariant after decoding: the token count the writer recorded.
-        tokens = len(rb.column("input_ids").flatten())  # cheaper than summing the mask
-        expected = self.manifest.locate(b)[1].tokens
-        if tokens != expected:
-            raise FormatError(f"{where}: {tokens} tokens but manifest says {expected}")
-        return out
+        return manifest_checked_tensors(rb, self.manifest, b, where, self.pad_to, self.logprob_fill)
 
     def __getitem__(self, b: int) -> Dict[str, torch.Tensor]:
         return self.batch(b)
