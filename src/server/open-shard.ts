@@ -4,11 +4,9 @@
 // sha256 (the file may have changed since it was opened), and frames them as a stream.
 import { RecordBatchReader, type Schema } from 'apache-arrow';
 import {
-  type BatchBytes, type BatchEntry, EOS, parseFooter, ShardCorruptError, layoutFromSchema, type ShardEntry, ShardFile, sha256Hex, type TopkLayout,
+  type BatchBytes, type BatchEntry, EOS, footerProblems, readShardFooter, ShardCorruptError, type ShardEntry, ShardFile, sha256Hex, type TopkLayout,
 } from '../shard/index.js';
 
-/** Bytes at the end of an IPC file after the footer: int32 footer length + "ARROW1". */
-const TAIL_TRAILER = 10;
 /** "ARROW1" plus padding before the schema message. */
 const FILE_HEAD_LENGTH = 8;
 
@@ -59,37 +57,12 @@ export class OpenShard {
     this.file.close();
   }
 
-  /** Reads the footer and checks each of its blocks against the manifest's batch entries. */
+  /** Reads the footer; the first disagreement with the manifest refuses the shard. */
   private readFooter(layout: TopkLayout): { schema: Schema; blocks: Block[] } {
-    const { size } = this.file;
-    if (size < FILE_HEAD_LENGTH + TAIL_TRAILER) throw new Error(`${size} bytes is too small for an Arrow file`);
-    const trailer = this.file.read(size - TAIL_TRAILER, TAIL_TRAILER);
-    const footerLength = trailer.readInt32LE(0);
-    if (footerLength <= 0 || footerLength + TAIL_TRAILER + FILE_HEAD_LENGTH > size) {
-      throw new Error(`footer length ${footerLength} does not fit a ${size}-byte file`);
-    }
-    const tail = this.file.read(size - TAIL_TRAILER - footerLength, footerLength + TAIL_TRAILER);
-    const footer = parseFooter(tail, size, `shard ${this.shard.file}`);
-    const fileLayout = layoutFromSchema(footer.schema, this.shard.file);
-    if (fileLayout.k !== layout.k || fileLayout.values !== layout.values || fileLayout.vocabSize !== layout.vocabSize) {
-      throw new Error(`footer schema k=${fileLayout.k} ${fileLayout.values} vocab ${fileLayout.vocabSize} differs from manifest k=${layout.k} ${layout.values} vocab ${layout.vocabSize}`);
-    }
-    if (footer.blocks.length !== this.shard.batchCount) {
-      throw new Error(`footer lists ${footer.blocks.length} record batches, manifest ${this.shard.batchCount}`);
-    }
-    if (footer.schemaLength !== this.shard.schemaLength) {
-      throw new Error(`footer places the first batch after a ${footer.schemaLength}-byte schema message, manifest says ${this.shard.schemaLength}`);
-    }
-    const blocks = footer.blocks.map((b, i) => {
-      const entry = this.shard.batches[i];
-      const length = b.metaDataLength + b.bodyLength;
-      if (b.offset !== entry.offset || length !== entry.length) {
-        throw new Error(`footer block ${i} at ${b.offset}+${length} differs from manifest batch ${this.shard.firstBatch + i} at ${entry.offset}+${entry.length}`);
-      }
-      if (b.offset + length > size - TAIL_TRAILER - footerLength) throw new Error(`footer block ${i} runs into the footer`);
-      return { offset: b.offset, length };
-    });
-    return { schema: footer.schema, blocks };
+    const footer = readShardFooter(this.file, `shard ${this.shard.file}`);
+    const problem = footerProblems(footer, this.shard, layout)[0];
+    if (problem) throw new Error(problem.message);
+    return { schema: footer.schema, blocks: footer.blocks.map((b) => ({ offset: b.offset, length: b.metaDataLength + b.bodyLength })) };
   }
 
   /** The schema message must decode to the same schema the footer declares. */

@@ -6,6 +6,7 @@ export { finalizeDataset, readMeta, type DatasetMeta } from './finalize.js';
 export { DatasetReader, type BatchBytes, decodeBatch, layoutOf, readVerifiedBatch, shardIndexOf } from './dataset-reader.js';
 export { readManifest, validateManifest, writeManifest, MANIFEST_FILE, type Manifest, type ShardEntry, type BatchEntry } from './manifest.js';
 export { batchStream, parseFooter, EOS } from './ipc-framing.js';
+export { footerProblems, readShardFooter, type FooterProblem } from './footer-check.js';
 export { ShardFile } from './shard-file.js';
 export { verifyDataset, type VerifyReport, type Problem } from './verify.js';
 export { registerCodecs } from './codecs.js';

@@ -3,9 +3,8 @@
 import { join } from 'node:path';
 import { sha256File } from './checksum.js';
 import { decodeBatch, layoutOf, readVerifiedBatch } from './dataset-reader.js';
-import { FILE_HEAD, parseFooter } from './ipc-framing.js';
+import { footerProblems, readShardFooter } from './footer-check.js';
 import { type Manifest, readManifest } from './manifest.js';
-import { layoutFromSchema } from './schema.js';
 import { ShardFile } from './shard-file.js';
 
 export interface Problem { shard: string | null; batch: number | null; message: string }
@@ -35,24 +34,10 @@ export function verifyDataset(datasetDir: string, onProgress?: VerifyProgress): 
     try {
       const sha = sha256File(path);
       if (sha !== shard.sha256) problems.push({ shard: shard.file, batch: null, message: `sha256 ${sha} does not match manifest ${shard.sha256}` });
-      const tailLen = Math.min(file.size, 1 << 20);
-      const footer = parseFooter(file.read(file.size - tailLen, tailLen), file.size, `shard ${shard.file}`);
-      const fl = layoutFromSchema(footer.schema, `shard ${shard.file}`);
-      if (fl.k !== layout.k || fl.values !== layout.values || fl.vocabSize !== layout.vocabSize) {
-        problems.push({ shard: shard.file, batch: null, message: `footer schema k=${fl.k} ${fl.values} vocab ${fl.vocabSize} differs from manifest` });
-      }
-      if (footer.blocks.length !== shard.batchCount) {
-        problems.push({ shard: shard.file, batch: null, message: `footer lists ${footer.blocks.length} batches, manifest ${shard.batchCount}` });
-      }
-      if (FILE_HEAD.length + shard.schemaLength !== (footer.blocks[0]?.offset ?? -1)) {
-        problems.push({ shard: shard.file, batch: null, message: `schema message length ${shard.schemaLength} does not reach the first batch` });
-      }
-      shard.batches.forEach((entry, bi) => {
+      const footer = readShardFooter(file, `shard ${shard.file}`);
+      for (const p of footerProblems(footer, shard, layout)) problems.push({ shard: shard.file, ...p });
+      shard.batches.forEach((_entry, bi) => {
         const batch = shard.firstBatch + bi;
-        const block = footer.blocks[bi];
-        if (block && (block.offset !== entry.offset || block.metaDataLength + block.bodyLength !== entry.length)) {
-          problems.push({ shard: shard.file, batch, message: `footer block ${block.offset}+${block.metaDataLength + block.bodyLength} differs from manifest ${entry.offset}+${entry.length}` });
-        }
         try {
           const decoded = decodeBatch(readVerifiedBatch(file, manifest, batch), layout, batch);
           const first = shard.firstSample + shard.batches.slice(0, bi).reduce((a, b) => a + b.samples, 0);
