@@ -64,7 +64,8 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
     if (!model) throw new UsageError('--model is required (or --demo)');
     if (!data) throw new UsageError('--data is required (or --demo)');
     if (!datasetId) throw new UsageError('--dataset-id is required');
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(datasetId)) {
+    const { isDatasetId } = await import('../shard/types.js');
+    if (!isDatasetId(datasetId)) {
       throw new UsageError(`--dataset-id "${datasetId}" must be 1-128 letters, digits, '.', '_' or '-', not starting with a punctuation mark`);
     }
     const worker = workerOf(v['num-workers'] as number, v['worker-index'] as number | undefined, UsageError);

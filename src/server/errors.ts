@@ -1,6 +1,7 @@
 // One registry of coded errors: status and code travel together, and the codes are a
 // contract with the Python client (clients/python/logit_cache/reader_http.py).
 import createError from '@fastify/error';
+import { DATASET_ID_PATTERN } from '../shard/index.js';
 
 export const DatasetNotFound = createError<'LC_ERR_DATASET_NOT_FOUND', 404, [string]>(
   'LC_ERR_DATASET_NOT_FOUND', 'dataset "%s" not found (no complete manifest under the root)', 404);
@@ -9,7 +10,7 @@ export const BatchNotFound = createError<'LC_ERR_BATCH_NOT_FOUND', 404, [number,
 export const BadBatch = createError<'LC_ERR_BAD_BATCH', 400, [string]>(
   'LC_ERR_BAD_BATCH', 'batch %s is not a non-negative integer in canonical form (digits, no leading zeros)', 400);
 export const BadDatasetId = createError<'LC_ERR_BAD_DATASET_ID', 400, [string]>(
-  'LC_ERR_BAD_DATASET_ID', 'dataset id %s must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$', 400);
+  'LC_ERR_BAD_DATASET_ID', `dataset id %s must match ${DATASET_ID_PATTERN}`, 400);
 export const BadRequest = createError<'LC_ERR_BAD_REQUEST', 400, [string]>(
   'LC_ERR_BAD_REQUEST', '%s', 400);
 export const Unauthorized = createError<'LC_ERR_UNAUTHORIZED', 401, [string]>(

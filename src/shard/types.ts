@@ -36,3 +36,9 @@ export interface TopkLayout {
 
 export const FORMAT_VERSION = '1.0';
 export const FORMAT_MAJOR = 1;
+
+/** Dataset ids are folder names under the root; the pattern keeps them from ever naming
+ * anything else (no separators, no leading dot, bounded length). schemas/ repeats it. */
+export const DATASET_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
+const DATASET_ID = new RegExp(DATASET_ID_PATTERN);
+export const isDatasetId = (id: string): boolean => DATASET_ID.test(id);
