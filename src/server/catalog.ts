@@ -4,8 +4,8 @@
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type BatchEntry, FORMAT_MAJOR, layoutOf, type Manifest, MANIFEST_FILE, ShardCorruptError, type ShardEntry,
-  shardIndexOf, sha256Hex, type TopkLayout, validateManifest,
+  type BatchEntry, layoutOf, type Manifest, MANIFEST_FILE, parseManifest, ShardCorruptError, type ShardEntry,
+  shardIndexOf, sha256Hex, type TopkLayout,
 } from '../shard/index.js';
 import { isDatasetId } from './dataset-id.js';
 import { OpenShard } from './open-shard.js';
@@ -149,7 +149,7 @@ export class Catalog {
 function loadEntry(id: string, dir: string, path: string, stamp: string, now: number): Entry {
   try {
     const text = readFileSync(path, 'utf8');
-    const manifest = parseManifestText(text, path);
+    const manifest = parseManifest(text, path);
     if (manifest.datasetId !== id) throw new Error(`${path}: manifest names dataset "${manifest.datasetId}", folder is "${id}"`);
     const bytes = manifest.shards.reduce((a, s) => a + s.bytes, 0);
     const dataset: Dataset = { id, dir, manifest, layout: layoutOf(manifest), manifestText: text, manifestSha256: sha256Hex(Buffer.from(text)), bytes };
@@ -159,17 +159,3 @@ function loadEntry(id: string, dir: string, path: string, stamp: string, now: nu
   }
 }
 
-/** Like readManifest, but over text already read, so what is parsed is exactly what is served. */
-function parseManifestText(text: string, path: string): Manifest {
-  let m: unknown;
-  try {
-    m = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
-  }
-  const version = (m as { formatVersion?: unknown } | null)?.formatVersion;
-  const major = typeof version === 'string' ? Number(version.split('.')[0]) : NaN;
-  if (major > FORMAT_MAJOR) throw new Error(`${path}: format version ${version} is newer than this server (reads ${FORMAT_MAJOR}.x); upgrade logit-cache`);
-  validateManifest(m, path);
-  return m;
-}

@@ -104,6 +104,11 @@ export function readManifest(datasetDir: string): Manifest {
     const code = (e as NodeJS.ErrnoException).code;
     throw new Error(code === 'ENOENT' ? `${path}: no manifest; not a dataset, or its precompute has not finished` : `${path}: ${(e as Error).message}`);
   }
+  return parseManifest(text, path);
+}
+
+/** Parses and validates manifest text already read (the server parses exactly what it serves). */
+export function parseManifest(text: string, path: string): Manifest {
   let m: unknown;
   try {
     m = JSON.parse(text);
@@ -111,7 +116,7 @@ export function readManifest(datasetDir: string): Manifest {
     throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
   }
   // Version first, so a newer manifest gets a clear upgrade message rather than schema noise.
-  const version = (m as { formatVersion?: unknown })?.formatVersion;
+  const version = (m as { formatVersion?: unknown } | null)?.formatVersion;
   if (typeof version === 'string') checkFormatVersion(version, path);
   validateManifest(m, path);
   return m;
