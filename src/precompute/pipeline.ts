@@ -2,10 +2,10 @@
 // Stored batches are consecutive samples; the teacher sees them regrouped by length within a
 // window that never crosses a shard boundary, so a resumed run groups exactly as an
 // uninterrupted one and writes the same bytes.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { batchSamples, packMicroBatch, planInference, readSamples, type Sample } from '../data/index.js';
-import { DatasetWriter, type Manifest, type TopkLayout } from '../shard/index.js';
+import { DatasetWriter, type Manifest, readManifest, type TopkLayout } from '../shard/index.js';
 import { inspectTeacher, TeacherNonFiniteError, TeacherSession } from '../teacher/index.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import { UsageError } from './errors.js';
@@ -54,7 +54,7 @@ async function runWithSession(
     },
   });
   try {
-    if (writer.complete) return summarize(readFileManifest(writer.dir), writer.dir, 0, started, 0, true);
+    if (writer.complete) return summarize(readManifest(writer.dir), writer.dir, 0, started, 0, true);
     const resumed = writer.resumeFromBatch;
     const totalBatches = Math.ceil(scan.samples / opts.batchSize);
     onProgress({ type: 'start', totalBatches, totalTokens: scan.tokens, resumeFromBatch: writer.resumeFromBatch });
@@ -154,10 +154,6 @@ function modelVocabSize(opts: PrecomputeOptions): number {
   const width = inspectTeacher(opts.model, opts.logitsOutput ?? 'logits').logitsWidth ?? opts.vocabSize;
   if (width === undefined) throw new UsageError(`teacher ${label}: logits have no fixed vocabulary dimension; pass --vocab-size`);
   return opts.vocabSize ?? width;
-}
-
-function readFileManifest(dir: string): Manifest {
-  return JSON.parse(readFileSync(`${dir}/manifest.json`, 'utf8')) as Manifest;
 }
 
 function summarize(m: Manifest, dir: string, computed: number, started: number, resumed: number, already: boolean): PrecomputeSummary {
