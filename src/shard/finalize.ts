@@ -37,8 +37,14 @@ export function readSidecar(dir: string, index: number, checkHash = true): { sid
   } catch {
     return null; // a sidecar is written atomically; an unreadable one is treated as absent
   }
-  const file = join(dir, sidecar.shard.file);
-  const valid = existsSync(file) && statSync(file).size === sidecar.shard.bytes && (!checkHash || sha256File(file) === sidecar.shard.sha256);
+  // A sidecar from before format 2.0 names no index: its shard is written again.
+  const { shard } = sidecar;
+  if (!shard?.index?.file) return { sidecar, valid: false };
+  const intact = (rel: string, bytes: number, sha: string): boolean => {
+    const file = join(dir, rel);
+    return existsSync(file) && statSync(file).size === bytes && (!checkHash || sha256File(file) === sha);
+  };
+  const valid = intact(shard.file, shard.bytes, shard.sha256) && intact(shard.index.file, shard.index.bytes, shard.index.sha256);
   return { sidecar, valid };
 }
 
