@@ -1,6 +1,6 @@
 // A damaged, truncated, foreign or escaping dataset is refused with a clear error naming the
 // shard, never partial data: by the checked reader and by verify.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -236,6 +236,28 @@ describe('versioning', () => {
     const reader = await DatasetReader.open(dir);
     expect((await reader.readBatch(0)).sampleIds.length).toBe(4);
     await reader.close();
+  });
+});
+
+describe('generation folders', () => {
+  it('reads and verifies a dataset whose shards live in shards/g<N>/', async () => {
+    const { dir, manifest, batches } = writeFixture({ root, batches: 5, batchesPerShard: 2 });
+    mkdirSync(join(dir, 'shards', 'g7'));
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    for (const s of m.shards) {
+      for (const f of [s.file, s.index.file]) renameSync(join(dir, f), join(dir, f.replace('shards/', 'shards/g7/')));
+      s.file = s.file.replace('shards/', 'shards/g7/');
+      s.index.file = s.index.file.replace('shards/', 'shards/g7/');
+    }
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+    const reader = await DatasetReader.open(dir);
+    for (let b = 0; b < manifest.batchCount; b++) expect(Array.from((await reader.readBatch(b)).inputIds)).toEqual(Array.from(batches[b].inputIds));
+    await reader.close();
+    expect((await verifyDataset(dir)).problems).toEqual([]);
+    // The index must sit beside its shard, in the same generation.
+    m.shards[0].index.file = 'shards/shard-000000.idx.arrow';
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+    await expect(DatasetReader.open(dir)).rejects.toThrow(/index file shards\/shard-000000\.idx\.arrow, expected shards\/g7\/shard-000000\.idx\.arrow/);
   });
 });
 
