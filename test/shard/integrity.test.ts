@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DatasetReader, DatasetWriter, type Manifest, ShardCorruptError, verifyDataset } from '../../src/shard/index.js';
+import { createHash } from 'node:crypto';
+import { DatasetReader, DatasetWriter, decodeIndex, encodeIndex, type Manifest, ShardCorruptError, type ShardIndex, verifyDataset } from '../../src/shard/index.js';
 import { writeFixture } from './fixture.js';
 import { indexRows } from './index-rows.js';
 import { makeBatch } from './make-batch.js';
@@ -123,6 +124,35 @@ describe('integrity', () => {
     const report = await verifyDataset(dir);
     expect(report.problems).toEqual([{ shard: shard.file, batch: null, message: `footer block 1 at ${row1.offset + 8}+${row1.length} differs from index row 1 at ${row1.offset}+${row1.length}` }]);
     expect(report.checked).toBe(manifest.batchCount);
+  });
+
+  describe('an index whose hash matches but whose rows do not agree with the manifest is refused', () => {
+    // Each case rewrites shard 0's index and the manifest's hash of it, so only the invariants can object.
+    const cases: [string, (ix: ShardIndex) => void, RegExp][] = [
+      ['rows out of order', (ix) => { [ix.offset[0], ix.offset[1]] = [ix.offset[1], ix.offset[0]]; }, /row 0: offset \d+, expected \d+/],
+      ['a message running past the file', (ix) => { ix.length[1] += 1e6; }, /row 1: message at \d+\+\d+ does not fit the \d+-byte shard/],
+      ['a short middle batch', (ix) => { ix.samples[0] -= 1; ix.samples[1] += 1; }, /row 0: 3 samples; batchSize is 4/],
+      ['token sums that disagree', (ix) => { ix.tokens[1] += 1; }, /rows sum to 8 samples\/\d+ tokens, manifest says 8\/\d+/],
+      ['another shard\'s first batch', (ix) => { ix.firstBatch = 2; }, /starts at batch 2 sample 0, manifest says batch 0 sample 0/],
+      ['a missing row', (ix) => { ix.rows = 1; }, /has 1 rows, manifest says 2 batches/],
+    ];
+    for (const [name, damage, message] of cases) {
+      it(name, async () => {
+        const { dir, manifest } = writeFixture({ root });
+        const shard = manifest.shards[0];
+        const ix = decodeIndex(readFileSync(join(dir, shard.index.file)), 'test');
+        damage(ix);
+        const bytes = encodeIndex(ix);
+        writeFileSync(join(dir, shard.index.file), bytes);
+        const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+        m.shards[0].index = { ...m.shards[0].index, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+        writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+        const errors = await readAll(dir, manifest);
+        expect([...errors.keys()]).toEqual([0, 1]);
+        expect(errors.get(0)!.message).toMatch(/^shard shards\/shard-000000\.arrow: index shards\/shard-000000\.idx\.arrow /);
+        expect(errors.get(0)!.message).toMatch(message);
+      });
+    }
   });
 
   it('refuses a schema message that differs from its manifest hash, before parsing it', async () => {
