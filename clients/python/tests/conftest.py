@@ -5,6 +5,7 @@ Tests that need node and a built checkout skip, printing why, when they are abse
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,29 @@ def make_teacher(n: int = 10, vocab: int = 64, seed: int = 0, min_len: int = 1, 
     ids = [rng.integers(0, vocab, size=int(L)).tolist() for L in lengths]
     logits = [(rng.standard_normal((int(L), vocab)) * scale).astype(np.float32) for L in lengths]
     return ids, logits
+
+
+def flip_byte(path: Path, offset: int, mask: int = 0x5A) -> None:
+    """XOR one byte of a file in place (flipping twice restores it)."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= mask
+    path.write_bytes(bytes(data))
+
+
+def edit_manifest(dataset: Path, fn) -> None:
+    """Apply ``fn`` to the dataset's manifest dict and write it back."""
+    raw = json.loads((dataset / "manifest.json").read_text())
+    fn(raw)
+    (dataset / "manifest.json").write_text(json.dumps(raw))
+
+
+def assert_same_batches(a, b) -> None:
+    """Two ``batch()`` dicts hold equal tensors under the same keys."""
+    import torch
+
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
 
 
 def need_writer() -> None:

@@ -5,24 +5,13 @@ import hashlib
 import urllib.request
 
 import pytest
-import torch
 
 from logit_cache import HttpLogitCache, LogitCacheDataset, LogitCacheError, load_manifest
 from logit_cache.errors import SHARD_CORRUPT
 from logit_cache.reader_http import STREAM_SHA_HEADER
 from logit_cache.shard_reader import split_verified_stream
 
-
-def _same(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-
-
-def _flip(path, offset):
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0x5A
-    path.write_bytes(bytes(data))
+from conftest import assert_same_batches, flip_byte
 
 
 def test_http_matches_local(dataset, serve_root):
@@ -31,7 +20,7 @@ def test_http_matches_local(dataset, serve_root):
     local = LogitCacheDataset(dataset)
     assert remote.manifest == local.manifest and len(remote) == len(local) == 4
     for b in range(len(local)):
-        _same(remote.batch(b), local.batch(b))
+        assert_same_batches(remote.batch(b), local.batch(b))
         assert remote.record_batch(b).equals(local.record_batch(b))
 
 
@@ -58,7 +47,7 @@ def test_corrupt_shard_is_refused_by_the_server_and_not_retried(dataset, serve_r
     cache = HttpLogitCache(srv.url, "ds", retries=3, backoff=5.0)  # a retry would take seconds
     cache.batch(1)
     index = LogitCacheDataset(dataset).reader.shard(0).index
-    _flip(dataset / m.shards[0].file, int(index.offset[0] + index.length[0]) - 3)  # batch 0's body
+    flip_byte(dataset / m.shards[0].file, int(index.offset[0] + index.length[0]) - 3)  # batch 0's body
     with pytest.raises(LogitCacheError) as e:
         cache.batch(0)
     assert e.value.code == SHARD_CORRUPT and e.value.status == 500

@@ -4,7 +4,6 @@ Index bytes, schema-message bytes, batch bytes, truncation, an index whose check
 whose content is wrong, and symlinks out of the dataset folder.  Tests assert codes, not prose.
 """
 import hashlib
-import json
 import os
 import shutil
 
@@ -15,11 +14,7 @@ import pytest
 from logit_cache import LogitCacheDataset, LogitCacheError, load_manifest
 from logit_cache.errors import PATH_OUTSIDE_ROOT, SHARD_CORRUPT
 
-
-def _flip(path, offset, mask=0x5A):
-    data = bytearray(path.read_bytes())
-    data[offset] ^= mask
-    path.write_bytes(bytes(data))
+from conftest import edit_manifest, flip_byte
 
 
 def _code(fn):
@@ -28,22 +23,16 @@ def _code(fn):
     return e.value
 
 
-def _edit_manifest(d, fn):
-    raw = json.loads((d / "manifest.json").read_text())
-    fn(raw)
-    (d / "manifest.json").write_text(json.dumps(raw))
-
-
 def test_index_byte_flip_refused_before_parsing(dataset):
     m = load_manifest(dataset)
     size = m.shards[1].index.bytes
     for offset in (0, size // 3, size // 2, size - 1):  # magic, schema, data, footer
-        _flip(dataset / m.shards[1].index.file, offset)
+        flip_byte(dataset / m.shards[1].index.file, offset)
         ds = LogitCacheDataset(dataset)
         ds.batch(0)  # the other shard still reads
         err = _code(lambda: ds.batch(2))
         assert err.code == SHARD_CORRUPT and m.shards[1].index.file in str(err) and m.shards[1].index.sha256 in str(err)
-        _flip(dataset / m.shards[1].index.file, offset)  # restore
+        flip_byte(dataset / m.shards[1].index.file, offset)  # restore
     LogitCacheDataset(dataset).batch(2)
 
 
@@ -69,7 +58,7 @@ def test_batch_byte_flip_refused(dataset):
     shard = m.shards[0]
     index = ipc.open_file(str(dataset / shard.index.file)).read_all()
     off, length = index.column("offset")[1].as_py(), index.column("length")[1].as_py()
-    _flip(dataset / shard.file, off + length - 3)
+    flip_byte(dataset / shard.file, off + length - 3)
     ds = LogitCacheDataset(dataset)
     ds.batch(0)  # untouched neighbour still reads
     err = _code(lambda: ds.batch(1))
@@ -90,7 +79,7 @@ def test_truncated_shard_refused(dataset):
     index = ipc.open_file(str(dataset / m.shards[1].index.file)).read_all()
     last_end = index.column("offset")[-1].as_py() + index.column("length")[-1].as_py() - 8
     path.write_bytes(data[:last_end])
-    _edit_manifest(dataset, lambda raw: raw["shards"][1].update(bytes=last_end))
+    edit_manifest(dataset, lambda raw: raw["shards"][1].update(bytes=last_end))
     err = _code(lambda: LogitCacheDataset(dataset).batch(2))
     assert err.code == SHARD_CORRUPT and "inside" in str(err)
 
@@ -111,7 +100,7 @@ def _rewrite_index(dataset, s, mutate):
         w.write_batch(new)
     data = sink.getvalue().to_pybytes()
     path.write_bytes(data)
-    _edit_manifest(dataset, lambda raw: raw["shards"][s]["index"].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
+    edit_manifest(dataset, lambda raw: raw["shards"][s]["index"].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
 
 
 @pytest.mark.parametrize("mutate,what", [

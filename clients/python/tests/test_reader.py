@@ -1,5 +1,4 @@
 """Format 2.0 round trip: datasets from the real TypeScript writer, read by the checked reader."""
-import json
 import math
 import pickle
 
@@ -15,7 +14,7 @@ from logit_cache.errors import DATASET_NOT_FOUND, FORMAT_MIGRATE, FORMAT_VERSION
 from logit_cache.manifest import TopkInfo, check_format_version
 from logit_cache.testing import samples_from_logits, topk_from_logits, write_dataset
 
-from conftest import make_teacher, need_writer
+from conftest import edit_manifest, make_teacher, need_writer
 
 
 def expected_batch(samples, k, decode):
@@ -32,12 +31,6 @@ def expected_batch(samples, k, decode):
         tk[r, :L] = torch.from_numpy(np.asarray(s["topk_ids"], dtype=np.int64))
         lp[r, :L] = torch.from_numpy(decode(np.asarray(s["topk_logprobs"], dtype=np.float32)))
     return ids, mask, tk, lp
-
-
-def _edit_manifest(d, fn):
-    raw = json.loads((d / "manifest.json").read_text())
-    fn(raw)
-    (d / "manifest.json").write_text(json.dumps(raw))
 
 
 @pytest.mark.parametrize("values", ["f32", "f16", "bf16", "q8"])
@@ -145,13 +138,13 @@ def test_pickles_without_open_files(dataset):
 
 def test_version_policy(dataset):
     assert check_format_version("2.7") == (2, 7)  # minors only add fields
-    _edit_manifest(dataset, lambda m: m.update(formatVersion="2.7", futureField={"x": 1}))
+    edit_manifest(dataset, lambda m: m.update(formatVersion="2.7", futureField={"x": 1}))
     assert len(LogitCacheDataset(dataset)) == 4
-    _edit_manifest(dataset, lambda m: m.update(formatVersion="1.0"))
+    edit_manifest(dataset, lambda m: m.update(formatVersion="1.0"))
     with pytest.raises(FormatMigrateError) as e:
         LogitCacheDataset(dataset)
     assert e.value.code == FORMAT_MIGRATE and "logit-cache migrate" in str(e.value)
-    _edit_manifest(dataset, lambda m: m.update(formatVersion="3.0"))
+    edit_manifest(dataset, lambda m: m.update(formatVersion="3.0"))
     with pytest.raises(FormatVersionError) as e:
         LogitCacheDataset(dataset)
     assert e.value.code == FORMAT_VERSION and "3.0" in str(e.value) and "2.x" in str(e.value)
@@ -177,21 +170,21 @@ def test_missing_manifest_is_not_a_dataset(dataset):
     (lambda m: m["shards"][0].update(file="../../etc/shard-000000.arrow"), ".shards[0].file"),
 ])
 def test_manifest_validated_by_the_json_schema(dataset, edit, field):
-    _edit_manifest(dataset, edit)
+    edit_manifest(dataset, edit)
     with pytest.raises(FormatError) as e:
         LogitCacheDataset(dataset)
     assert e.value.code == MANIFEST_INVALID and field in str(e.value)
 
 
 def test_manifest_cross_field_invariants(dataset):
-    _edit_manifest(dataset, lambda m: m.update(tokenCount=m["tokenCount"] + 1))
+    edit_manifest(dataset, lambda m: m.update(tokenCount=m["tokenCount"] + 1))
     with pytest.raises(FormatError, match="tokenCount") as e:
         LogitCacheDataset(dataset)
     assert e.value.code == MANIFEST_INVALID
 
 
 def test_manifest_schema_disagreement_detected(dataset):
-    _edit_manifest(dataset, lambda m: m["topk"].update(values="f16"))  # shards hold float32
+    edit_manifest(dataset, lambda m: m["topk"].update(values="f16"))  # shards hold float32
     with pytest.raises(FormatError, match="values='f32'.*'f16'"):
         LogitCacheDataset(dataset).batch(0)
 

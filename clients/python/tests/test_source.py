@@ -1,22 +1,11 @@
 """Byte-range sources: a dataset folder read over HTTP Range requests goes through the same
 checked reader as a local one (nginx when installed, and a small Range server defined in conftest)."""
 import pytest
-import torch
 
 from logit_cache import FileSource, HttpRangeSource, LogitCacheDataset, LogitCacheError, load_manifest
 from logit_cache.errors import DATASET_NOT_FOUND, SHARD_CORRUPT, SOURCE_READ
 
-
-def _same(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-
-
-def _flip(path, offset):
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0x5A
-    path.write_bytes(bytes(data))
+from conftest import assert_same_batches, flip_byte
 
 
 def test_dataset_over_nginx_equals_local(dataset, nginx):
@@ -25,7 +14,7 @@ def test_dataset_over_nginx_equals_local(dataset, nginx):
     local = LogitCacheDataset(dataset)
     assert remote.manifest == local.manifest and len(remote) == 4
     for b in range(len(local)):
-        _same(remote.batch(b), local.batch(b))
+        assert_same_batches(remote.batch(b), local.batch(b))
     assert all(ok for _, ok in remote.verify_shards())
     # the raw source: length and arbitrary ranges are the file's
     name = local.manifest.shards[1].file
@@ -39,12 +28,12 @@ def test_dataset_over_nginx_equals_local(dataset, nginx):
 def test_corruption_over_http_refused_with_the_same_codes(dataset, nginx):
     m = load_manifest(dataset)
     base = nginx(dataset.parent)
-    _flip(dataset / m.shards[0].index.file, 50)
+    flip_byte(dataset / m.shards[0].index.file, 50)
     with pytest.raises(LogitCacheError) as e:
         LogitCacheDataset(f"{base}/ds").batch(0)
     assert e.value.code == SHARD_CORRUPT and m.shards[0].index.file in str(e.value)
-    _flip(dataset / m.shards[0].index.file, 50)
-    _flip(dataset / m.shards[0].file, 8 + m.shards[0].schema_length // 2)  # the schema message
+    flip_byte(dataset / m.shards[0].index.file, 50)
+    flip_byte(dataset / m.shards[0].file, 8 + m.shards[0].schema_length // 2)  # the schema message
     with pytest.raises(LogitCacheError) as e:
         LogitCacheDataset(f"{base}/ds").batch(1)
     assert e.value.code == SHARD_CORRUPT and "schema message" in str(e.value)
