@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { sha256File } from './checksum.js';
 import { MANIFEST_FILE, type Manifest, readManifest, type ShardEntry, writeManifest } from './manifest.js';
 import { type CodecName, FORMAT_VERSION, indexTypeFor, type TopkLayout } from './types.js';
+import { DEFAULT_Q8_SCALE } from './values.js';
 import { VERSION } from '../version.js';
 
 export const PARTIAL_DIR = '.partial';
@@ -101,7 +102,7 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
     source: meta.source,
     topk: {
       k: layout.k, values: layout.values, indexType: indexTypeFor(layout.vocabSize),
-      ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale } : {}), temperature: 1,
+      ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale ?? DEFAULT_Q8_SCALE } : {}), temperature: 1,
     },
     codec: meta.codec,
     batchSize: meta.batchSize,

@@ -3,7 +3,7 @@
 import { Field, FixedSizeList, Int32, List, Schema, Uint16, Uint32, Uint64 } from 'apache-arrow';
 import { FormatVersionError } from './errors.js';
 import { FORMAT_MAJOR, FORMAT_VERSION, indexTypeFor, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
-import { valueArrowType } from './values.js';
+import { DEFAULT_Q8_SCALE, valueArrowType } from './values.js';
 
 export const META = {
   formatVersion: 'logit_cache.format_version',
@@ -24,7 +24,8 @@ export function shardSchema(layout: TopkLayout): Schema {
     [META.values, layout.values],
     [META.vocabSize, String(layout.vocabSize)],
   ]);
-  if (layout.values === 'q8') meta.set(META.q8Scale, String(layout.q8Scale));
+  // An unset scale is the default one, written out so every reader agrees on it.
+  if (layout.values === 'q8') meta.set(META.q8Scale, String(layout.q8Scale ?? DEFAULT_Q8_SCALE));
   return new Schema(
     [
       new Field('sample_id', new Uint64(), false),

@@ -103,6 +103,28 @@ describe('integrity', () => {
     }
   });
 
+  it('verify reports an Arrow footer that disagrees with the index (what pyarrow would read)', async () => {
+    const { dir, manifest } = writeFixture({ root });
+    const shard = manifest.shards[0];
+    const path = join(dir, shard.file);
+    const bytes = readFileSync(path);
+    const row1 = indexRows(dir, manifest)[1];
+    // Block 1's offset as stored in the footer (int64 LE), after the last batch.
+    const needle = Buffer.alloc(8);
+    needle.writeBigInt64LE(BigInt(row1.offset));
+    const at = bytes.indexOf(needle, row1.offset + row1.length);
+    expect(at).toBeGreaterThan(0);
+    bytes.writeBigInt64LE(BigInt(row1.offset + 8), at);
+    writeFileSync(path, bytes);
+    // A manifest that vouches for the changed file: only the footer check can notice.
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    m.shards[0].sha256 = (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+    const report = await verifyDataset(dir);
+    expect(report.problems).toEqual([{ shard: shard.file, batch: null, message: `footer block 1 at ${row1.offset + 8}+${row1.length} differs from index row 1 at ${row1.offset}+${row1.length}` }]);
+    expect(report.checked).toBe(manifest.batchCount);
+  });
+
   it('refuses a schema message that differs from its manifest hash, before parsing it', async () => {
     const { dir, manifest } = writeFixture({ root });
     flipByte(join(dir, manifest.shards[0].file), 8 + 20);
