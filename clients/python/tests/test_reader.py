@@ -203,3 +203,40 @@ def test_bf16_and_f16_match_torch_rounding():
         ours = decode_logprobs(encode_logprobs(lp, values), TopkInfo(16, values, "uint16"))
         ref = torch.from_numpy(lp).to(dtype).float().numpy()
         assert np.array_equal(ours, ref), values
+
+
+def test_empty_samples_read_as_all_padding(tmp_path):
+    """Samples of length 0 (allowed by the format) have no positions: an all-zero mask row,
+    and a batch of only empty samples has S = 0."""
+    need_writer()
+    ids, logits = make_teacher(n=6, vocab=40, seed=8)
+    for i in (1, 4, 5):
+        ids[i], logits[i] = [], logits[i][:0]
+    d = write_dataset(tmp_path, "empty", samples_from_logits(ids, logits, 4), k=4, batch_size=2, vocab_size=40)
+    ds = LogitCacheDataset(d)
+    assert ds.batch(0)["attention_mask"].sum(1).tolist() == [len(ids[0]), 0]
+    last = ds.batch(2)
+    assert last["input_ids"].shape == (2, 0) and last["topk_logprobs"].shape == (2, 0, 4)
+    assert last["sample_id"].tolist() == [4, 5]
+
+
+def test_generation_folder_names_are_read(dataset):
+    """--overwrite writes a version into shards/g<N>/: index beside shard, same checks."""
+    m = load_manifest(dataset)
+    (dataset / "shards" / "g3").mkdir()
+    for s in m.shards:
+        for name in (s.file, s.index.file):
+            (dataset / name).rename(dataset / name.replace("shards/", "shards/g3/"))
+    want = [s.file for s in m.shards]
+
+    def move(raw):
+        for s in raw["shards"]:
+            s["file"] = s["file"].replace("shards/", "shards/g3/")
+            s["index"]["file"] = s["index"]["file"].replace("shards/", "shards/g3/")
+    edit_manifest(dataset, move)
+    ds = LogitCacheDataset(dataset)
+    assert [s.file for s in ds.manifest.shards] == [f.replace("shards/", "shards/g3/") for f in want]
+    assert ds.batch(3)["sample_id"].tolist() == [9]
+    edit_manifest(dataset, lambda raw: raw["shards"][0]["index"].update(file="shards/shard-000000.idx.arrow"))
+    with pytest.raises(FormatError, match="same folder, same stem"):
+        LogitCacheDataset(dataset)
