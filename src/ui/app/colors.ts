@@ -1,5 +1,5 @@
 // Token colours. Probabilities span orders of magnitude, so the scale is logarithmic:
-// 1 is green, 10^-3 and below red; a next token outside the cached top-k gets its own colour.
+// 1 is green, 10^-3 and below red; a next token outside the cached top-k gets its own (violet).
 export const LOG_FLOOR = -3;
 
 /** Background for the teacher's probability `p` of the actual token (null: not in the top-k). */
