@@ -203,4 +203,12 @@ describe('tokenizer files', () => {
     expect(r.stderr).toMatch(/--tokenizer: .*missing\.json: cannot read tokenizer/);
     expect(existsSync(join(out, 'demo'))).toBe(false);
   });
+
+  it('serve refuses an unreadable --tokenizer at start, naming it', () => {
+    const bad = join(root, 'bad-tokenizer.json');
+    writeFileSync(bad, '{"not": "a tokenizer"}');
+    const r = runCli('logit-cache', ['serve', '--root', root, '--port', '0', '--tokenizer', bad]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--tokenizer: .*bad-tokenizer\.json: neither a Hugging Face tokenizer\.json/);
+  });
 });

@@ -2,6 +2,7 @@
 // vocab.json, served by the real app with a bearer token, clicked through in headless
 // chromium. Assertions are on the rendered DOM, checked against the API and the source file.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +93,10 @@ describe.skipIf(!!skip)('inspector page in chromium', () => {
     expect(await charts.count()).toBe(4);
     // Every chart has bars: mass and entropy bins, position buckets, one bar per shard.
     const manifest = JSON.parse(readFileSync(join(root, 'stories/manifest.json'), 'utf8'));
+    // precompute --tokenizer stored the file beside the manifest, named with its hash.
+    const vocabBytes = readFileSync(join(stories!, 'vocab.json'));
+    expect(manifest.tokenizer).toEqual({ file: 'vocab.json', kind: 'vocab-list', sha256: createHash('sha256').update(vocabBytes).digest('hex'), bytes: vocabBytes.length, vocabSize: 512 });
+    expect(readFileSync(join(root, 'stories/vocab.json')).equals(vocabBytes)).toBe(true);
     expect(await charts.nth(0).locator('rect.bar').count()).toBe(20);
     expect(await charts.nth(1).locator('rect.bar').count()).toBe(20);
     expect(await charts.nth(2).locator('rect.bar').count()).toBeGreaterThan(10);
