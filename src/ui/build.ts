@@ -1,6 +1,6 @@
 // `npm run build` step after tsc: bundles the inspector page (src/ui/app) with esbuild into
 // dist/ui/static, the folder the server serves. Everything the page loads is in that folder.
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -8,7 +8,10 @@ import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = fileURLToPath(new URL('../../', import.meta.url));
-const out = join(pkg, 'dist/ui/static');
+const dest = join(pkg, 'dist/ui/static');
+// Built beside the served folder and swapped in whole: a running server or a parallel
+// build never sees a half-written page.
+const out = `${dest}.${process.pid}.new`;
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
@@ -25,4 +28,8 @@ for (const f of readdirSync(out)) {
   raw += statSync(join(out, f)).size;
   gz += gzipSync(readFileSync(join(out, f)), { level: 9 }).length;
 }
+const old = `${dest}.${process.pid}.old`;
+if (existsSync(dest)) renameSync(dest, old);
+renameSync(out, dest);
+rmSync(old, { recursive: true, force: true });
 process.stdout.write(`ui: dist/ui/static ${(raw / 1024).toFixed(1)} KiB, ${(gz / 1024).toFixed(1)} KiB gzipped\n`);

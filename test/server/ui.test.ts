@@ -1,7 +1,6 @@
 // The inspector's JSON and files through the real app (inject) on datasets written by the
 // real writer: statistics against the writer's own totals, samples against the reader,
 // tokenizers from the dataset, from serve --tokenizer, and tampered ones.
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +17,6 @@ let manifest: Manifest;
 const vocab = (n: number) => Buffer.from(JSON.stringify(Array.from({ length: n }, (_, i) => `t${i}`)));
 
 beforeAll(() => {
-  execFileSync(process.execPath, [join(repoRoot, 'dist/ui/build.js')], { stdio: 'inherit' });
   manifest = writeDataset(root, { datasetId: 'plain', batches: 5, batchSize: 3, k: 4, vocabSize: 1000, values: 'f32' });
   writeDataset(root, { datasetId: 'tok', batches: 2, batchSize: 3, k: 4, vocabSize: 1000 });
   attachTokenizer(join(root, 'tok'), parseTokenizer(vocab(1000), 'vocab'), 'test vocab');

@@ -1,7 +1,6 @@
 // The inspector page in a real browser on a real dataset: stories260k precomputed with its
 // vocab.json, served by the real app with a bearer token, clicked through in headless
 // chromium. Assertions are on the rendered DOM, checked against the API and the source file.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,7 +44,6 @@ const sampleUrl = (id: number, q = '') => `${base}/ui/datasets/stories/samples/$
 
 describe.skipIf(!!skip)('inspector page in chromium', () => {
   beforeAll(async () => {
-    execFileSync(process.execPath, [join(repoRoot, 'dist/ui/build.js')], { stdio: 'inherit' });
     const r = runCli('precompute-logits', [
       '--model', join(stories!, 'model.onnx'), '--data', join(stories!, 'stories.jsonl'), '--out', root, '--dataset-id', 'stories',
       '--top-k', '8', '--batch-size', '16', '--batches-per-shard', '8', '--tokenizer', join(stories!, 'vocab.json'), '--quiet',
