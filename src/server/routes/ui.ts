@@ -8,6 +8,7 @@ import { type LoadedTokenizer, tokenizerRefOf } from '../../tokenizer/index.js';
 import type { Dataset } from '../catalog.js';
 import { DATASET_ID_PATTERN } from '../dataset-id.js';
 import { DatasetNotFound, NotReady } from '../errors.js';
+import { listForClients } from '../list-datasets.js';
 import { etagMatches } from '../negotiate.js';
 import { type Asset, loadAssets } from '../ui/assets.js';
 import { readDecodedBatch } from '../ui/batch-source.js';
@@ -72,17 +73,11 @@ export function uiRoutes(opts: UiOptions = {}) {
     app.get<{ Params: { name: string } }>('/ui/assets/:name', page, (req, reply) => sendAsset(req, reply, req.params.name));
 
     app.get('/ui/api/datasets', { schema: { summary: 'Inspector: settings and totals of every dataset' } }, async () => {
-      let listed;
-      try {
-        listed = app.catalog.list();
-      } catch (e) {
-        throw new NotReady(`cannot list root ${app.catalog.root}: ${(e as Error).message}`);
-      }
-      const root = app.catalog.root;
+      const listed = listForClients(app.catalog);
       return {
         serveTokenizer: opts.tokenizer ? { kind: opts.tokenizer.kind, sha256: opts.tokenizer.sha256, vocabSize: opts.tokenizer.vocabSize } : null,
         datasets: listed.datasets.map(settings),
-        unavailable: listed.unavailable.map((u) => ({ datasetId: u.datasetId, reason: u.reason.split(root).join('<root>') })),
+        unavailable: listed.unavailable,
       };
     });
 
