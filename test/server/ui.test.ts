@@ -98,6 +98,10 @@ describe('inspector routes', () => {
     const again = await app.inject({ url: '/ui/assets/app.js', headers: { 'if-none-match': String(js.headers.etag) } });
     expect(again.statusCode).toBe(304);
     expect((await app.inject({ url: '/ui/assets/nope.js' })).statusCode).toBe(404);
+    const unknownApi = await app.inject({ url: '/ui/api/nope' });
+    expect(unknownApi.statusCode).toBe(404);
+    expect(unknownApi.json().code).toBe('LC_ERR_ROUTE_NOT_FOUND');
+    expect((await app.inject({ url: '/' })).headers['content-security-policy']).toMatch(/^default-src 'self'/);
   });
 
   it('lists settings with the stored tokenizer', async () => {

@@ -7,7 +7,7 @@ import type { Manifest } from '../../shard/index.js';
 import { type LoadedTokenizer, tokenizerRefOf } from '../../tokenizer/index.js';
 import type { Dataset } from '../catalog.js';
 import { DATASET_ID_PATTERN } from '../dataset-id.js';
-import { DatasetNotFound, NotReady } from '../errors.js';
+import { DatasetNotFound, NotReady, RouteNotFound } from '../errors.js';
 import { listForClients } from '../list-datasets.js';
 import { etagMatches } from '../negotiate.js';
 import { type Asset, loadAssets } from '../ui/assets.js';
@@ -27,6 +27,7 @@ export interface UiOptions {
   statsBudget?: StatsBudget;
 }
 
+const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 const SAMPLE_PATTERN = '^(0|[1-9][0-9]{0,15})$';
 const idParam = { type: 'object', required: ['datasetId'], properties: { datasetId: { type: 'string', pattern: DATASET_ID_PATTERN } } } as const;
 
@@ -61,6 +62,8 @@ export function uiRoutes(opts: UiOptions = {}) {
       const a: Asset | undefined = assets.get(name);
       if (!a) return reply.code(404).type('text/plain; charset=utf-8').send(`no file ${name}`);
       reply.header('etag', a.etag).header('cache-control', 'no-cache').header('vary', 'Accept-Encoding').type(a.type);
+      // The page may load nothing but this server's files (inline style attributes colour tokens).
+      if (name === 'index.html') reply.header('content-security-policy', CSP);
       if (etagMatches(req.headers['if-none-match'], a.etag)) return reply.code(304).send();
       if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(a.gzip);
       return reply.send(a.body);
@@ -71,6 +74,10 @@ export function uiRoutes(opts: UiOptions = {}) {
     app.get('/ui', page, (req, reply) => sendAsset(req, reply, 'index.html'));
     app.get('/ui/*', page, (req, reply) => sendAsset(req, reply, 'index.html'));
     app.get<{ Params: { name: string } }>('/ui/assets/:name', page, (req, reply) => sendAsset(req, reply, req.params.name));
+    // Unknown API paths are errors in JSON, not the page shell that /ui/* answers.
+    app.get('/ui/api/*', page, async (req) => {
+      throw new RouteNotFound(req.method, req.url);
+    });
 
     app.get('/ui/api/datasets', { schema: { summary: 'Inspector: settings and totals of every dataset' } }, async () => {
       const listed = listForClients(app.catalog);
