@@ -135,6 +135,17 @@ describe('inspector routes', () => {
     expect(fallback.tokenizer.source).toBe('serve');
     for (const id of [...fallback.inputIds, ...fallback.topkIds]) expect(fallback.pieces[id]).toBe(`s${id}`);
 
+    // A serve --tokenizer that does not fit a dataset's teacher is not used for it, and the page says why.
+    const misfit = buildApp({ root, tokenizer: parseTokenizer(vocab(50), 'small') });
+    try {
+      const v = (await misfit.inject({ url: '/ui/api/datasets/plain/samples/0' })).json();
+      expect(v.tokenizer.source).toBe('none');
+      expect(v.tokenizer.error).toMatch(/LC_ERR_TOKENIZER_MISMATCH: serve --tokenizer: tokenizer has 50 ids but the teacher's vocabulary is 1000/);
+      expect(v.pieces).toEqual({});
+    } finally {
+      await misfit.close();
+    }
+
     const fresh = buildApp({ root });
     try {
       const path = join(root, 'tok/vocab.json');

@@ -1,7 +1,7 @@
 // Which tokenizer shows a dataset's ids: its own (named in its manifest, hash-checked),
 // else the one `serve --tokenizer` supplied, else none (the page shows ids).
 import type { Dataset } from '../catalog.js';
-import { type LoadedTokenizer, loadDatasetTokenizer, tokenizerRefOf } from '../../tokenizer/index.js';
+import { checkTokenizerFits, type LoadedTokenizer, loadDatasetTokenizer, tokenizerRefOf } from '../../tokenizer/index.js';
 
 export interface TokenizerChoice {
   tokenizer: LoadedTokenizer | null;
@@ -27,8 +27,16 @@ export class TokenizerCache {
 
   private choose(ds: Dataset): TokenizerChoice {
     const ref = tokenizerRefOf(ds.manifest);
-    const none = (error: string | null): TokenizerChoice =>
-      (this.fallback ? { tokenizer: this.fallback, source: 'serve', error } : { tokenizer: null, source: 'none', error });
+    const none = (error: string | null): TokenizerChoice => {
+      if (!this.fallback) return { tokenizer: null, source: 'none', error };
+      try {
+        // One serve --tokenizer may face datasets of several teachers; it shows only those it fits.
+        checkTokenizerFits(this.fallback, ds.manifest.teacher.vocabSize, 'serve --tokenizer');
+      } catch (e) {
+        return { tokenizer: null, source: 'none', error: [error, `${(e as { code?: string }).code}: ${(e as Error).message}`].filter(Boolean).join('; ') };
+      }
+      return { tokenizer: this.fallback, source: 'serve', error };
+    };
     if (!ref) return none(null);
     try {
       return { tokenizer: loadDatasetTokenizer(ds.dir, ds.id, ref), source: 'dataset', error: null };

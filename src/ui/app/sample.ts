@@ -109,7 +109,7 @@ function draw(st: State): void {
       jumpForm),
     h('div', { class: 'bar' }, modes, legend(st.color)),
     h('p', { class: 'meta' }, `${fmtInt(v.inputIds.length)} tokens · k = ${v.k} · ${tokenizerNote}`,
-      v.tokenizer.error ? h('span', { class: 'error' }, ` Stored tokenizer unusable: ${v.tokenizer.error}`) : null),
+      v.tokenizer.error ? h('span', { class: 'error' }, ` Tokenizer not used: ${v.tokenizer.error}`) : null),
     h('div', { class: 'sample-grid' }, text, h('aside', { class: 'alts', id: 'alts' }, h('p', { class: 'hint' }, 'Hover a token to see the teacher\'s alternatives; click to pin.'))),
     h('p', { class: 'keys' }, 'Keys: ← → previous/next sample · [ ] previous/next batch · c colour mode · Shift+← → move the pinned token · / jump · Esc unpin'),
   );
