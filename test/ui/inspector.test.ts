@@ -123,10 +123,15 @@ describe.skipIf(!!skip)('inspector page in chromium', () => {
     const texts = await toks.allTextContents();
     expect(texts.slice(1, -1).join('').replace(/↵\n/g, '\n').trim()).toBe(source.text.trim());
 
-    const renderMs = Number(await page.locator('main').getAttribute('data-render-ms'));
-    console.log(`inspector: 256-token sample, k=8, rendered in ${renderMs.toFixed(1)} ms (performance.now in the page)`);
-    expect(renderMs).toBeGreaterThan(0);
-    expect(renderMs).toBeLessThan(200);
+    // Render time of every sample view below, as the page measured it (performance.now around
+    // building the DOM and forcing layout); judged by the median, since this machine is shared.
+    const renders: number[] = [];
+    const lengths: number[] = [];
+    const recordRender = async () => {
+      renders.push(Number(await page.locator('main[data-ready="true"]').getAttribute('data-render-ms')));
+      lengths.push((await page.locator('#tokens .tok').count()) - 1);
+    };
+    await recordRender();
 
     // Hover token j: the panel lists the k alternatives of position j-1 with their probabilities.
     const j = 5;
@@ -147,38 +152,58 @@ describe.skipIf(!!skip)('inspector page in chromium', () => {
     await page.keyboard.press('c');
     await page.waitForURL(/color=top1/);
     await page.locator('main[data-ready="true"] #tokens').waitFor();
+    await recordRender();
     let agree = 0;
     for (let i = 1; i < view.inputIds.length; i++) if (view.topkIds[(i - 1) * 8] === view.inputIds[i]) agree++;
     const backgrounds = await page.locator('#tokens .tok').evaluateAll((els) => els.map((e) => (e as HTMLElement).style.background));
     expect(backgrounds.filter((b) => b.includes('--agree')).length).toBe(agree);
     expect(await page.locator('#tokens .tok.pinned').getAttribute('data-i')).toBe(String(j));
+    // Shift+arrow moves the pinned token, and its alternatives follow.
+    await page.keyboard.press('Shift+ArrowRight');
+    expect(await page.locator('#tokens .tok.pinned').getAttribute('data-i')).toBe(String(j + 1));
+    expect(new URL(page.url()).searchParams.get('t')).toBe(String(j + 1));
+    expect(await page.locator('#alts h3 code').textContent()).toBe(texts[j + 1]);
 
     // Keys: next sample, next batch, back; each view has its URL.
     await page.keyboard.press('Escape');
     await page.keyboard.press('ArrowRight');
     await page.waitForURL(sampleUrl(1, '?color=top1'));
     await page.locator('main[data-ready="true"] #tokens').waitFor();
+    await recordRender();
     await page.keyboard.press(']');
     await page.waitForURL(sampleUrl(16, '?color=top1'));
     await page.locator('main[data-ready="true"] #tokens').waitFor();
+    await recordRender();
     expect(await page.locator('#batch').inputValue()).toBe('1');
     await page.goBack();
     await page.waitForURL(sampleUrl(1, '?color=top1'));
 
     // Pickers: batch number, sample within the batch, jump to an id.
     await page.locator('main[data-ready="true"] #tokens').waitFor();
+    await recordRender();
     await page.locator('#batch').fill('3');
     await page.locator('#batch').press('Enter');
     await page.waitForURL(sampleUrl(48, '?color=top1'));
     await page.locator('main[data-ready="true"] #tokens').waitFor();
+    await recordRender();
     await page.locator('#sample-in-batch').selectOption('50');
     await page.waitForURL(sampleUrl(50, '?color=top1'));
     await page.locator('main[data-ready="true"] #tokens').waitFor();
+    await recordRender();
     await page.locator('#jump').fill('575');
     await page.locator('form.jump button').click();
     await page.waitForURL(sampleUrl(575, '?color=top1'));
     await page.locator('main[data-ready="true"] #tokens').waitFor();
+    await recordRender();
     expect(await page.locator('#next').getAttribute('aria-disabled')).toBe('true');
+
+    const sorted = [...renders].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    console.log(`inspector: samples of ${lengths.join(', ')} tokens, k=8, rendered in ${renders.map((r) => r.toFixed(1)).join(', ')} ms (first, then each navigation); median ${median.toFixed(1)} ms`);
+    expect(lengths.filter((n) => n === 256).length).toBeGreaterThan(renders.length / 2);
+    expect(renders.length).toBeGreaterThanOrEqual(8);
+    expect(sorted[0]).toBeGreaterThan(0);
+    expect(median).toBeLessThan(200);
 
     // A shared link opens the same view: colour mode and pinned token.
     await page.goto(sampleUrl(20, '?color=top1&t=7'));
