@@ -3,10 +3,10 @@
 import type { Catalog, Dataset } from './catalog.js';
 import { NotReady } from './errors.js';
 
-export function listForClients(catalog: Catalog): { datasets: Dataset[]; unavailable: { datasetId: string; reason: string }[] } {
+export async function listForClients(catalog: Catalog): Promise<{ datasets: Dataset[]; unavailable: { datasetId: string; reason: string }[] }> {
   let listed;
   try {
-    listed = catalog.list();
+    listed = await catalog.list();
   } catch (e) {
     throw new NotReady(`cannot list root ${catalog.root}: ${(e as Error).message}`);
   }

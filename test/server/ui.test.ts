@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/index.js';
 import { computeStats, spreadBatches } from '../../src/server/ui/stats.js';
-import { DatasetReader, type Manifest } from '../../src/shard/index.js';
+import { DatasetReader, type Manifest, type TopkBatch } from '../../src/shard/index.js';
 import { attachTokenizer, parseTokenizer } from '../../src/tokenizer/index.js';
 import { runCli } from '../cli.js';
 import { repoRoot } from '../python.js';
@@ -31,16 +31,17 @@ describe('inspector statistics', () => {
   });
 
   it('over every batch, agrees with the totals the writer computed', async () => {
-    const reader = DatasetReader.open(join(root, 'plain'));
+    const reader = await DatasetReader.open(join(root, 'plain'));
     try {
       // Random fixture ids never agree with the next token; make every third position agree.
-      const batches = Array.from({ length: manifest.batchCount }, (_, b) => {
-        const x = reader.readBatch(b);
+      const batches: TopkBatch[] = [];
+      for (let b = 0; b < manifest.batchCount; b++) {
+        const x = await reader.readBatch(b);
         for (let i = 0; i + 1 < x.offsets.length; i++) {
           for (let t = x.offsets[i]; t + 1 < x.offsets[i + 1]; t += 3) x.inputIds[t + 1] = x.topkIds[t * 4];
         }
-        return x;
-      });
+        batches.push(x);
+      }
       const st = await computeStats(manifest, async (b) => batches[b], { maxBatches: 100, maxTokens: 1e9 });
       expect(st.sampled).toMatchObject({ batches: [0, 1, 2, 3, 4], complete: true, tokens: manifest.tokenCount, positions: manifest.tokenCount });
       // Reference: the definitions, written out plainly over every position of every batch.
@@ -68,11 +69,11 @@ describe('inspector statistics', () => {
       expect(st.shards.map((s) => s.bytesPerToken)).toEqual(manifest.shards.map((s) => s.bytes / s.tokens));
       // A budget of two batches reads exactly the first and the last.
       const read: number[] = [];
-      const part = await computeStats(manifest, async (b) => (read.push(b), reader.readBatch(b)), { maxBatches: 2, maxTokens: 1e9 });
+      const part = await computeStats(manifest, async (b) => (read.push(b), batches[b]), { maxBatches: 2, maxTokens: 1e9 });
       expect(read).toEqual([0, 4]);
       expect(part.sampled.complete).toBe(false);
     } finally {
-      reader.close();
+      await reader.close();
     }
   });
 });
@@ -113,9 +114,9 @@ describe('inspector routes', () => {
 
   it('returns a sample as the reader stores it, with 404 and 400 for bad ids', async () => {
     const v = (await app.inject({ url: '/ui/api/datasets/plain/samples/7' })).json();
-    const reader = DatasetReader.open(join(root, 'plain'));
-    const b = reader.readBatch(2);
-    reader.close();
+    const reader = await DatasetReader.open(join(root, 'plain'));
+    const b = await reader.readBatch(2);
+    await reader.close();
     expect(v).toMatchObject({ sampleId: 7, batch: 2, indexInBatch: 1, batchSamples: 3, firstSampleOfBatch: 6, k: 4, tokenizer: { source: 'none' }, pieces: {} });
     expect(v.inputIds).toEqual(Array.from(b.inputIds.subarray(b.offsets[1], b.offsets[2])));
     expect(v.topkIds).toEqual(Array.from(b.topkIds.subarray(b.offsets[1] * 4, b.offsets[2] * 4)));

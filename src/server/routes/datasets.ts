@@ -26,7 +26,7 @@ export async function datasetRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: { description: 'Servable datasets and unservable manifests', ...ref('http-datasets') }, 401: errorResponse('LC_ERR_UNAUTHORIZED'), 503: errorResponse('LC_ERR_NOT_READY: the root cannot be read') },
     },
   }, async () => {
-    const listed = listForClients(app.catalog);
+    const listed = await listForClients(app.catalog);
     return { datasets: listed.datasets.map(summary), unavailable: listed.unavailable };
   });
 
@@ -44,7 +44,7 @@ export async function datasetRoutes(app: FastifyInstance): Promise<void> {
       },
     },
   }, async (req, reply) => {
-    const ds = app.catalog.get(req.params.datasetId);
+    const ds = await app.catalog.get(req.params.datasetId);
     if (!ds) throw new DatasetNotFound(req.params.datasetId);
     const etag = `"${ds.manifestSha256}"`;
     reply.header('etag', etag).header('cache-control', 'no-cache');

@@ -51,8 +51,8 @@ export function uiRoutes(opts: UiOptions = {}) {
     // Statistics per manifest version, computed once; concurrent first views share one scan.
     const stats = new Map<string, Promise<DatasetStats>>();
 
-    const dataset = (id: string): Dataset => {
-      const ds = app.catalog.get(id);
+    const dataset = async (id: string): Promise<Dataset> => {
+      const ds = await app.catalog.get(id);
       if (!ds) throw new DatasetNotFound(id);
       return ds;
     };
@@ -80,7 +80,7 @@ export function uiRoutes(opts: UiOptions = {}) {
     });
 
     app.get('/ui/api/datasets', { schema: { summary: 'Inspector: settings and totals of every dataset' } }, async () => {
-      const listed = listForClients(app.catalog);
+      const listed = await listForClients(app.catalog);
       return {
         serveTokenizer: opts.tokenizer ? { kind: opts.tokenizer.kind, sha256: opts.tokenizer.sha256, vocabSize: opts.tokenizer.vocabSize } : null,
         datasets: listed.datasets.map(settings),
@@ -91,11 +91,11 @@ export function uiRoutes(opts: UiOptions = {}) {
     app.get<{ Params: { datasetId: string } }>('/ui/api/datasets/:datasetId/stats', {
       schema: { summary: 'Inspector: chart data from an even spread of batches (budgeted), cached per manifest', params: idParam },
     }, async (req) => {
-      const ds = dataset(req.params.datasetId);
+      const ds = await dataset(req.params.datasetId);
       const key = `${ds.id}\0${ds.manifestSha256}`;
       let p = stats.get(key);
       if (!p) {
-        p = computeStats(ds.manifest, (b) => readDecodedBatch(app.catalog, ds, b), budget);
+        p = computeStats(ds.manifest, (b) => readDecodedBatch(ds, b), budget);
         if (stats.size >= 64) stats.delete(stats.keys().next().value as string);
         stats.set(key, p);
         // A failed scan (a corrupt shard) is not remembered: the next view tries again.
@@ -110,12 +110,12 @@ export function uiRoutes(opts: UiOptions = {}) {
         params: { type: 'object', required: ['datasetId', 'sampleId'], properties: { ...idParam.properties, sampleId: { type: 'string', pattern: SAMPLE_PATTERN } } },
       },
     }, async (req) => {
-      const ds = dataset(req.params.datasetId);
+      const ds = await dataset(req.params.datasetId);
       const sampleId = Number(req.params.sampleId);
       if (sampleId >= ds.manifest.sampleCount) throw new SampleNotFound(req.params.sampleId, ds.id, ds.manifest.sampleCount);
       // Batch b holds samples [b*batchSize, (b+1)*batchSize) (docs/FORMAT.md §2).
       const batch = Math.floor(sampleId / ds.manifest.batchSize);
-      const decoded = await readDecodedBatch(app.catalog, ds, batch);
+      const decoded = await readDecodedBatch(ds, batch);
       const row = rowOf(decoded, sampleId);
       if (row < 0) throw new SampleNotFound(req.params.sampleId, ds.id, ds.manifest.sampleCount);
       return sampleView(ds, batch, decoded, row, tokenizers.for(ds));
