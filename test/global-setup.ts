@@ -5,4 +5,6 @@ import { join } from 'node:path';
 export default function setup(): void {
   const root = join(import.meta.dirname, '..');
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', root], { stdio: 'inherit' });
+  // The rest of `npm run build`: the inspector page's bundle, which server tests serve.
+  execFileSync(process.execPath, [join(root, 'dist/ui/build.js')], { stdio: 'inherit' });
 }

@@ -26,6 +26,7 @@ export const PRECOMPUTE_OPTIONS = {
   column: { type: 'string', help: 'column or JSON key holding token ids', default: 'input_ids' },
   device: { type: 'string', help: 'execution provider', default: 'cpu', choices: ['cpu', 'cuda'] },
   threads: { type: 'int', help: 'ONNX Runtime intra-op threads (default: all cores)', min: 1 },
+  tokenizer: { type: 'string', help: "Hugging Face tokenizer.json or JSON list of token strings, stored beside the manifest so the inspector page shows text", placeholder: 'file' },
   overwrite: { type: 'boolean', help: 'replace an existing dataset written with other settings' },
   'num-workers': { type: 'int', help: 'split the shards over N worker processes (machines) sharing --out', default: 1, min: 1 },
   'worker-index': { type: 'int', help: 'this worker, 0..N-1 (default: $JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it, else 0)', min: 0 },
@@ -70,6 +71,9 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
     }
     const worker = workerOf(v['num-workers'] as number, v['worker-index'] as number | undefined, UsageError);
     if (worker.count > 1 && v.overwrite) throw new UsageError('--overwrite cannot be combined with --num-workers > 1 (workers would delete each other\'s shards); clear the folder before starting the workers');
+    // Read and checked before the teacher runs: a bad path must not cost a whole precompute.
+    const tokenizerPath = v.tokenizer as string | undefined;
+    const tokenizer = tokenizerPath === undefined ? null : await readTokenizer(tokenizerPath, UsageError);
     const { precompute } = await import('../precompute/index.js');
     const summary = await precompute({
       model, data, out, datasetId,
@@ -83,9 +87,28 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
     if (!summary.complete) {
       process.stderr.write(`precompute-logits: worker ${worker.index} of ${worker.count} done; waiting for shards ${summary.pendingShards.join(', ')} from other workers (the last worker to finish writes the manifest; or run 'logit-cache finalize ${summary.dir}')\n`);
     }
+    if (tokenizer && summary.complete) {
+      const { attachTokenizer } = await import('../tokenizer/index.js');
+      try {
+        attachTokenizer(summary.dir, tokenizer, `--tokenizer ${tokenizerPath}`);
+      } catch (e) {
+        // The teacher's vocabulary is known only now; the dataset itself is complete and valid.
+        const err = new Error(`${summary.dir} is complete, but the tokenizer was not stored: ${(e as Error).message}`);
+        throw Object.assign(err, { code: (e as { code?: string }).code });
+      }
+    }
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   });
+}
+
+async function readTokenizer(path: string, UsageError: new (m: string) => Error) {
+  const { loadTokenizerFile } = await import('../tokenizer/index.js');
+  try {
+    return loadTokenizerFile(path);
+  } catch (e) {
+    throw new UsageError(`--tokenizer: ${(e as Error).message}`);
+  }
 }
 
 function workerOf(count: number, index: number | undefined, UsageError: new (m: string) => Error): { index: number; count: number } {

@@ -7,7 +7,7 @@ import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.j
 const USAGE = `Usage: logit-cache serve --root DIR [--host 127.0.0.1] [--port 8080] [--token T]
 
 Serves every dataset under --root: GET /logits/:datasetId/:batch (Arrow IPC stream), /datasets,
-/healthz, /readyz, /metrics, /openapi.json. Routes and errors: docs/HTTP.md.`;
+/healthz, /readyz, /metrics, /openapi.json, and the dataset inspector page at /. Routes and errors: docs/HTTP.md.`;
 
 export const SERVE_OPTIONS = {
   root: { type: 'string', required: true, help: 'folder whose sub-folders are datasets (each with manifest.json)', placeholder: 'dir' },
@@ -16,11 +16,12 @@ export const SERVE_OPTIONS = {
   token: { type: 'string', help: 'require "Authorization: Bearer T" on every route but /healthz (or set LOGIT_CACHE_TOKEN, which keeps it out of the process list)', placeholder: 'T' },
   'max-open-shards': { type: 'int', default: 64, min: 1, max: 1 << 20, help: 'shard files kept open, least recently used closed first' },
   'catalog-ttl-ms': { type: 'int', default: 1000, min: 0, max: 86_400_000, help: "how long a manifest's stat is trusted before it is checked again" },
+  tokenizer: { type: 'string', help: "tokenizer.json or JSON token list: the inspector page (/) shows text for datasets stored without one", placeholder: 'file' },
   'shutdown-timeout-ms': { type: 'int', default: 30_000, min: 0, max: 3_600_000, help: 'after SIGTERM, how long in-flight requests may take' },
   help: { type: 'boolean', help: 'show this help' },
 } satisfies OptionTable;
 
-interface ServeConfig { root: string; host: string; port: number; token: string | null; maxOpenShards: number; catalogTtlMs: number; shutdownTimeoutMs: number }
+interface ServeConfig { root: string; host: string; port: number; token: string | null; maxOpenShards: number; catalogTtlMs: number; shutdownTimeoutMs: number; tokenizer: string | null }
 
 function parse(argv: string[]): ServeConfig | 'help' {
   const { values, positionals } = parseOptions(argv, SERVE_OPTIONS);
@@ -39,7 +40,7 @@ function parse(argv: string[]): ServeConfig | 'help' {
   return {
     root, host: values.host as string, port: values.port as number, token,
     maxOpenShards: values['max-open-shards'] as number, catalogTtlMs: values['catalog-ttl-ms'] as number,
-    shutdownTimeoutMs: values['shutdown-timeout-ms'] as number,
+    shutdownTimeoutMs: values['shutdown-timeout-ms'] as number, tokenizer: (values.tokenizer as string | undefined) ?? null,
   };
 }
 
@@ -57,7 +58,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
 async function listen(cfg: ServeConfig): Promise<number> {
   // Lazy: the server's dependencies load only for this command.
   const { buildApp } = await import('../server/index.js');
+  let tokenizer = null;
+  if (cfg.tokenizer !== null) {
+    const { loadTokenizerFile } = await import('../tokenizer/index.js');
+    try {
+      tokenizer = loadTokenizerFile(cfg.tokenizer);
+    } catch (e) {
+      throw new UsageError(`--tokenizer: ${(e as Error).message}`);
+    }
+  }
   const app = buildApp({
+    tokenizer,
     root: cfg.root, token: cfg.token, maxOpenShards: cfg.maxOpenShards, catalogTtlMs: cfg.catalogTtlMs,
     // Logs go to stderr; stdout stays free for machine-readable output.
     logger: { level: process.env.LOGIT_CACHE_LOG_LEVEL ?? 'info', stream: process.stderr },

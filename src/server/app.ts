@@ -11,6 +11,8 @@ import { Metrics } from './metrics.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { logitsRoutes } from './routes/logits.js';
 import { opsRoutes } from './routes/ops.js';
+import { uiRoutes } from './routes/ui.js';
+import type { LoadedTokenizer } from '../tokenizer/index.js';
 import { addBodySchemas, componentName } from './schemas.js';
 
 export interface AppOptions {
@@ -23,6 +25,8 @@ export interface AppOptions {
   /** Open shard files kept for reuse. */
   maxOpenShards?: number;
   logger?: FastifyServerOptions['logger'];
+  /** `serve --tokenizer`: the inspector page shows text for datasets stored without a tokenizer. */
+  tokenizer?: LoadedTokenizer | null;
 }
 
 export function buildApp(opts: AppOptions): FastifyInstance {
@@ -62,5 +66,6 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   app.register(logitsRoutes);
   app.register(datasetRoutes);
   app.register(opsRoutes(metrics, shutdown));
+  app.register(uiRoutes({ tokenizer: opts.tokenizer }));
   return app;
 }

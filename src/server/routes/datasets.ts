@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Dataset } from '../catalog.js';
 import { DATASET_ID_PATTERN } from '../dataset-id.js';
-import { DatasetNotFound, NotReady } from '../errors.js';
+import { DatasetNotFound } from '../errors.js';
+import { listForClients } from '../list-datasets.js';
 import { etagMatches } from '../negotiate.js';
 import { ref } from '../schemas.js';
 
@@ -25,18 +26,8 @@ export async function datasetRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: { description: 'Servable datasets and unservable manifests', ...ref('http-datasets') }, 401: errorResponse('LC_ERR_UNAUTHORIZED'), 503: errorResponse('LC_ERR_NOT_READY: the root cannot be read') },
     },
   }, async () => {
-    let listed;
-    try {
-      listed = await app.catalog.list();
-    } catch (e) {
-      throw new NotReady(`cannot list root ${app.catalog.root}: ${(e as Error).message}`);
-    }
-    const root = app.catalog.root;
-    return {
-      datasets: listed.datasets.map(summary),
-      // Reasons name files; the root itself is the operator's business, not the client's.
-      unavailable: listed.unavailable.map((u) => ({ datasetId: u.datasetId, reason: u.reason.split(root).join('<root>') })),
-    };
+    const listed = await listForClients(app.catalog);
+    return { datasets: listed.datasets.map(summary), unavailable: listed.unavailable };
   });
 
   app.get<{ Params: { datasetId: string } }>('/datasets/:datasetId', {
