@@ -205,7 +205,12 @@ class HttpDatasetFiles:
             raise
 
     def open(self, name: str) -> HttpRangeSource:
-        return HttpRangeSource(self.url(name), name=f"{self.base}/{name}", **self._opts)
+        try:
+            return HttpRangeSource(self.url(name), name=f"{self.base}/{name}", **self._opts)
+        except HttpError as e:
+            if e.status == 404:  # as a local file that is missing: the dataset is incomplete
+                raise ShardCorruptError(f"{self.where}: {name} named in the manifest does not exist (HTTP 404)") from None
+            raise
 
 
 def dataset_files(path_or_url: Union[str, os.PathLike], token: Optional[str] = None, timeout: float = 30.0,

@@ -175,3 +175,12 @@ def test_symlinks_inside_the_folder_and_a_symlinked_dataset_are_fine(dataset, tm
     link = tmp_path / "link-to-ds"
     os.symlink(dataset, link)  # the user names the folder through a link: its realpath is the root
     assert LogitCacheDataset(link).batch(0)["sample_id"].tolist() == [0, 1, 2]
+
+
+def test_missing_shard_refused(dataset):
+    m = load_manifest(dataset)
+    (dataset / m.shards[1].file).unlink()
+    ds = LogitCacheDataset(dataset)
+    ds.batch(1)
+    err = _code(lambda: ds.batch(2))
+    assert err.code == SHARD_CORRUPT and m.shards[1].file in str(err)
