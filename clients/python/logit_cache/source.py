@@ -100,7 +100,11 @@ class HttpRangeSource:
 
     def _get(self, first: int, last: int, accept=()):
         return http_get(self.url, {"Range": f"bytes={first}-{last}", "Accept-Encoding": "identity"},
-                        accept_statuses=accept, **self._opts)
+                        accept_statuses=accept, check_head=self._refuse_whole, **self._opts)
+
+    def _refuse_whole(self, status: int, headers) -> None:
+        # Checked before the body is read: a server ignoring Range would send the whole file.
+        self._content_range(headers, status)
 
     def _content_range(self, headers, status: int):
         if status == 200:

@@ -60,6 +60,14 @@ def test_server_without_range_support_refused(dataset, static_server):
     with pytest.raises(LogitCacheError) as e:
         LogitCacheDataset(f"{srv.url}/ds").batch(0)
     assert e.value.code == SOURCE_READ and "Range" in str(e.value)
+    # refused from the status line and headers: a big file is not downloaded first
+    big = dataset.parent / "big.bin"
+    big.write_bytes(b"\0" * (64 << 20))
+    srv.whole_done.clear()
+    with pytest.raises(LogitCacheError) as e:
+        HttpRangeSource(f"{srv.url}/big.bin")
+    assert e.value.code == SOURCE_READ
+    assert srv.whole_done.wait(30) and srv.whole_sent < (32 << 20)
 
 
 def test_file_replaced_between_reads_refused(dataset, static_server):
