@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 npm run --silent build
 npm run --silent typecheck   # src, tests and benchmarks
 bash scripts/setup-python.sh
+bash scripts/setup-system.sh   # chromium and nginx for tests that drive them (they skip with a reason where these cannot be installed)
 export LOGIT_CACHE_PYTHON="$PWD/.venv/bin/python"
 status=0
 npx vitest run || status=1

@@ -1,6 +1,6 @@
 // Headless Debian chromium driven by playwright-core, for the inspector's browser tests.
 // Tests skip, with the reason printed, only where no chromium can be found
-// (scripts/setup-browser.sh installs it where apt-get and root are available).
+// (scripts/setup-system.sh installs it where apt-get and root are available).
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ const CANDIDATES = [process.env.LOGIT_CACHE_CHROMIUM, '/usr/bin/chromium', '/usr
 
 export function findChromium(): { path: string | null; reason: string } {
   const path = CANDIDATES.find((p) => existsSync(p)) ?? null;
-  return path ? { path, reason: '' } : { path: null, reason: `no chromium at ${CANDIDATES.join(', ')} (run scripts/setup-browser.sh as root, or set LOGIT_CACHE_CHROMIUM)` };
+  return path ? { path, reason: '' } : { path: null, reason: `no chromium at ${CANDIDATES.join(', ')} (run scripts/setup-system.sh as root, or set LOGIT_CACHE_CHROMIUM)` };
 }
 
 export const CHROMIUM_ARGS = [
