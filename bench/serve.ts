@@ -7,6 +7,9 @@
 // interleaved rounds, with 1 and with 2 client threads: when the two client settings agree,
 // the client is not what limits the figure. CPU seconds each server process used per
 // request come from /proc, a figure that stays meaningful on a machine shared with others.
+// Random batches repeat, so a server that remembers verified batches hashes few of them;
+// the "one epoch" rows request every batch exactly once from a freshly started server, so
+// every GET /logits response there is hashed: both access patterns are reported.
 //
 //   npx tsx bench/serve.ts            (needs nginx and wrk; installs them with apt-get when root)
 //   BENCH_BYTES=1073741824 BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_PROFILE=1 npx tsx bench/serve.ts
@@ -98,8 +101,9 @@ async function main(): Promise<void> {
     const shardBytes = written.manifest.shards.reduce((a, s) => a + s.bytes, 0);
     process.stderr.write(`wrote ${batches} batches in ${written.manifest.shards.length} shards, ${(shardBytes / 2 ** 20).toFixed(0)} MiB, in ${written.seconds.toFixed(1)} s\n`);
 
-    const server = await startServer(root, PROFILE ? { cpuProfDir: profDir } : {});
-    stops.push(server.stop);
+    const serverOptions = PROFILE ? { cpuProfDir: profDir } : {};
+    let server = await startServer(root, serverOptions);
+    stops.push(() => server.stop());
     const idle = memoryOf(server.pid);
     const pass = await passAndSlice(server.base, batches, staticDir);
     const afterPass = memoryOf(server.pid);
@@ -113,14 +117,14 @@ async function main(): Promise<void> {
     if (Buffer.compare(Buffer.from(probe), Buffer.from(same)) !== 0) throw new Error('nginx and GET /logits disagree on batch 0');
 
     const script = writeWrkScript(tmp);
-    const targets: Record<Route, { target: WrkTarget; pid: number }> = {
+    const targets = (): Record<Route, { target: WrkTarget; pid: number }> => ({
       logits: { target: { base: server.base, prefix: `/logits/${DATASET}/`, suffix: '', count: batches }, pid: server.pid },
       nginx: { target: { base: nginx.base, prefix: '/', suffix: '.arrow', count: batches }, pid: nginx.workerPid },
-    };
-    const measure = async (route: Route, threads: number, seconds: number, round: number): Promise<Measured> => {
-      const { target, pid } = targets[route];
+    });
+    const measure = async (route: Route, threads: number, seconds: number, round: number, order: WrkTarget['order'] = 'random'): Promise<Measured> => {
+      const { target, pid } = targets()[route];
       const cpu0 = cpuSecondsOf(pid);
-      const run = await runWrk(script, target, { threads, connections: CONNECTIONS, seconds });
+      const run = await runWrk(script, { ...target, order }, { threads, connections: CONNECTIONS, seconds });
       return { ...run, route, round, serverCpuSeconds: cpuSecondsOf(pid) - cpu0 };
     };
     // Warm-up: JIT, page cache, keep-alive connections; not recorded.
@@ -139,6 +143,7 @@ async function main(): Promise<void> {
       }
     }
     const overall = memoryOf(server.pid);
+
     const pick = (route: Route, threads: number) => summarize(runs.filter((r) => r.route === route && r.threads === threads));
     const table: Record<string, Summary> = {};
     for (const route of ['logits', 'nginx'] as const) for (const t of THREADS) table[`${route}-t${t}`] = pick(route, t);
@@ -153,6 +158,26 @@ async function main(): Promise<void> {
       nginxT2overT1: table['nginx-t2'].mbPerSec / table['nginx-t1'].mbPerSec,
     };
 
+    // One epoch: batches in order from a freshly started server, so no batch has been
+    // verified before and every GET /logits hashes what it sends. The run is kept shorter
+    // than one pass (80% of the batches at the random-access rate; first reads are slower).
+    const epochRuns: Measured[] = [];
+    const epochSeconds = Math.max(1, Math.min(SECONDS, Math.floor((0.8 * batches) / table['logits-t1'].reqPerSec)));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const route of (round % 2 === 0 ? ['logits', 'nginx'] : ['nginx', 'logits']) as Route[]) {
+        if (route === 'logits') {
+          await server.stop();
+          server = await startServer(root, serverOptions);
+        }
+        const m = await measure(route, 1, epochSeconds, round, 'sequential');
+        if (route === 'logits' && m.requests > batches) process.stderr.write(`warning: the one-epoch run wrapped (${m.requests} requests > ${batches} batches), so some reads were repeats: raise BENCH_BYTES\n`);
+        process.stderr.write(`epoch ${round} ${route.padEnd(6)}: ${m.requests} requests, ${m.mbPerSec.toFixed(0)} MB/s, ${m.reqPerSec.toFixed(0)} req/s, p99 ${m.p99Ms.toFixed(1)} ms\n`);
+        epochRuns.push(m);
+      }
+    }
+    const epoch = { logits: summarize(epochRuns.filter((r) => r.route === 'logits')), nginx: summarize(epochRuns.filter((r) => r.route === 'nginx')) };
+    const epochRatio = { mbPerSec: epoch.logits.mbPerSec / epoch.nginx.mbPerSec, p99: epoch.logits.p99Ms / epoch.nginx.p99Ms, cpuPerRequest: epoch.logits.cpuMsPerRequest / epoch.nginx.cpuMsPerRequest };
+
     const meanBody = pass.bytes / batches;
     console.log(`\nGET over loopback, ${CONNECTIONS} connections, random batches of ${(meanBody / 1024).toFixed(0)} KiB out of ${batches}, ${ROUNDS} rounds x ${SECONDS} s per row (${cpus().length} CPUs, ${cpus()[0]?.model ?? '?'}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
     console.log('| server                       | wrk threads |   MB/s |  req/s | p99 ms | server CPU ms/req | server CPU busy |');
@@ -164,6 +189,12 @@ async function main(): Promise<void> {
         console.log(`| ${name.padEnd(28)} | ${String(t).padStart(11)} | ${s.mbPerSec.toFixed(0).padStart(6)} | ${s.reqPerSec.toFixed(0).padStart(6)} | ${s.p99Ms.toFixed(1).padStart(6)} | ${s.cpuMsPerRequest.toFixed(3).padStart(17)} | ${s.serverCpuBusy.toFixed(2).padStart(15)} |`);
       }
     }
+    for (const route of ['logits', 'nginx'] as const) {
+      const e = epoch[route];
+      const name = route === 'logits' ? 'GET /logits, one epoch' : 'nginx, one epoch';
+      console.log(`| ${name.padEnd(28)} | ${'1'.padStart(11)} | ${e.mbPerSec.toFixed(0).padStart(6)} | ${e.reqPerSec.toFixed(0).padStart(6)} | ${e.p99Ms.toFixed(1).padStart(6)} | ${e.cpuMsPerRequest.toFixed(3).padStart(17)} | ${e.serverCpuBusy.toFixed(2).padStart(15)} |`);
+    }
+    console.log(`one epoch (each batch once, in order, fresh server: every response hashed): ${epochRatio.mbPerSec.toFixed(2)}x MB/s, ${epochRatio.p99.toFixed(2)}x p99, ${epochRatio.cpuPerRequest.toFixed(2)}x CPU per request`);
     console.log(`ratio GET /logits / nginx (best client setting each): ${ratio.mbPerSec.toFixed(2)}x MB/s, ${ratio.reqPerSec.toFixed(2)}x req/s, ${ratio.p99.toFixed(2)}x p99, ${ratio.cpuPerRequest.toFixed(2)}x CPU per request`);
     console.log(`client check (2 wrk threads / 1): GET /logits ${clientCheck.logitsT2overT1.toFixed(2)}x, nginx ${clientCheck.nginxT2overT1.toFixed(2)}x (near 1.00: the client is not the limit)`);
     console.log(`server RSS: idle ${(idle.rss / 2 ** 20).toFixed(0)} MiB, peak after one pass over ${(pass.bytes / 2 ** 20).toFixed(0)} MiB ${(afterPass.peak / 2 ** 20).toFixed(0)} MiB, peak overall ${(overall.peak / 2 ** 20).toFixed(0)} MiB`);
@@ -175,9 +206,9 @@ async function main(): Promise<void> {
       load: { tool: 'wrk', connections: CONNECTIONS, secondsPerRun: SECONDS, rounds: ROUNDS, threads: THREADS, host: '127.0.0.1', loadAverageAtEnd: loadavg() },
       nginx: { workers: 1, sendfile: true },
       fullPass: { bytes: pass.bytes, seconds: pass.seconds, mbPerSec: pass.bytes / pass.seconds / 1e6 },
-      summary: table, ratio, clientCheck,
+      summary: table, ratio, clientCheck, epoch, epochRatio,
       rssMiB: { idle: idle.rss / 2 ** 20, peakFullPass: afterPass.peak / 2 ** 20, peakOverall: overall.peak / 2 ** 20 },
-      runs,
+      runs, epochRuns,
     };
     writeFileSync(fileURLToPath(new URL('./results/serve.json', import.meta.url)), `${JSON.stringify(out, null, 2)}\n`);
   } finally {

@@ -11,6 +11,12 @@ export interface WrkTarget {
   prefix: string;
   suffix: string;
   count: number;
+  /**
+   * 'random' (default): a random batch per request. 'sequential': batches 0, 1, 2, ... in
+   * order (one epoch's access pattern), wrapping after count-1; wrk cannot stop early, so
+   * the caller picks a duration that stays within one pass and checks `requests`.
+   */
+  order?: 'random' | 'sequential';
 }
 
 export interface WrkRun {
@@ -35,6 +41,8 @@ interface WrkJson {
 
 const LUA = `
 local prefix, suffix, count = os.getenv("LC_WRK_PREFIX"), os.getenv("LC_WRK_SUFFIX"), tonumber(os.getenv("LC_WRK_COUNT"))
+local sequential = os.getenv("LC_WRK_ORDER") == "sequential"
+local sent = 0
 local threads = 0
 function setup(thread)
   threads = threads + 1
@@ -44,6 +52,11 @@ function init(args)
   math.randomseed(os.time() * 7919 + tid * 104729)
 end
 function request()
+  if sequential then
+    local i = sent % count
+    sent = sent + 1
+    return wrk.format("GET", prefix .. i .. suffix)
+  end
   return wrk.format("GET", prefix .. math.random(0, count - 1) .. suffix)
 end
 function done(summary, latency, requests)
@@ -65,7 +78,8 @@ export function writeWrkScript(dir: string): string {
 /** One wrk run; throws when any request failed (a benchmark of errors is no benchmark). */
 export function runWrk(script: string, target: WrkTarget, opts: { threads: number; connections: number; seconds: number }): Promise<WrkRun> {
   const args = ['-t', String(opts.threads), '-c', String(opts.connections), '-d', `${opts.seconds}s`, '--timeout', '10s', '-s', script, target.base];
-  const env = { ...process.env, LC_WRK_PREFIX: target.prefix, LC_WRK_SUFFIX: target.suffix, LC_WRK_COUNT: String(target.count) };
+  if (target.order === 'sequential' && opts.threads !== 1) throw new Error('wrk: order "sequential" needs one thread (the batch counter lives in one Lua state)');
+  const env = { ...process.env, LC_WRK_PREFIX: target.prefix, LC_WRK_SUFFIX: target.suffix, LC_WRK_COUNT: String(target.count), LC_WRK_ORDER: target.order ?? 'random' };
   return new Promise((resolve, reject) => {
     execFile('wrk', args, { env, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`wrk ${args.join(' ')} failed: ${err.message}\n${stderr}`));
