@@ -34,7 +34,7 @@ const PROFILE = process.env.BENCH_PROFILE === '1';
 /** 8 samples x 576 tokens, k=8, f16: a 239 kB (233 KiB) one-batch stream. */
 const SHAPE = { batchSize: 8, seqLen: 576, k: 8, vocabSize: 151_936, values: 'f16' as const, batchesPerShard: 256 };
 const DATASET = 'bench';
-const SHA_HEADER = 'x-logit-cache-batch-sha256';
+const STREAM_SHA_HEADER = 'x-logit-cache-stream-sha256';
 const THREADS = [1, 2];
 
 type Route = 'logits' | 'nginx';
@@ -48,10 +48,8 @@ async function passAndSlice(base: string, batches: number, staticDir: string): P
       const res = await fetch(`${base}/logits/${DATASET}/${b}`);
       const body = new Uint8Array(await res.arrayBuffer());
       if (res.status !== 200) throw new Error(`batch ${b}: HTTP ${res.status}`);
-      // The record-batch message sits between the schema message and the 8-byte end marker.
-      const schemaLength = new DataView(body.buffer, body.byteOffset).getInt32(4, true);
-      const sha = createHash('sha256').update(body.subarray(8 + schemaLength, body.length - 8)).digest('hex');
-      if (sha !== res.headers.get(SHA_HEADER)) throw new Error(`batch ${b}: body sha256 ${sha} differs from ${SHA_HEADER} ${res.headers.get(SHA_HEADER)}`);
+      const sha = createHash('sha256').update(body).digest('hex');
+      if (sha !== res.headers.get(STREAM_SHA_HEADER)) throw new Error(`batch ${b}: body sha256 ${sha} differs from ${STREAM_SHA_HEADER} ${res.headers.get(STREAM_SHA_HEADER)}`);
       writeFileSync(join(staticDir, `${b}.arrow`), body);
       bytes += body.length;
     }
