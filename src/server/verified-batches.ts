@@ -3,6 +3,7 @@
 // ctime in ns, taken with fstat after the read) has not changed since it was verified is
 // sent without hashing it again: the guarantee and its limits are in docs/HTTP.md.
 import type { BigIntStats } from 'node:fs';
+import { type BatchInfo, type ByteSource, LocalFileSource, type VerifiedMemo } from '../shard/index.js';
 
 /**
  * What must stay equal for earlier verification to still vouch for a file's bytes. ctime is
@@ -11,13 +12,28 @@ import type { BigIntStats } from 'node:fs';
  */
 export const fileIdentity = (st: BigIntStats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 
-export class VerifiedBatches {
+export class VerifiedBatches implements VerifiedMemo {
   /** Key -> one bit per batch of the shard; Map order doubles as least-recently-marked order. */
   private readonly files = new Map<string, Uint8Array>();
 
   /** `maxFiles` bounds memory: one bit per batch for at most that many shard files. */
   constructor(readonly maxFiles: number) {
     if (!Number.isInteger(maxFiles) || maxFiles < 1) throw new RangeError(`verified-batch memory must hold at least one file, got ${maxFiles}`);
+  }
+
+  /**
+   * Only local files are vouched for, and only while fstat, taken after the read, still shows
+   * the identity the file had when it was opened (before any of its bytes were read).
+   */
+  async vouches(source: ByteSource, info: BatchInfo): Promise<boolean> {
+    if (!(source instanceof LocalFileSource)) return false;
+    const key = memoKey(source, info);
+    if (!this.has(key, info.row)) return false;
+    return fileIdentity(await source.stat()) === fileIdentity(source.opened);
+  }
+
+  verified(source: ByteSource, info: BatchInfo): void {
+    if (source instanceof LocalFileSource) this.mark(memoKey(source, info), info.row, info.shard.batchCount);
   }
 
   /** `key` names the shard as the manifest describes it and the file identity it was verified under. */
@@ -35,3 +51,7 @@ export class VerifiedBatches {
     if (this.files.size > this.maxFiles) this.files.delete(this.files.keys().next().value!);
   }
 }
+
+/** The shard as the manifest describes it (name and content hash) and the file as it was opened. */
+const memoKey = (source: LocalFileSource, info: BatchInfo): string =>
+  `${info.shard.file}\0${info.shard.sha256}\0${info.shard.index.sha256}\0${fileIdentity(source.opened)}`;
