@@ -1,10 +1,12 @@
 """Read benchmark: how fast a training job gets batches out of the cache.
 
 Precomputes stories260k with the real CLI (k=8, f16, LZ4; batches of 32 stories), then reads
-every batch, in interleaved rounds, four ways: pyarrow alone on the memory-mapped file
-(no checksum, no tensors), ``LogitCacheDataset`` with and without checksum verification, and
-``HttpLogitCache`` against ``logit-cache serve`` on loopback. Prints a table (batches/s,
-tokens/s, MB/s of stored bytes) and writes JSON.
+every batch, in interleaved rounds: pyarrow alone on the memory-mapped file (no checksum,
+no tensors), ``LogitCacheDataset`` on the folder with and without per-batch verification,
+``LogitCacheDataset`` on the folder's URL served by nginx (HTTP Range requests; when nginx
+is installed), and ``HttpLogitCache`` against ``logit-cache serve``, all on loopback.
+Each reader is opened anew per round, so open cost (manifest validation, index and schema
+checks) is included. Prints a table (batches/s, tokens/s, MB/s of stored bytes) and writes JSON.
 
 Usage: python clients/python/benchmarks/read.py [--rounds 3] [--out bench/results/read.json]
 (needs ``npx tsc -p .`` first: it runs dist/cli).
@@ -13,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,6 +56,32 @@ def start_server(root: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server did not start")
 
 
+def start_nginx(root: Path, work: Path):
+    """nginx (one worker, sendfile) serving ``root`` statically, or (None, None) if not installed."""
+    exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else None)
+    if exe is None:
+        return None, None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (work / "logs").mkdir(parents=True, exist_ok=True)
+    user = "user root;\n" if os.geteuid() == 0 else ""  # root's workers would drop to nobody
+    (work / "nginx.conf").write_text(
+        user + "daemon off; worker_processes 1; pid nginx.pid; error_log logs/error.log;\n"
+        "events { worker_connections 256; }\n"
+        "http { access_log off; sendfile on; client_body_temp_path tmp; proxy_temp_path tmp; fastcgi_temp_path tmp;\n"
+        f"  uwsgi_temp_path tmp; scgi_temp_path tmp; server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n")
+    proc = subprocess.Popen([exe, "-p", str(work), "-c", str(work / "nginx.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.terminate()
+    return None, None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -64,6 +93,7 @@ def main() -> None:
         n, tokens = manifest["batchCount"], manifest["tokenCount"]
         stored = sum(s["bytes"] for s in manifest["shards"])
         proc, base = start_server(Path(tmp))
+        nginx, static = start_nginx(Path(tmp), Path(tmp) / "nginx")
         try:
             def pyarrow_only():
                 for shard in manifest["shards"]:
@@ -72,12 +102,18 @@ def main() -> None:
                         for i in range(r.num_record_batches):
                             r.get_batch(i).column("topk_logprobs").values.flatten().to_numpy(zero_copy_only=False)
 
+            def every_batch(open_reader):
+                reader = open_reader()  # one open per round: its cost is part of the figure
+                return [reader.batch(b) for b in range(n)]
+
             readers = {
                 "pyarrow, mmap, no checks": pyarrow_only,
-                "LogitCacheDataset (verify)": lambda: [LogitCacheDataset(dataset).batch(b) for b in range(n)],
-                "LogitCacheDataset (no verify)": lambda: [LogitCacheDataset(dataset, verify=False).batch(b) for b in range(n)],
-                "HttpLogitCache (loopback)": lambda: [HttpLogitCache(base, "st").batch(b) for b in range(n)],
+                "LogitCacheDataset (verify)": lambda: every_batch(lambda: LogitCacheDataset(dataset)),
+                "LogitCacheDataset (no verify)": lambda: every_batch(lambda: LogitCacheDataset(dataset, verify=False)),
+                "HttpLogitCache (logit-cache serve)": lambda: every_batch(lambda: HttpLogitCache(base, "st")),
             }
+            if static:
+                readers["LogitCacheDataset (nginx, HTTP Range)"] = lambda: every_batch(lambda: LogitCacheDataset(f"{static}/st"))
             best: dict[str, float] = {}
             for _ in range(args.rounds):
                 for name, fn in readers.items():
@@ -88,10 +124,14 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+            if nginx:
+                nginx.terminate()
+                nginx.wait(timeout=30)
     rows = [
         {"reader": name, "seconds": s, "batchesPerSec": n / s, "tokensPerSec": tokens / s, "storedMBPerSec": stored / 1e6 / s}
         for name, s in best.items()
     ]
+    print(f"note: {os.cpu_count()} cores shared with other jobs; figures are one loaded run, compare rows, not machines")
     print(f"stories260k: {n} batches of 32 stories, {tokens} tokens, {stored / 1e6:.1f} MB stored (k=8, f16, LZ4); best of {args.rounds} interleaved rounds")
     print("| reader | batches/s | tokens/s | MB/s stored |")
     print("| --- | ---: | ---: | ---: |")
@@ -99,7 +139,8 @@ def main() -> None:
         print(f"| {r['reader']} | {r['batchesPerSec']:.1f} | {r['tokensPerSec']:,.0f} | {r['storedMBPerSec']:.1f} |")
     if args.out:
         args.out.write_text(json.dumps({"bench": "read", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                        "python": sys.version.split()[0], "machine": platform.machine(), "rows": rows}, indent=2) + "\n")
+                                        "python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count(),
+                                        "note": "machine shared with other jobs during the run", "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from .errors import FormatError
-from .format import Manifest, TopkInfo
+from .errors import FormatError, ShardCorruptError
+from .manifest import Manifest, TopkInfo
 
 #: Fill for ``topk_logprobs`` at padding positions.  -inf is "probability 0", so a loss
 #: that forgets the mask fails loudly (NaN/inf) instead of learning from padding; the
@@ -96,7 +96,7 @@ def record_batch_to_tensors(
     pad_to: Optional[int] = None,
     logprob_fill: float = LOGPROB_PAD,
 ) -> Dict[str, torch.Tensor]:
-    """Decode a v1 record batch into padded tensors.
+    """Decode a record batch into padded tensors.
 
     Returns ``input_ids`` [B,S] int64 (pad 0), ``attention_mask`` [B,S] int64,
     ``topk_ids`` [B,S,k] int64 (pad 0), ``topk_logprobs`` [B,S,k] float32 (pad
@@ -155,14 +155,15 @@ def record_batch_to_tensors(
     }
 
 
-def manifest_checked_tensors(
-    rb: pa.RecordBatch, manifest: Manifest, b: int, where: str, pad_to: Optional[int], logprob_fill: float,
+def checked_tensors(
+    rb: pa.RecordBatch, manifest: Manifest, where: str, pad_to: Optional[int], logprob_fill: float,
+    expected_tokens: Optional[int] = None,
 ) -> Dict[str, torch.Tensor]:
-    """:func:`record_batch_to_tensors` for batch ``b``, with the token count the writer
-    recorded re-checked after decoding (both readers' ``batch()``)."""
+    """:func:`record_batch_to_tensors`, with the token count the writer recorded (the
+    shard index's, when the reader has it) re-checked after decoding (both readers)."""
     out = record_batch_to_tensors(rb, manifest.topk, where, pad_to, logprob_fill)
-    tokens = len(rb.column("input_ids").flatten())  # cheaper than summing the mask
-    expected = manifest.locate(b)[1].tokens
-    if tokens != expected:
-        raise FormatError(f"{where}: {tokens} tokens but manifest says {expected}")
+    if expected_tokens is not None:
+        tokens = len(rb.column("input_ids").flatten())  # cheaper than summing the mask
+        if tokens != expected_tokens:
+            raise ShardCorruptError(f"{where}: {tokens} tokens but the shard index says {expected_tokens}")
     return out

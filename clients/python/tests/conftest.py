@@ -1,26 +1,30 @@
-"""Shared fixtures: synthetic teachers, datasets written in format v1, a tiny v1 HTTP server.
+"""Shared fixtures: synthetic teachers, datasets written by the real TypeScript writer, the real
+``logit-cache serve``, and static Range-capable servers (a small one here, nginx when installed).
 
-Reusable by later integration tests: ``make_teacher`` and ``write_dataset`` (from
-``logit_cache.testing``) build datasets; ``serve_root`` serves any folder of datasets,
-JS-written ones included, with the v1 routes.
+Tests that need node and a built checkout skip, printing why, when they are absent.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import socket
+import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import pytest
 
-from logit_cache.testing import samples_from_logits, serve_slice, write_dataset
+from logit_cache.testing import REPO_ROOT, samples_from_logits, write_dataset, writer_unavailable
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 SHARED = Path(os.environ.get("LOGIT_CACHE_SHARED", REPO_ROOT.parent / "shared"))
 STORIES = SHARED / "teachers" / "stories260k"
+CLI = REPO_ROOT / "dist" / "cli" / "logit-cache.js"
 
 
 def make_teacher(n: int = 10, vocab: int = 64, seed: int = 0, min_len: int = 1, max_len: int = 12, scale: float = 3.0):
@@ -32,6 +36,36 @@ def make_teacher(n: int = 10, vocab: int = 64, seed: int = 0, min_len: int = 1, 
     return ids, logits
 
 
+def flip_byte(path: Path, offset: int, mask: int = 0x5A) -> None:
+    """XOR one byte of a file in place (flipping twice restores it)."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= mask
+    path.write_bytes(bytes(data))
+
+
+def edit_manifest(dataset: Path, fn) -> None:
+    """Apply ``fn`` to the dataset's manifest dict and write it back."""
+    raw = json.loads((dataset / "manifest.json").read_text())
+    fn(raw)
+    (dataset / "manifest.json").write_text(json.dumps(raw))
+
+
+def assert_same_batches(a, b) -> None:
+    """Two ``batch()`` dicts hold equal tensors under the same keys."""
+    import torch
+
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def need_writer() -> None:
+    why = writer_unavailable()
+    if why:
+        print(f"SKIP: {why}")
+        pytest.skip(why)
+
+
 @pytest.fixture
 def teacher():
     return make_teacher()
@@ -39,71 +73,111 @@ def teacher():
 
 @pytest.fixture
 def dataset(tmp_path, teacher):
-    """A 10-sample k=8 f32 dataset: batch size 3 (last batch short), 2 batches per shard."""
+    """A 10-sample k=8 f32 dataset by the real writer: batch size 3 (last batch short), 2 batches per shard."""
+    need_writer()
     ids, logits = teacher
-    return write_dataset(tmp_path, "ds", samples_from_logits(ids, logits, 8), k=8, batch_size=3, batches_per_shard=2, vocab_size=64)
+    return write_dataset(tmp_path / "root", "ds", samples_from_logits(ids, logits, 8), k=8, batch_size=3,
+                         batches_per_shard=2, vocab_size=64)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: "CacheServer"
+class LogitCacheServer:
+    """``node dist/cli/logit-cache.js serve`` on a free port, as a user runs it."""
+
+    def __init__(self, root: Path, token: Optional[str] = None) -> None:
+        env = dict(os.environ)
+        env.pop("LOGIT_CACHE_TOKEN", None)
+        if token:
+            env["LOGIT_CACHE_TOKEN"] = token
+        self.proc = subprocess.Popen(["node", str(CLI), "serve", "--root", str(root), "--port", "0"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        self.log: List[str] = []
+        for line in self.proc.stderr:  # the command logs its URL on stderr
+            self.log.append(line)
+            m = re.search(r"listening on (http://\S+)", line)
+            if m:
+                self.url = m.group(1)
+                break
+        else:
+            raise RuntimeError(f"logit-cache serve did not start: {''.join(self.log)}")
+        # Keep draining stderr so the server never blocks on a full pipe.
+        threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True).start()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture
+def serve_root():
+    """``serve_root(folder, token=None)`` → the real server over ``folder``; stopped after the test."""
+    need_writer()
+    if not CLI.is_file():
+        pytest.skip(f"{CLI} is missing; run `npm run build`")
+    servers: List[LogitCacheServer] = []
+
+    def start(root: Path, token: Optional[str] = None) -> LogitCacheServer:
+        srv = LogitCacheServer(root, token)
+        servers.append(srv)
+        return srv
+
+    yield start
+    for srv in servers:
+        srv.stop()
+
+
+_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
+
+
+class _StaticHandler(BaseHTTPRequestHandler):
+    """Static files with single-range support (what nginx does for these requests)."""
+
+    server: "StaticServer"
+    protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):  # keep pytest output clean
         pass
 
-    def _json(self, status: int, obj) -> None:
-        body = json.dumps(obj).encode()
+    def _send(self, status: int, body: bytes, headers=()) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        for k, v in headers:
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
     def do_GET(self):  # noqa: N802 (http.server API)
         srv = self.server
-        srv.requests.append(self.path)
+        srv.requests.append((self.path, self.headers.get("Range")))
         if srv.token and self.headers.get("Authorization") != f"Bearer {srv.token}":
-            return self._json(401, {"code": "LC_ERR_UNAUTHORIZED", "message": "missing or wrong bearer token"})
-        if srv.failures:
-            status, code = srv.failures.pop(0)
-            return self._json(status, {"code": code, "message": f"injected {code}"})
-        parts = self.path.strip("/").split("/")
-        if len(parts) == 2 and parts[0] == "datasets":
-            m = srv.root / parts[1] / "manifest.json"
-            if not m.is_file():
-                return self._json(404, {"code": "LC_ERR_DATASET_NOT_FOUND", "message": f"no dataset {parts[1]}"})
-            return self._json(200, json.loads(m.read_text()))
-        if len(parts) == 3 and parts[0] == "logits":
-            d = srv.root / parts[1]
-            if not (d / "manifest.json").is_file():
-                return self._json(404, {"code": "LC_ERR_DATASET_NOT_FOUND", "message": f"no dataset {parts[1]}"})
-            try:
-                body, sha = serve_slice(d, int(parts[2]))
-            except (IndexError, ValueError):
-                return self._json(404, {"code": "LC_ERR_BATCH_NOT_FOUND", "message": f"no batch {parts[2]}"})
-            if srv.corrupt_body:
-                body = bytearray(body)
-                body[len(body) // 2] ^= 0xFF
-                body = bytes(body)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/vnd.apache.arrow.stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("x-logit-cache-batch-sha256", sha)
-            self.end_headers()
-            self.wfile.write(body)
-            return None
-        return self._json(404, {"code": "LC_ERR_NOT_FOUND", "message": self.path})
+            return self._send(401, b"unauthorized")
+        if srv.fail_next:  # what a proxy in front of the files answers while overloaded
+            return self._send(srv.fail_next.pop(0), b"busy")
+        path = (srv.root / self.path.lstrip("/")).resolve()
+        if not path.is_file() or srv.root.resolve() not in path.parents:
+            return self._send(404, b"not found")
+        data = path.read_bytes()
+        m = _RANGE.match(self.headers.get("Range") or "")
+        if not m or srv.ignore_range:
+            return self._send(200, data)
+        a, b = int(m.group(1)), min(int(m.group(2)), len(data) - 1)
+        if a >= len(data):
+            return self._send(416, b"", [("Content-Range", f"bytes */{len(data)}")])
+        return self._send(206, data[a : b + 1], [("Content-Range", f"bytes {a}-{b}/{len(data)}")])
 
 
-class CacheServer(ThreadingHTTPServer):
+class StaticServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, root: Path, token: Optional[str] = None):
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, root: Path, token: Optional[str] = None) -> None:
+        super().__init__(("127.0.0.1", 0), _StaticHandler)
         self.root = Path(root)
         self.token = token
-        self.requests: List[str] = []
-        self.failures: List[tuple] = []  # (status, code) answered before real responses
-        self.corrupt_body = False
+        self.ignore_range = False
+        self.fail_next: List[int] = []  # statuses answered before real responses
+        self.requests: List[tuple] = []
 
     @property
     def url(self) -> str:
@@ -111,12 +185,12 @@ class CacheServer(ThreadingHTTPServer):
 
 
 @pytest.fixture
-def serve_root():
-    """``serve_root(folder, token=None)`` → a running CacheServer; shut down after the test."""
-    servers: List[CacheServer] = []
+def static_server():
+    """``static_server(folder, token=None)`` → a running Range-capable static file server."""
+    servers: List[StaticServer] = []
 
-    def start(root: Path, token: Optional[str] = None) -> CacheServer:
-        srv = CacheServer(root, token)
+    def start(root: Path, token: Optional[str] = None) -> StaticServer:
+        srv = StaticServer(root, token)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         servers.append(srv)
         return srv
@@ -125,3 +199,50 @@ def serve_root():
     for srv in servers:
         srv.shutdown()
         srv.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    """``nginx(folder)`` → URL of a real nginx serving ``folder`` statically (skips when not installed)."""
+    exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else None)
+    if exe is None:
+        print("SKIP: nginx is not installed")
+        pytest.skip("nginx is not installed")
+    procs = []
+
+    def start(root: Path) -> str:
+        port = _free_port()
+        prefix = tmp_path / "nginx"
+        (prefix / "logs").mkdir(parents=True, exist_ok=True)
+        conf = prefix / "nginx.conf"
+        # As root, workers would drop to nobody and not see pytest's private tmp folders.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf.write_text(
+            user + "daemon off; worker_processes 1; pid nginx.pid; error_log logs/error.log;\n"
+            "events { worker_connections 64; }\n"
+            "http { access_log off; client_body_temp_path tmp; proxy_temp_path tmp; fastcgi_temp_path tmp;\n"
+            "  uwsgi_temp_path tmp; scgi_temp_path tmp;\n"
+            f"  server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n"
+        )
+        proc = subprocess.Popen([exe, "-p", str(prefix), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs.append(proc)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return f"http://127.0.0.1:{port}"
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.skip(f"nginx did not start: {proc.stderr.read().decode()[-500:]}")
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start listening")
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=10)

@@ -7,7 +7,7 @@ from logit_cache import LogitCacheDataset
 from logit_cache.losses import bild_loss, bild_loss_full
 from logit_cache.testing import load_token_sequences, onnx_teacher_logits, samples_from_logits, write_dataset
 
-from conftest import STORIES
+from conftest import STORIES, need_writer
 
 pytestmark = pytest.mark.skipif(
     not (STORIES / "model.onnx").is_file(),
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def stories():
     pytest.importorskip("onnxruntime", reason="onnxruntime is in the 'test' extra")
+    need_writer()
     seqs = load_token_sequences(STORIES / "stories.jsonl", 12, max_len=200)
     return seqs, onnx_teacher_logits(STORIES / "model.onnx", seqs)
 

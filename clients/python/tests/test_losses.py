@@ -11,7 +11,7 @@ from logit_cache import LogitCacheDataset
 from logit_cache.losses import bild_loss, bild_loss_full, bild_parts, topk_kl_loss
 from logit_cache.testing import samples_from_logits, write_dataset
 
-from conftest import make_teacher
+from conftest import make_teacher, need_writer
 
 
 def padded_logits(logits, seq, vocab):
@@ -22,11 +22,12 @@ def padded_logits(logits, seq, vocab):
     return out
 
 
-@pytest.fixture
-def cached(tmp_path):
+@pytest.fixture(scope="module")
+def cached(tmp_path_factory):
     """(batch from an f32 k=16 cache, full teacher logits, a student) for 6 samples, V=64."""
     ids, logits = make_teacher(n=6, vocab=64, seed=9, min_len=3, max_len=10)
-    d = write_dataset(tmp_path, "l", samples_from_logits(ids, logits, 16), k=16, batch_size=6, vocab_size=64)
+    need_writer()
+    d = write_dataset(tmp_path_factory.mktemp("losses"), "l", samples_from_logits(ids, logits, 16), k=16, batch_size=6, vocab_size=64)
     batch = LogitCacheDataset(d).batch(0)
     B, S = batch["input_ids"].shape
     teacher = padded_logits(logits, S, 64)

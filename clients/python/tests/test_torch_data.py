@@ -9,13 +9,14 @@ from logit_cache import LogitCacheDataset
 from logit_cache.testing import samples_from_logits, write_dataset
 from logit_cache.torch_data import CacheBatches, CacheIterable, epoch_order
 
-from conftest import make_teacher
+from conftest import make_teacher, need_writer
 
 
-@pytest.fixture
-def reader(tmp_path):
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory):
+    need_writer()
     ids, logits = make_teacher(n=23, vocab=32, seed=5, max_len=5)
-    d = write_dataset(tmp_path, "s", samples_from_logits(ids, logits, 4), k=4, batch_size=2, batches_per_shard=3, vocab_size=32)
+    d = write_dataset(tmp_path_factory.mktemp("torch"), "s", samples_from_logits(ids, logits, 4), k=4, batch_size=2, batches_per_shard=3, vocab_size=32)
     return LogitCacheDataset(d)  # 12 batches, last one has 1 sample
 
 

@@ -1,0 +1,253 @@
+"""manifest.json (format 2.0): version policy, JSON Schema validation, parsed entries.
+
+The repository's ``schemas/manifest.schema.json`` is the machine-checkable contract shared
+with the TypeScript side; this module validates every manifest against it (``jsonschema``)
+and then checks what a schema cannot say (contiguous shards, totals).  The version is
+checked first, so a 1.x manifest gets the migrate hint rather than a list of schema errors.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from .errors import FormatError, FormatMigrateError, FormatVersionError
+
+#: The format major version this client reads.
+SUPPORTED_MAJOR = 2
+FORMAT_VERSION = "2.0"
+MANIFEST_FILE = "manifest.json"
+SCHEMA_FILE = "manifest.schema.json"
+#: Overrides where the JSON Schema is looked up (a path to manifest.schema.json).
+SCHEMA_ENV = "LOGIT_CACHE_MANIFEST_SCHEMA"
+
+
+def check_format_version(version: Any, where: str = "dataset") -> Tuple[int, int]:
+    """Parse ``"major.minor"``; refuse 1.x with the migrate hint and newer majors by name.
+
+    Minor versions only add optional fields, so any ``2.x`` is readable; another major
+    changes the meaning of bytes, and misreading log-probs silently would corrupt a
+    training run.
+    """
+    if not isinstance(version, str):
+        raise FormatError(f"{where}: formatVersion must be a string like '2.0', got {version!r}")
+    parts = version.split(".")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        major, minor = int(parts[0]), int(parts[1])
+    except ValueError:
+        raise FormatError(f"{where}: formatVersion {version!r} is not 'major.minor'") from None
+    if major == 1:
+        raise FormatMigrateError(
+            f"{where}: format version {version} is older than this reader (reads {SUPPORTED_MAJOR}.x); "
+            f"convert it in place with `logit-cache migrate <datasetDir>`"
+        )
+    if major != SUPPORTED_MAJOR:
+        newer = "newer" if major > SUPPORTED_MAJOR else "older"
+        raise FormatVersionError(
+            f"{where}: format version {version} is {newer} than this reader (reads {SUPPORTED_MAJOR}.x); "
+            "use a logit-cache Python client of that version"
+        )
+    return major, minor
+
+
+def schema_path() -> Path:
+    """manifest.schema.json: ``$LOGIT_CACHE_MANIFEST_SCHEMA``, else the copy packaged at build
+    time (installed client), else the repository's ``schemas/`` (a checkout)."""
+    env = os.environ.get(SCHEMA_ENV)
+    candidates = [Path(env)] if env else [
+        Path(__file__).resolve().parent / "schemas" / SCHEMA_FILE,
+        Path(__file__).resolve().parents[3] / "schemas" / SCHEMA_FILE,
+    ]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FormatError(
+        f"cannot find {SCHEMA_FILE} (looked at {', '.join(map(str, candidates))}); reinstall the logit-cache "
+        f"client from the repository (its build copies schemas/{SCHEMA_FILE}) or set {SCHEMA_ENV}"
+    )
+
+
+@lru_cache(maxsize=4)
+def _validator(path: str):
+    import jsonschema
+
+    with open(path, encoding="utf-8") as f:
+        schema = json.load(f)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def validate_manifest(obj: Any, where: str = MANIFEST_FILE) -> None:
+    """Raise :class:`FormatError` naming the first offending field (a JSON path) if ``obj``
+    does not match the JSON Schema."""
+    import jsonschema
+
+    validator = _validator(str(schema_path()))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    if error is not None:
+        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path) or "(top level)"
+        raise FormatError(f"{where}: {at}: {error.message}")
+
+
+@dataclass(frozen=True)
+class IndexRef:
+    """The per-shard index file and the checksum that makes it trustworthy."""
+
+    file: str
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ShardEntry:
+    file: str
+    first_batch: int
+    batch_count: int
+    first_sample: int
+    sample_count: int
+    tokens: int
+    bytes: int
+    sha256: str
+    schema_length: int
+    schema_sha256: str
+    index: IndexRef
+
+
+@dataclass(frozen=True)
+class TopkInfo:
+    k: int
+    values: str
+    index_type: str
+    q8_scale: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Parsed ``manifest.json``; ``raw`` keeps the original dict for fields not modelled here."""
+
+    format_version: str
+    dataset_id: str
+    topk: TopkInfo
+    codec: str
+    batch_size: int
+    batch_count: int
+    sample_count: int
+    token_count: int
+    vocab_size: Optional[int]
+    shards: Tuple[ShardEntry, ...]
+    raw: Dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    def shard_of(self, batch: int) -> int:
+        """Index in ``shards`` of the shard holding dataset batch ``batch`` (binary search)."""
+        if not isinstance(batch, int) or isinstance(batch, bool):
+            raise TypeError(f"dataset {self.dataset_id}: batch index must be int, got {batch!r}")
+        if batch < 0 or batch >= self.batch_count:
+            raise IndexError(f"dataset {self.dataset_id}: batch {batch} out of range [0, {self.batch_count})")
+        lo, hi = 0, len(self.shards) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.shards[mid].first_batch <= batch:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+
+def _shard(s: Mapping[str, Any]) -> ShardEntry:
+    ix = s["index"]
+    return ShardEntry(
+        file=s["file"], first_batch=s["firstBatch"], batch_count=s["batchCount"], first_sample=s["firstSample"],
+        sample_count=s["sampleCount"], tokens=s["tokens"], bytes=s["bytes"], sha256=s["sha256"],
+        schema_length=s["schemaLength"], schema_sha256=s["schemaSha256"],
+        index=IndexRef(file=ix["file"], bytes=ix["bytes"], sha256=ix["sha256"]),
+    )
+
+
+def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
+    """Check the version, validate against the JSON Schema, check the cross-field invariants."""
+    if not isinstance(obj, Mapping):
+        raise FormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    check_format_version(obj.get("formatVersion"), where)
+    validate_manifest(obj, where)
+    shards = tuple(_shard(s) for s in obj["shards"])
+    next_batch = next_sample = tokens = 0
+    for i, s in enumerate(shards):
+        sw = f"{where} shards[{i}] ({s.file})"
+        if s.first_batch != next_batch or s.first_sample != next_sample:
+            raise FormatError(f"{sw}: starts at batch {s.first_batch}, sample {s.first_sample}; "
+                              f"the shards before it end at batch {next_batch}, sample {next_sample}")
+        stem = s.file[: -len(".arrow")]
+        if s.index.file != stem + ".idx.arrow":
+            raise FormatError(f"{sw}: index file {s.index.file!r} is not {stem + '.idx.arrow'!r} (same folder, same stem)")
+        if s.schema_length + 8 >= s.bytes:
+            raise FormatError(f"{sw}: schemaLength {s.schema_length} does not fit in a {s.bytes}-byte file")
+        next_batch += s.batch_count
+        next_sample += s.sample_count
+        tokens += s.tokens
+    for key, total in (("batchCount", next_batch), ("sampleCount", next_sample), ("tokenCount", tokens)):
+        if obj[key] != total:
+            raise FormatError(f"{where}: {key} {obj[key]} but the shards hold {total}")
+    t = obj["topk"]
+    vocab = obj["teacher"].get("vocabSize")
+    return Manifest(
+        format_version=obj["formatVersion"],
+        dataset_id=obj["datasetId"],
+        topk=TopkInfo(k=t["k"], values=t["values"], index_type=t["indexType"],
+                      q8_scale=float(t["q8Scale"]) if "q8Scale" in t else None),
+        codec=obj["codec"],
+        batch_size=obj["batchSize"],
+        batch_count=obj["batchCount"],
+        sample_count=obj["sampleCount"],
+        token_count=obj["tokenCount"],
+        vocab_size=vocab,
+        shards=shards,
+        raw=dict(obj),
+    )
+
+
+def parse_manifest_bytes(data: bytes, where: str = MANIFEST_FILE) -> Manifest:
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise FormatError(f"{where}: not valid JSON: {e}") from None
+    return parse_manifest(obj, where)
+
+
+def load_manifest(path_or_url, token: Optional[str] = None) -> Manifest:
+    """The manifest of a dataset folder (local path or http(s) URL of the folder)."""
+    from .source import dataset_files
+
+    files = dataset_files(path_or_url, token=token)
+    return parse_manifest_bytes(files.read_whole(MANIFEST_FILE), f"{files.where}/{MANIFEST_FILE}")
+
+
+#: Schema-level metadata keys the writer sets on every shard (and so on every served
+#: stream's schema message).
+META_FORMAT_VERSION = "logit_cache.format_version"
+META_K = "logit_cache.k"
+META_VALUES = "logit_cache.values"
+
+
+def check_schema_metadata(metadata: Optional[Mapping[bytes, bytes]], manifest: Manifest, where: str) -> None:
+    """A shard schema's ``logit_cache.*`` metadata must agree with the manifest: a shard
+    stamped with another major version, k or value encoding would be decoded wrongly."""
+    meta = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in (metadata or {}).items()}
+    for key in (META_FORMAT_VERSION, META_K, META_VALUES):
+        if key not in meta:
+            raise FormatError(f"{where}: shard schema has no {key} metadata")
+    # Shards keep their bytes across `migrate`, so a 2.x dataset may hold shards stamped 1.x
+    # (same layout); only a newer major is refused.
+    version = meta[META_FORMAT_VERSION]
+    major = version.split(".")[0]
+    if not major.isdigit() or int(major) > SUPPORTED_MAJOR or int(major) < 1:
+        check_format_version(version, where)  # raises with the version policy's message
+    if meta[META_K] != str(manifest.topk.k):
+        raise FormatError(f"{where}: schema says k={meta[META_K]}, manifest topk.k={manifest.topk.k}")
+    if meta[META_VALUES] != manifest.topk.values:
+        raise FormatError(f"{where}: schema says values={meta[META_VALUES]!r}, manifest topk.values={manifest.topk.values!r}")

@@ -1,0 +1,286 @@
+"""The checked read of format 2.0: the one place both Python readers locate, check and
+decode a batch.
+
+For a shard, in this order, and nothing parsed from bytes not yet verified:
+1. the shard's length equals the manifest's ``bytes`` (else truncated or replaced);
+2. the index file's length and sha256 equal the manifest's ``index`` entry, then it is
+   parsed (pyarrow) and its invariants checked (row count, ascending in-file ranges, sums);
+3. the schema message ``[8, 8 + schemaLength)`` hashes to ``schemaSha256``, then it is
+   parsed and its metadata checked against the manifest;
+4. a batch's message ``[offset, offset + length)`` hashes to the index's
+   ``message_sha256`` before it is decoded.
+Checked indexes and schemas are kept in a bounded LRU; open sources in a bounded pool.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from .errors import ChecksumError, ShardCorruptError
+from .manifest import Manifest, ShardEntry, check_format_version, check_schema_metadata
+from .source import ByteSource, DatasetFiles
+
+#: End-of-stream marker: continuation token then a zero metadata length.
+EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+SHA_LEN = 32
+INDEX_COLUMNS = {
+    "offset": pa.uint64(),
+    "length": pa.uint64(),
+    "samples": pa.uint32(),
+    "tokens": pa.uint64(),
+    "message_sha256": pa.binary(SHA_LEN),
+    "stream_sha256": pa.binary(SHA_LEN),
+}
+META_FIRST_BATCH = b"logit_cache.first_batch"
+META_FIRST_SAMPLE = b"logit_cache.first_sample"
+
+
+def check_sha256(data, expected: "str | bytes", what: str) -> None:
+    """Hash through the buffer protocol (no copy out of a memory map); raise on mismatch."""
+    h = hashlib.sha256(memoryview(data))
+    ok = h.digest() == expected if isinstance(expected, bytes) else h.hexdigest() == expected
+    if not ok:
+        want = expected.hex() if isinstance(expected, bytes) else expected
+        raise ChecksumError(f"{what}: sha256 {h.hexdigest()} does not match the expected {want}")
+
+
+def parse_schema_message(data, manifest: Manifest, where: str) -> pa.Schema:
+    """Parse an already-verified schema message and check its metadata against the manifest."""
+    try:
+        msg = ipc.read_message(pa.py_buffer(data) if not isinstance(data, pa.Buffer) else data)
+        if msg.type != "schema":
+            raise ShardCorruptError(f"{where}: expected a schema message, found {msg.type!r}")
+        schema = ipc.read_schema(msg)
+    except (pa.ArrowInvalid, EOFError, OSError) as e:
+        raise ShardCorruptError(f"{where}: cannot parse the schema message: {e}") from None
+    check_schema_metadata(schema.metadata, manifest, where)
+    return schema
+
+
+def decode_record_batch(data, schema: pa.Schema, where: str) -> pa.RecordBatch:
+    """Decode one already-verified record-batch message against ``schema`` (shared by the
+    shard reader and the server client).  Zero-copy from a memory map when uncompressed."""
+    buf = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
+    try:
+        msg = ipc.read_message(buf)
+        if msg.type != "record batch":
+            raise ShardCorruptError(f"{where}: expected a record batch message, found {msg.type!r}")
+        return ipc.read_record_batch(msg, schema)
+    except (pa.ArrowInvalid, EOFError, OSError) as e:
+        raise ShardCorruptError(f"{where}: cannot decode the record batch: {e}") from None
+
+
+def split_verified_stream(body, shard: ShardEntry, stream_sha256: Optional[str], where: str):
+    """The (schema message, record-batch message) of a served one-batch IPC stream,
+    ``file[8:8+schemaLength] ++ message ++ EOS``, after checking: the whole body against
+    the server's stream sha256 (when given), and the schema part against the manifest's
+    ``schemaSha256`` (always: it is parsed next, and the manifest is the trusted side)."""
+    view = memoryview(body)
+    n, sl = len(view), shard.schema_length
+    if n < sl + 8 + len(EOS):
+        raise ShardCorruptError(f"{where}: a {n}-byte body cannot hold a {sl}-byte schema, a batch and end-of-stream")
+    if stream_sha256 is not None:
+        check_sha256(view, stream_sha256.lower(), f"{where} (whole stream)")
+    check_sha256(view[:sl], shard.schema_sha256, f"{where} (schema message of {shard.file})")
+    if bytes(view[n - len(EOS):]) != EOS:
+        raise ShardCorruptError(f"{where}: the stream does not end with the end-of-stream marker (truncated?)")
+    return view[:sl], view[sl : n - len(EOS)]
+
+
+@dataclass(frozen=True)
+class ShardIndex:
+    """A shard's checked index: per stored batch, where its message is and what it holds."""
+
+    offset: np.ndarray  # int64
+    length: np.ndarray  # int64
+    samples: np.ndarray  # int64
+    tokens: np.ndarray  # int64
+    message_sha256: bytes  # 32 bytes per batch, concatenated
+    stream_sha256: bytes
+
+    def digest(self, i: int) -> bytes:
+        return self.message_sha256[i * SHA_LEN : (i + 1) * SHA_LEN]
+
+    def stream_digest(self, i: int) -> bytes:
+        return self.stream_sha256[i * SHA_LEN : (i + 1) * SHA_LEN]
+
+
+def _sha_column(col: pa.Array) -> bytes:
+    # fixed_size_binary(32) with no nulls: the values buffer is the concatenated digests.
+    start = col.offset * SHA_LEN
+    return col.buffers()[1].to_pybytes()[start : start + len(col) * SHA_LEN]
+
+
+def parse_index(data, entry: ShardEntry, where: str) -> ShardIndex:
+    """Parse an already-verified index file and check its invariants against the manifest."""
+    try:
+        reader = ipc.open_file(pa.BufferReader(data))
+        if reader.num_record_batches != 1:
+            raise ShardCorruptError(f"{where}: index holds {reader.num_record_batches} record batches, expected 1")
+        rb = reader.get_batch(0)
+    except (pa.ArrowInvalid, EOFError, OSError) as e:
+        raise ShardCorruptError(f"{where}: cannot parse the index: {e}") from None
+    for name, typ in INDEX_COLUMNS.items():
+        i = rb.schema.get_field_index(name)
+        if i < 0 or rb.schema.field(i).type != typ:
+            raise ShardCorruptError(f"{where}: index column {name} must be {typ}; schema is {rb.schema}")
+        if rb.column(i).null_count:
+            raise ShardCorruptError(f"{where}: index column {name} has nulls")
+    meta = rb.schema.metadata or {}
+    try:
+        check_format_version(meta.get(b"logit_cache.format_version", b"").decode(), where)
+        first_batch = int(meta.get(META_FIRST_BATCH, b"-1"))
+        first_sample = int(meta.get(META_FIRST_SAMPLE, b"-1"))
+    except ValueError:
+        raise ShardCorruptError(f"{where}: index metadata is not numeric: {meta}") from None
+    if (first_batch, first_sample) != (entry.first_batch, entry.first_sample):
+        raise ShardCorruptError(f"{where}: index starts at batch {first_batch}, sample {first_sample}; "
+                                f"manifest says {entry.first_batch}, {entry.first_sample}")
+    if rb.num_rows != entry.batch_count:
+        raise ShardCorruptError(f"{where}: index has {rb.num_rows} rows, manifest batchCount {entry.batch_count}")
+    cols = {name: rb.column(name).to_numpy() for name in ("offset", "length", "samples", "tokens")}
+    # Bound every uint64 by the file size before any arithmetic, so nothing can wrap.
+    if (cols["offset"] > entry.bytes).any() or (cols["length"] > entry.bytes).any():
+        raise ShardCorruptError(f"{where}: an index range exceeds the {entry.bytes}-byte shard")
+    off, length = cols["offset"].astype(np.int64), cols["length"].astype(np.int64)
+    ends = off + length
+    lo = 8 + entry.schema_length
+    if rb.num_rows and (off[0] < lo or (length < 8).any() or (off[1:] < ends[:-1]).any() or ends[-1] > entry.bytes):
+        raise ShardCorruptError(f"{where}: batch ranges are not ascending, non-overlapping and inside "
+                                f"[{lo}, {entry.bytes}) of the shard")
+    samples, tokens = cols["samples"].astype(np.int64), cols["tokens"]
+    if int(samples.sum()) != entry.sample_count or sum(int(t) for t in tokens) != entry.tokens:
+        raise ShardCorruptError(f"{where}: index sums to {int(samples.sum())} samples, {sum(int(t) for t in tokens)} tokens; "
+                                f"manifest says {entry.sample_count}, {entry.tokens}")
+    return ShardIndex(off, length, samples, tokens.astype(np.int64),
+                      _sha_column(rb.column("message_sha256")), _sha_column(rb.column("stream_sha256")))
+
+
+@dataclass(frozen=True)
+class CheckedShard:
+    """What a shard's first use established: its index and schema, both verified."""
+
+    entry: ShardEntry
+    index: ShardIndex
+    schema: pa.Schema
+
+
+@dataclass(frozen=True)
+class BatchRead:
+    record_batch: pa.RecordBatch
+    samples: int
+    tokens: int
+
+
+class ShardReader:
+    """Checked batches of one dataset from any :class:`DatasetFiles` (local or HTTP)."""
+
+    def __init__(self, files: DatasetFiles, manifest: Manifest, max_cached_shards: int = 256, max_open_files: int = 32) -> None:
+        if max_cached_shards < 1 or max_open_files < 1:
+            raise ValueError("max_cached_shards and max_open_files must be >= 1")
+        self.files = files
+        self.manifest = manifest
+        self.max_cached_shards = max_cached_shards
+        self.max_open_files = max_open_files
+        self._checked: "OrderedDict[int, CheckedShard]" = OrderedDict()
+        self._open: "OrderedDict[int, ByteSource]" = OrderedDict()
+        self._pid = os.getpid()
+
+    # Open sources (memory maps) do not pickle; a DataLoader worker reopens on first use.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_checked"], state["_open"] = OrderedDict(), OrderedDict()
+        return state
+
+    def _where(self, entry: ShardEntry) -> str:
+        return f"dataset {self.manifest.dataset_id} {entry.file}"
+
+    def source(self, s: int) -> ByteSource:
+        """Shard ``s``'s source from the bounded pool; its length is checked on every open."""
+        if os.getpid() != self._pid:  # forked: the parent's sources are not ours to use or close
+            self._open, self._pid = OrderedDict(), os.getpid()
+        src = self._open.get(s)
+        if src is not None:
+            self._open.move_to_end(s)
+            return src
+        entry = self.manifest.shards[s]
+        src = self.files.open(entry.file)
+        if src.byte_length != entry.bytes:
+            src.close()
+            raise ShardCorruptError(f"{self._where(entry)}: {src.byte_length} bytes but the manifest says {entry.bytes} (truncated or replaced)")
+        self._open[s] = src
+        while len(self._open) > self.max_open_files:
+            self._open.popitem(last=False)[1].close()
+        return src
+
+    def shard(self, s: int) -> CheckedShard:
+        """Shard ``s`` with its index and schema verified (cached, least recently used evicted)."""
+        got = self._checked.get(s)
+        if got is not None:
+            self._checked.move_to_end(s)
+            return got
+        entry = self.manifest.shards[s]
+        where = self._where(entry)
+        src = self.source(s)
+        idx_where = f"dataset {self.manifest.dataset_id} {entry.index.file}"
+        isrc = self.files.open(entry.index.file)
+        try:
+            if isrc.byte_length != entry.index.bytes:
+                raise ShardCorruptError(f"{idx_where}: {isrc.byte_length} bytes but the manifest says {entry.index.bytes} (truncated or replaced)")
+            data = isrc.read(0, isrc.byte_length)
+        finally:
+            isrc.close()
+        check_sha256(data, entry.index.sha256, idx_where)
+        index = parse_index(data, entry, idx_where)
+        raw_schema = src.read(8, 8 + entry.schema_length)
+        check_sha256(raw_schema, entry.schema_sha256, f"{where} (schema message)")
+        schema = parse_schema_message(raw_schema, self.manifest, where)
+        got = CheckedShard(entry, index, schema)
+        self._checked[s] = got
+        while len(self._checked) > self.max_cached_shards:
+            self._checked.popitem(last=False)
+        return got
+
+    def read(self, b: int, verify: bool = True) -> BatchRead:
+        """Dataset batch ``b``, its message hashed (unless ``verify=False``) before decoding."""
+        s = self.manifest.shard_of(b)
+        shard = self.shard(s)
+        i = b - shard.entry.first_batch
+        off, length = int(shard.index.offset[i]), int(shard.index.length[i])
+        where = f"dataset {self.manifest.dataset_id} batch {b} ({shard.entry.file} @ {off}+{length})"
+        data = self.source(s).read(off, off + length)
+        if verify:
+            check_sha256(data, shard.index.digest(i), where)
+        rb = decode_record_batch(data, shard.schema, where)
+        samples = int(shard.index.samples[i])
+        if rb.num_rows != samples:
+            raise ShardCorruptError(f"{where}: {rb.num_rows} samples but the index says {samples}")
+        return BatchRead(rb, samples, int(shard.index.tokens[i]))
+
+    def verify_file(self, s: int, chunk: int = 8 << 20) -> bool:
+        """Whether shard ``s``'s whole file hashes to the manifest's ``sha256`` (slow)."""
+        entry = self.manifest.shards[s]
+        src = self.source(s)
+        h = hashlib.sha256()
+        for start in range(0, entry.bytes, chunk):
+            h.update(memoryview(src.read(start, min(entry.bytes, start + chunk))))
+        return h.hexdigest() == entry.sha256
+
+    def close(self) -> None:
+        for src in self._open.values():
+            src.close()
+        self._open.clear()
+        self._checked.clear()
+
+
+__all__ = [
+    "BatchRead", "CheckedShard", "ShardIndex", "ShardReader", "check_sha256", "decode_record_batch",
+    "parse_index", "parse_schema_message", "split_verified_stream",
+]
