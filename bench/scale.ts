@@ -60,7 +60,7 @@ interface SizeResult {
   tokens: number; batches: number; shards: number;
   write: { seconds: number; tokensPerSec: number };
   bytes: { shards: number; manifest: number; indexes: number; onDisk: number };
-  server: { listeningMs: number; firstBatchMs: number; rssAfterFirstBatchMiB: number; cpuSecondsToFirstBatch: number; wrk: { reqPerSec: number; mbPerSec: number; p99Ms: number }; peakRssMiB: number };
+  server: { listeningMs: number; firstBatchMs: number; firstRequestMs: number; rssAfterFirstBatchMiB: number; cpuSecondsToFirstBatch: number; wrk: { reqPerSec: number; mbPerSec: number; p99Ms: number }; peakRssMiB: number };
   python: { openSeconds: number; firstBatchSeconds: number; rssAfterOpenMiB: number; rssOpenDeltaMiB: number } | { skipped: string };
   verify: { seconds: number; mbPerSec: number };
 }
@@ -90,15 +90,18 @@ async function measureSize(tokensWanted: number, script: string): Promise<SizeRe
     let serverResult: SizeResult['server'];
     try {
       const b = Math.floor(Math.random() * batches);
+      const t1 = performance.now();
       const res = await fetch(`${server.base}/logits/${datasetId}/${b}`);
       const body = await res.arrayBuffer();
       if (res.status !== 200 || body.byteLength < TOKENS_PER_BATCH) throw new Error(`${label}: first batch ${b} answered ${res.status} with ${body.byteLength} bytes`);
       const firstBatchMs = performance.now() - t0;
+      // The part that can depend on the dataset: manifest load, shard index check, batch read.
+      const firstRequestMs = performance.now() - t1;
       const mem = memoryOf(server.pid);
       const cpuToFirst = cpuSecondsOf(server.pid);
       const wrk = await runWrk(script, { base: server.base, prefix: `/logits/${datasetId}/`, suffix: '', count: batches }, { threads: 1, connections: 16, seconds: WRK_SECONDS });
       serverResult = {
-        listeningMs: server.listeningMs, firstBatchMs, rssAfterFirstBatchMiB: mem.rss / MiB, cpuSecondsToFirstBatch: cpuToFirst,
+        listeningMs: server.listeningMs, firstBatchMs, firstRequestMs, rssAfterFirstBatchMiB: mem.rss / MiB, cpuSecondsToFirstBatch: cpuToFirst,
         wrk: { reqPerSec: wrk.reqPerSec, mbPerSec: wrk.mbPerSec, p99Ms: wrk.p99Ms }, peakRssMiB: memoryOf(server.pid).peak / MiB,
       };
     } finally {
@@ -147,21 +150,22 @@ async function main(): Promise<void> {
   const f = (x: number, d = 0) => x.toFixed(d);
   const py = (r: SizeResult) => ('skipped' in r.python ? null : r.python);
   console.log(`\nSynthetic datasets, k=8 f16 uncompressed, ${SHAPE.batchSize}x${SHAPE.seqLen}-token batches, ${SHAPE.batchesPerShard} batches per shard (${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}; page cache warm)`);
-  console.log('| tokens | shards | write Mtok/s | manifest KiB | indexes KiB | serve: listening ms | first batch ms | RSS MiB | req/s | py open ms | py RSS +MiB | verify s |');
-  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| tokens | shards | write Mtok/s | manifest KiB | indexes KiB | serve: listening ms | first request ms | spawn to first batch ms | RSS MiB | req/s | py open ms | py RSS +MiB | verify s |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     const p = py(r);
-    console.log(`| ${r.tokens.toExponential(0).replace('+', '')} | ${r.shards} | ${f(r.write.tokensPerSec / 1e6, 1)} | ${f(r.bytes.manifest / 1024, 1)} | ${f(r.bytes.indexes / 1024, 1)} | ${f(r.server.listeningMs)} | ${f(r.server.firstBatchMs)} | ${f(r.server.rssAfterFirstBatchMiB)} | ${f(r.server.wrk.reqPerSec)} | ${p ? f(p.openSeconds * 1e3, 1) : '-'} | ${p ? f(p.rssOpenDeltaMiB, 1) : '-'} | ${f(r.verify.seconds, 1)} |`);
+    console.log(`| ${r.tokens.toExponential(0).replace('+', '')} | ${r.shards} | ${f(r.write.tokensPerSec / 1e6, 1)} | ${f(r.bytes.manifest / 1024, 1)} | ${f(r.bytes.indexes / 1024, 1)} | ${f(r.server.listeningMs)} | ${f(r.server.firstRequestMs, 1)} | ${f(r.server.firstBatchMs)} | ${f(r.server.rssAfterFirstBatchMiB)} | ${f(r.server.wrk.reqPerSec)} | ${p ? f(p.openSeconds * 1e3, 1) : '-'} | ${p ? f(p.rssOpenDeltaMiB, 1) : '-'} | ${f(r.verify.seconds, 1)} |`);
   }
   const first = results[0], last = results[results.length - 1];
   const ratios = {
     from: first.tokens, to: last.tokens,
     serverFirstBatchMs: last.server.firstBatchMs / first.server.firstBatchMs,
+    serverFirstRequestMs: last.server.firstRequestMs / first.server.firstRequestMs,
     serverRss: last.server.rssAfterFirstBatchMiB / first.server.rssAfterFirstBatchMiB,
     manifestBytes: last.bytes.manifest / first.bytes.manifest,
     pythonOpenPerShard: py(first) && py(last) ? (py(last)!.openSeconds / last.shards) / (py(first)!.openSeconds / first.shards) : null,
   };
-  console.log(`${f(last.tokens / first.tokens)}x the tokens: server time to first batch ${ratios.serverFirstBatchMs.toFixed(2)}x, server RSS ${ratios.serverRss.toFixed(2)}x, manifest ${ratios.manifestBytes.toFixed(1)}x${ratios.pythonOpenPerShard === null ? '' : `, Python open time per shard ${ratios.pythonOpenPerShard.toFixed(2)}x`}`);
+  console.log(`${f(last.tokens / first.tokens)}x the tokens: server spawn-to-first-batch ${ratios.serverFirstBatchMs.toFixed(2)}x (first request alone ${ratios.serverFirstRequestMs.toFixed(2)}x), server RSS ${ratios.serverRss.toFixed(2)}x, manifest ${ratios.manifestBytes.toFixed(1)}x${ratios.pythonOpenPerShard === null ? '' : `, Python open time per shard ${ratios.pythonOpenPerShard.toFixed(2)}x`}`);
   const fs1 = statfsSync(DIR);
   const out = {
     date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null,
