@@ -61,7 +61,7 @@ interface SizeResult {
   write: { seconds: number; tokensPerSec: number };
   bytes: { shards: number; manifest: number; indexes: number; onDisk: number };
   server: { listeningMs: number; firstBatchMs: number; firstRequestMs: number; rssAfterFirstBatchMiB: number; cpuSecondsToFirstBatch: number; wrk: { reqPerSec: number; mbPerSec: number; p99Ms: number }; peakRssMiB: number };
-  python: { openSeconds: number; firstBatchSeconds: number; rssAfterOpenMiB: number; rssOpenDeltaMiB: number } | { skipped: string };
+  python: { openSeconds: number; reopenSeconds: number; firstBatchSeconds: number; rssAfterOpenMiB: number; rssOpenDeltaMiB: number } | { skipped: string };
   verify: { seconds: number; mbPerSec: number };
 }
 
@@ -114,8 +114,8 @@ async function measureSize(tokensWanted: number, script: string): Promise<SizeRe
     else {
       const env = { ...process.env, PYTHONPATH: join(REPO, 'clients', 'python') };
       const out = JSON.parse((await run(py, [join(REPO, 'bench', 'scale_reader.py'), dir], env)).stdout.trim().split('\n').pop()!) as
-        { openSeconds: number; firstBatchSeconds: number; rssAfterImport: number; rssAfterOpen: number };
-      python = { openSeconds: out.openSeconds, firstBatchSeconds: out.firstBatchSeconds, rssAfterOpenMiB: out.rssAfterOpen / MiB, rssOpenDeltaMiB: (out.rssAfterOpen - out.rssAfterImport) / MiB };
+        { openSeconds: number; reopenSeconds: number; firstBatchSeconds: number; rssAfterImport: number; rssAfterOpen: number };
+      python = { openSeconds: out.openSeconds, reopenSeconds: out.reopenSeconds, firstBatchSeconds: out.firstBatchSeconds, rssAfterOpenMiB: out.rssAfterOpen / MiB, rssOpenDeltaMiB: (out.rssAfterOpen - out.rssAfterImport) / MiB };
     }
 
     const v = await run(process.execPath, [join(REPO, 'dist', 'cli', 'logit-cache.js'), 'verify', '--quiet', dir]);
@@ -131,6 +131,24 @@ async function measureSize(tokensWanted: number, script: string): Promise<SizeRe
   }
 }
 
+/**
+ * What start-up costs before any dataset is involved, measured in the same run: a bare
+ * `node -e ""`, and `logit-cache serve` on an empty root (process start, module loading).
+ */
+async function baseline(): Promise<{ nodeMs: number; emptyRootListeningMs: number; emptyRootCpuSeconds: number }> {
+  const nodeMs = (await run(process.execPath, ['-e', ''])).seconds * 1e3;
+  const empty = join(DIR, 'empty-root');
+  mkdirSync(empty, { recursive: true });
+  try {
+    const server = await startServer(empty);
+    const cpu = cpuSecondsOf(server.pid);
+    await server.stop();
+    return { nodeMs, emptyRootListeningMs: server.listeningMs, emptyRootCpuSeconds: cpu };
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   ensureTools(['wrk']);
   ensureBuilt();
@@ -141,37 +159,44 @@ async function main(): Promise<void> {
   if (need > freeBefore * 0.8) throw new Error(`${DIR}: the largest size needs ~${(need / 2 ** 30).toFixed(0)} GiB, only ${(freeBefore / 2 ** 30).toFixed(0)} GiB free; drop it from BENCH_SIZES`);
   const script = writeWrkScript(DIR);
   const results: SizeResult[] = [];
+  const baselines = [await baseline()];
   try {
     for (const size of SIZES) results.push(await measureSize(size, script));
   } finally {
     rmSync(script, { force: true });
   }
+  baselines.push(await baseline());
+  const mean = (f: (b: (typeof baselines)[number]) => number) => baselines.reduce((a, b) => a + f(b), 0) / baselines.length;
+  const base = { nodeMs: mean((b) => b.nodeMs), emptyRootListeningMs: mean((b) => b.emptyRootListeningMs), emptyRootCpuSeconds: mean((b) => b.emptyRootCpuSeconds) };
 
   const f = (x: number, d = 0) => x.toFixed(d);
   const py = (r: SizeResult) => ('skipped' in r.python ? null : r.python);
   console.log(`\nSynthetic datasets, k=8 f16 uncompressed, ${SHAPE.batchSize}x${SHAPE.seqLen}-token batches, ${SHAPE.batchesPerShard} batches per shard (${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}; page cache warm)`);
-  console.log('| tokens | shards | write Mtok/s | manifest KiB | indexes KiB | serve: listening ms | first request ms | spawn to first batch ms | RSS MiB | req/s | py open ms | py RSS +MiB | verify s |');
-  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log(`baseline, same run: node -e "" ${f(base.nodeMs)} ms; logit-cache serve on an empty root listening after ${f(base.emptyRootListeningMs)} ms, ${f(base.emptyRootCpuSeconds, 2)} CPU s`);
+  console.log('| tokens | shards | write Mtok/s | manifest KiB | indexes KiB | serve: listening ms | first request ms | spawn to first batch ms | server CPU s to first batch | RSS MiB | req/s | py open ms | py reopen ms | py RSS +MiB | verify s |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     const p = py(r);
-    console.log(`| ${r.tokens.toExponential(0).replace('+', '')} | ${r.shards} | ${f(r.write.tokensPerSec / 1e6, 1)} | ${f(r.bytes.manifest / 1024, 1)} | ${f(r.bytes.indexes / 1024, 1)} | ${f(r.server.listeningMs)} | ${f(r.server.firstRequestMs, 1)} | ${f(r.server.firstBatchMs)} | ${f(r.server.rssAfterFirstBatchMiB)} | ${f(r.server.wrk.reqPerSec)} | ${p ? f(p.openSeconds * 1e3, 1) : '-'} | ${p ? f(p.rssOpenDeltaMiB, 1) : '-'} | ${f(r.verify.seconds, 1)} |`);
+    console.log(`| ${r.tokens.toExponential(0).replace('+', '')} | ${r.shards} | ${f(r.write.tokensPerSec / 1e6, 1)} | ${f(r.bytes.manifest / 1024, 1)} | ${f(r.bytes.indexes / 1024, 1)} | ${f(r.server.listeningMs)} | ${f(r.server.firstRequestMs, 1)} | ${f(r.server.firstBatchMs)} | ${f(r.server.cpuSecondsToFirstBatch, 2)} | ${f(r.server.rssAfterFirstBatchMiB)} | ${f(r.server.wrk.reqPerSec)} | ${p ? f(p.openSeconds * 1e3, 1) : '-'} | ${p ? f(p.reopenSeconds * 1e3, 1) : '-'} | ${p ? f(p.rssOpenDeltaMiB, 1) : '-'} | ${f(r.verify.seconds, 1)} |`);
   }
   const first = results[0], last = results[results.length - 1];
   const ratios = {
     from: first.tokens, to: last.tokens,
     serverFirstBatchMs: last.server.firstBatchMs / first.server.firstBatchMs,
     serverFirstRequestMs: last.server.firstRequestMs / first.server.firstRequestMs,
+    serverCpuToFirstBatch: last.server.cpuSecondsToFirstBatch / first.server.cpuSecondsToFirstBatch,
     serverRss: last.server.rssAfterFirstBatchMiB / first.server.rssAfterFirstBatchMiB,
     manifestBytes: last.bytes.manifest / first.bytes.manifest,
-    pythonOpenPerShard: py(first) && py(last) ? (py(last)!.openSeconds / last.shards) / (py(first)!.openSeconds / first.shards) : null,
+    pythonOpen: py(first) && py(last) ? py(last)!.openSeconds / py(first)!.openSeconds : null,
+    pythonReopen: py(first) && py(last) ? py(last)!.reopenSeconds / py(first)!.reopenSeconds : null,
   };
-  console.log(`${f(last.tokens / first.tokens)}x the tokens: server spawn-to-first-batch ${ratios.serverFirstBatchMs.toFixed(2)}x (first request alone ${ratios.serverFirstRequestMs.toFixed(2)}x), server RSS ${ratios.serverRss.toFixed(2)}x, manifest ${ratios.manifestBytes.toFixed(1)}x${ratios.pythonOpenPerShard === null ? '' : `, Python open time per shard ${ratios.pythonOpenPerShard.toFixed(2)}x`}`);
+  console.log(`${f(last.tokens / first.tokens)}x the tokens: server spawn-to-first-batch ${ratios.serverFirstBatchMs.toFixed(2)}x (first request alone ${ratios.serverFirstRequestMs.toFixed(2)}x, server CPU to first batch ${ratios.serverCpuToFirstBatch.toFixed(2)}x), server RSS ${ratios.serverRss.toFixed(2)}x, manifest ${ratios.manifestBytes.toFixed(1)}x, shards ${f(last.shards / first.shards)}x${ratios.pythonOpen === null ? '' : `, Python open ${ratios.pythonOpen.toFixed(2)}x (reopen ${ratios.pythonReopen!.toFixed(2)}x)`}`);
   const fs1 = statfsSync(DIR);
   const out = {
     date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null,
     note: 'Machine shared with other jobs; page cache warm (the datasets were just written). Each dataset was deleted after its row.',
     shape: { ...SHAPE, codec: 'none' }, dir: DIR, diskFreeBeforeGiB: freeBefore / 2 ** 30, diskFreeAfterGiB: (fs1.bavail * fs1.bsize) / 2 ** 30,
-    results, ratios,
+    baseline: base, results, ratios,
   };
   writeFileSync(fileURLToPath(new URL('./results/scale.json', import.meta.url)), `${JSON.stringify(out, null, 2)}\n`);
 }
