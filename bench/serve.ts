@@ -14,6 +14,7 @@
 //
 //   npx tsx bench/serve.ts            (needs nginx and wrk; installs them with apt-get when root)
 //   BENCH_BYTES=1073741824 BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_PROFILE=1 npx tsx bench/serve.ts
+//   BENCH_SERVER_CLI=/other/build/dist/cli/logit-cache.js npx tsx bench/serve.ts   (another build, same harness)
 // Writes bench/results/serve.json; with BENCH_PROFILE=1 also the server's .cpuprofile (in the temp folder).
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -212,6 +213,7 @@ async function main(): Promise<void> {
 
     const out = {
       date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null,
+      serverCli: process.env.BENCH_SERVER_CLI ?? 'dist/cli/logit-cache.js',
       note: 'Machine shared with other jobs; compare the side-by-side ratios, not absolute figures.',
       dataset: { ...SHAPE, codec: 'none', batches, shards: written.manifest.shards.length, shardBytes, meanResponseBytes: meanBody },
       load: { tool: 'wrk', connections: CONNECTIONS, secondsPerRun: SECONDS, rounds: ROUNDS, threads: THREADS, host: '127.0.0.1', loadAverageAtEnd: loadavg() },
@@ -221,7 +223,8 @@ async function main(): Promise<void> {
       rssMiB: { idle: idle.rss / 2 ** 20, peakFullPass: afterPass.peak / 2 ** 20, peakOverall: overall.peak / 2 ** 20 },
       runs, epochRuns,
     };
-    writeFileSync(fileURLToPath(new URL('./results/serve.json', import.meta.url)), `${JSON.stringify(out, null, 2)}\n`);
+    const name = process.env.BENCH_RESULT_NAME ?? 'serve';
+    writeFileSync(fileURLToPath(new URL(`./results/${name}.json`, import.meta.url)), `${JSON.stringify(out, null, 2)}\n`);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     if (PROFILE) {

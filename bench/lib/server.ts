@@ -7,7 +7,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(REPO, 'dist', 'cli', 'logit-cache.js');
+/** BENCH_SERVER_CLI runs another build (e.g. main's, built elsewhere) through the same benchmark. */
+const CLI = process.env.BENCH_SERVER_CLI ?? join(REPO, 'dist', 'cli', 'logit-cache.js');
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -20,6 +21,7 @@ function newestMtime(dir: string): number {
 
 /** Builds dist/ when it is missing or older than any file in src/, so the bench never measures stale code. */
 export function ensureBuilt(): void {
+  if (process.env.BENCH_SERVER_CLI) return;
   let built = 0;
   try {
     built = statSync(CLI).mtimeMs;
