@@ -18,6 +18,7 @@ DATASET_NOT_FOUND = "LC_ERR_DATASET_NOT_FOUND"
 SHARD_CORRUPT = "LC_ERR_SHARD_CORRUPT"
 PATH_OUTSIDE_ROOT = "LC_ERR_PATH_OUTSIDE_ROOT"
 SOURCE_READ = "LC_ERR_SOURCE_READ"
+UNAUTHORIZED = "LC_ERR_UNAUTHORIZED"
 
 
 class LogitCacheError(Exception):
@@ -85,4 +86,6 @@ class HttpError(LogitCacheError):
         self.status = status
         self.server_message = message
         self.url = url
-        super().__init__(f"GET {url}: HTTP {status} {code or '(no code)'}: {message}", code or f"LC_ERR_HTTP_{status}")
+        # A plain static server sends no code: name the failure by status in the same registry.
+        fallback = UNAUTHORIZED if status in (401, 403) else SOURCE_READ
+        super().__init__(f"GET {url}: HTTP {status} {code or '(no code)'}: {message}", code or fallback)

@@ -13,7 +13,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from typing import Collection, Mapping, Optional, Tuple
+from typing import Callable, Collection, Mapping, Optional, Tuple
 
 from .errors import SHARD_CORRUPT, SOURCE_READ, HttpError, LogitCacheError
 
@@ -43,9 +43,12 @@ def http_get(
     retries: int = 3,
     backoff: float = 0.5,
     accept_statuses: Collection[int] = (),
+    check_head: Optional[Callable[[int, Mapping[str, str]], None]] = None,
 ) -> Tuple[int, Mapping[str, str], bytes]:
     """``(status, headers, body)`` of a 2xx answer, or of an error status listed in
-    ``accept_statuses`` (e.g. 416 for a range past an empty file); otherwise raises."""
+    ``accept_statuses`` (e.g. 416 for a range past an empty file); otherwise raises.
+    ``check_head(status, headers)`` runs on a 2xx answer before its body is read, so it can
+    refuse (raise) without buffering, e.g. a whole file sent to a Range request."""
     send = dict(headers)
     if token:
         send["Authorization"] = f"Bearer {token}"
@@ -56,6 +59,8 @@ def http_get(
         try:
             req = urllib.request.Request(url, headers=send, method="GET")
             with urllib.request.urlopen(req, timeout=timeout) as resp:
+                if check_head is not None:
+                    check_head(resp.status, resp.headers)
                 return resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as e:
             body = e.read() or b""

@@ -20,7 +20,7 @@ from .batch import LOGPROB_PAD, checked_tensors
 from .errors import ChecksumError, FormatError
 from .http_get import http_get
 from .manifest import Manifest, parse_manifest_bytes
-from .shard_reader import decode_record_batch, parse_schema_message, split_verified_stream
+from .shard_reader import check_sample_ids, decode_record_batch, parse_schema_message, split_verified_stream
 
 ARROW_STREAM_TYPE = "application/vnd.apache.arrow.stream"
 STREAM_SHA_HEADER = "x-logit-cache-stream-sha256"
@@ -96,6 +96,11 @@ class HttpLogitCache:
                 raise ChecksumError(f"{where}: response has no {STREAM_SHA_HEADER} header to verify the body with")
         schema_raw, message = split_verified_stream(body, shard, stream_sha, where)
         rb = decode_record_batch(pa.py_buffer(body).slice(len(schema_raw), len(message)), self._schema(s, schema_raw, where), where)
+        # Every batch holds batchSize samples but the last (the format's rule, which the
+        # writer and every reader's index check enforce), so the ids are known from b alone.
+        m = self.manifest
+        first = b * m.batch_size
+        check_sample_ids(rb, first, min(m.batch_size, m.sample_count - first), where)
         return rb
 
     def batch(self, b: int) -> Dict[str, torch.Tensor]:

@@ -77,6 +77,19 @@ def decode_record_batch(data, schema: pa.Schema, where: str) -> pa.RecordBatch:
         raise ShardCorruptError(f"{where}: cannot decode the record batch: {e}") from None
 
 
+def check_sample_ids(rb: pa.RecordBatch, first: int, samples: int, where: str) -> None:
+    """A decoded batch holds exactly samples ``first .. first + samples - 1``, in order."""
+    if rb.num_rows != samples:
+        raise ShardCorruptError(f"{where}: {rb.num_rows} samples, expected {samples}")
+    i = rb.schema.get_field_index("sample_id")
+    if i < 0 or rb.column(i).type != pa.uint64() or rb.column(i).null_count:
+        raise ShardCorruptError(f"{where}: no non-null uint64 sample_id column")
+    got = rb.column(i).to_numpy()
+    if not np.array_equal(got, np.arange(first, first + samples, dtype=np.uint64)):
+        bad = int(np.flatnonzero(got != np.arange(first, first + samples, dtype=np.uint64))[0])
+        raise ShardCorruptError(f"{where}: row {bad} has sample_id {int(got[bad])}, expected {first + bad}")
+
+
 def split_verified_stream(body, shard: ShardEntry, stream_sha256: Optional[str], where: str):
     """The (schema message, record-batch message) of a served one-batch IPC stream,
     ``file[8:8+schemaLength] ++ message ++ EOS``, after checking: the whole body against
@@ -102,6 +115,7 @@ class ShardIndex:
     length: np.ndarray  # int64
     samples: np.ndarray  # int64
     tokens: np.ndarray  # int64
+    first_sample: np.ndarray  # int64: sample id of each batch's first row
     message_sha256: bytes  # 32 bytes per batch, concatenated
     stream_sha256: bytes
 
@@ -118,8 +132,10 @@ def _sha_column(col: pa.Array) -> bytes:
     return col.buffers()[1].to_pybytes()[start : start + len(col) * SHA_LEN]
 
 
-def parse_index(data, entry: ShardEntry, where: str) -> ShardIndex:
-    """Parse an already-verified index file and check its invariants against the manifest."""
+def parse_index(data, entry: ShardEntry, where: str, batch_size: int, last_shard: bool) -> ShardIndex:
+    """Parse an already-verified index file and check its invariants against the manifest:
+    row count, first batch/sample, ranges in order from the end of the schema message, every
+    batch ``batch_size`` samples but the dataset's last (1..batch_size), sums."""
     try:
         reader = ipc.open_file(pa.BufferReader(data))
         if reader.num_record_batches != 1:
@@ -152,14 +168,19 @@ def parse_index(data, entry: ShardEntry, where: str) -> ShardIndex:
     off, length = cols["offset"].astype(np.int64), cols["length"].astype(np.int64)
     ends = off + length
     lo = 8 + entry.schema_length
-    if rb.num_rows and (off[0] < lo or (length < 8).any() or (off[1:] < ends[:-1]).any() or ends[-1] > entry.bytes):
-        raise ShardCorruptError(f"{where}: batch ranges are not ascending, non-overlapping and inside "
-                                f"[{lo}, {entry.bytes}) of the shard")
+    if off[0] != lo or (length < 8).any() or (off[1:] < ends[:-1]).any() or ends[-1] > entry.bytes:
+        raise ShardCorruptError(f"{where}: batch ranges are not ascending from the schema message's end ({lo}), "
+                                f"non-overlapping and inside the {entry.bytes}-byte shard")
     samples, tokens = cols["samples"].astype(np.int64), cols["tokens"]
+    full = samples[:-1] if last_shard else samples
+    if (full != batch_size).any() or not 1 <= samples[-1] <= batch_size:
+        raise ShardCorruptError(f"{where}: batches of {samples.tolist()} samples; batchSize is {batch_size} "
+                                "(only the dataset's last batch may be shorter)")
     if int(samples.sum()) != entry.sample_count or sum(int(t) for t in tokens) != entry.tokens:
         raise ShardCorruptError(f"{where}: index sums to {int(samples.sum())} samples, {sum(int(t) for t in tokens)} tokens; "
                                 f"manifest says {entry.sample_count}, {entry.tokens}")
-    return ShardIndex(off, length, samples, tokens.astype(np.int64),
+    first = entry.first_sample + np.concatenate([[0], np.cumsum(samples)[:-1]]).astype(np.int64)
+    return ShardIndex(off, length, samples, tokens.astype(np.int64), first,
                       _sha_column(rb.column("message_sha256")), _sha_column(rb.column("stream_sha256")))
 
 
@@ -238,7 +259,7 @@ class ShardReader:
         finally:
             isrc.close()
         check_sha256(data, entry.index.sha256, idx_where)
-        index = parse_index(data, entry, idx_where)
+        index = parse_index(data, entry, idx_where, self.manifest.batch_size, s == len(self.manifest.shards) - 1)
         raw_schema = src.read(8, 8 + entry.schema_length)
         check_sha256(raw_schema, entry.schema_sha256, f"{where} (schema message)")
         schema = parse_schema_message(raw_schema, self.manifest, where)
@@ -260,8 +281,7 @@ class ShardReader:
             check_sha256(data, shard.index.digest(i), where)
         rb = decode_record_batch(data, shard.schema, where)
         samples = int(shard.index.samples[i])
-        if rb.num_rows != samples:
-            raise ShardCorruptError(f"{where}: {rb.num_rows} samples but the index says {samples}")
+        check_sample_ids(rb, int(shard.index.first_sample[i]), samples, where)
         return BatchRead(rb, samples, int(shard.index.tokens[i]))
 
     def verify_file(self, s: int, chunk: int = 8 << 20) -> bool:
@@ -281,6 +301,6 @@ class ShardReader:
 
 
 __all__ = [
-    "BatchRead", "CheckedShard", "ShardIndex", "ShardReader", "check_sha256", "decode_record_batch",
+    "BatchRead", "CheckedShard", "ShardIndex", "ShardReader", "check_sample_ids", "check_sha256", "decode_record_batch",
     "parse_index", "parse_schema_message", "split_verified_stream",
 ]

@@ -100,7 +100,11 @@ class HttpRangeSource:
 
     def _get(self, first: int, last: int, accept=()):
         return http_get(self.url, {"Range": f"bytes={first}-{last}", "Accept-Encoding": "identity"},
-                        accept_statuses=accept, **self._opts)
+                        accept_statuses=accept, check_head=self._refuse_whole, **self._opts)
+
+    def _refuse_whole(self, status: int, headers) -> None:
+        # Checked before the body is read: a server ignoring Range would send the whole file.
+        self._content_range(headers, status)
 
     def _content_range(self, headers, status: int):
         if status == 200:
@@ -205,7 +209,12 @@ class HttpDatasetFiles:
             raise
 
     def open(self, name: str) -> HttpRangeSource:
-        return HttpRangeSource(self.url(name), name=f"{self.base}/{name}", **self._opts)
+        try:
+            return HttpRangeSource(self.url(name), name=f"{self.base}/{name}", **self._opts)
+        except HttpError as e:
+            if e.status == 404:  # as a local file that is missing: the dataset is incomplete
+                raise ShardCorruptError(f"{self.where}: {name} named in the manifest does not exist (HTTP 404)") from None
+            raise
 
 
 def dataset_files(path_or_url: Union[str, os.PathLike], token: Optional[str] = None, timeout: float = 30.0,

@@ -148,6 +148,21 @@ class _StaticHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _send_whole(self, data: bytes) -> None:
+        """200 with the whole file in chunks, counting what the client took before hanging up."""
+        srv = self.server
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        srv.whole_sent = 0
+        try:
+            for i in range(0, len(data), 1 << 16):
+                self.wfile.write(data[i : i + (1 << 16)])
+                srv.whole_sent = i + len(data[i : i + (1 << 16)])
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        srv.whole_done.set()
+
     def do_GET(self):  # noqa: N802 (http.server API)
         srv = self.server
         srv.requests.append((self.path, self.headers.get("Range")))
@@ -161,7 +176,7 @@ class _StaticHandler(BaseHTTPRequestHandler):
         data = path.read_bytes()
         m = _RANGE.match(self.headers.get("Range") or "")
         if not m or srv.ignore_range:
-            return self._send(200, data)
+            return self._send_whole(data)
         a, b = int(m.group(1)), min(int(m.group(2)), len(data) - 1)
         if a >= len(data):
             return self._send(416, b"", [("Content-Range", f"bytes */{len(data)}")])
@@ -177,6 +192,8 @@ class StaticServer(ThreadingHTTPServer):
         self.token = token
         self.ignore_range = False
         self.fail_next: List[int] = []  # statuses answered before real responses
+        self.whole_sent = 0  # bytes of the last whole-file answer the client accepted
+        self.whole_done = threading.Event()
         self.requests: List[tuple] = []
 
     @property

@@ -106,8 +106,10 @@ def _rewrite_index(dataset, s, mutate):
 @pytest.mark.parametrize("mutate,what", [
     (lambda c, m: c.update(offset=c["offset"][::-1]), "ascending"),
     (lambda c, m: c.update(offset=[7] + c["offset"][1:]), "ascending"),
+    (lambda c, m: c.update(offset=[c["offset"][0] + 8] + c["offset"][1:]), "ascending"),
     (lambda c, m: c.update(length=[c["length"][0], 2**64 - 1]), "exceeds"),
-    (lambda c, m: c.update(samples=[c["samples"][0] + 1, c["samples"][1]]), "sums"),
+    (lambda c, m: c.update(samples=[c["samples"][0] + 1, c["samples"][1]]), "batchSize"),
+    (lambda c, m: c.update(samples=[c["samples"][0] - 1, c["samples"][1] + 1]), "batchSize"),
     (lambda c, m: c.update(tokens=[c["tokens"][0], c["tokens"][1] + 5]), "sums"),
     (lambda c, m: [c[k].pop() for k in c], "rows"),
     (lambda c, m: m.update({b"logit_cache.first_batch": b"7"}), "starts at batch"),
@@ -175,3 +177,24 @@ def test_symlinks_inside_the_folder_and_a_symlinked_dataset_are_fine(dataset, tm
     link = tmp_path / "link-to-ds"
     os.symlink(dataset, link)  # the user names the folder through a link: its realpath is the root
     assert LogitCacheDataset(link).batch(0)["sample_id"].tolist() == [0, 1, 2]
+
+
+def test_missing_shard_refused(dataset):
+    m = load_manifest(dataset)
+    (dataset / m.shards[1].file).unlink()
+    ds = LogitCacheDataset(dataset)
+    ds.batch(1)
+    err = _code(lambda: ds.batch(2))
+    assert err.code == SHARD_CORRUPT and m.shards[1].file in str(err)
+
+
+def test_decoded_sample_ids_must_be_the_expected_ones(dataset):
+    """Defence in depth behind the hashes: a batch must hold exactly the samples its position implies."""
+    from logit_cache.shard_reader import check_sample_ids
+
+    rb = LogitCacheDataset(dataset).record_batch(1)  # samples 3, 4, 5
+    check_sample_ids(rb, 3, 3, "batch 1")
+    for first, n, what in ((4, 3, "row 0 has sample_id 3"), (3, 2, "3 samples, expected 2")):
+        with pytest.raises(LogitCacheError) as e:
+            check_sample_ids(rb, first, n, "batch 1")
+        assert e.value.code == SHARD_CORRUPT and what in str(e.value)

@@ -3,7 +3,7 @@ checked reader as a local one (nginx when installed, and a small Range server de
 import pytest
 
 from logit_cache import FileSource, HttpRangeSource, LogitCacheDataset, LogitCacheError, load_manifest
-from logit_cache.errors import DATASET_NOT_FOUND, SHARD_CORRUPT, SOURCE_READ
+from logit_cache.errors import DATASET_NOT_FOUND, SHARD_CORRUPT, SOURCE_READ, UNAUTHORIZED
 
 from conftest import assert_same_batches, flip_byte
 
@@ -48,7 +48,7 @@ def test_range_source_with_bearer_token(dataset, static_server):
     srv = static_server(dataset.parent, token="s3cret")
     with pytest.raises(LogitCacheError) as e:
         LogitCacheDataset(f"{srv.url}/ds", retries=0)
-    assert e.value.status == 401
+    assert e.value.status == 401 and e.value.code == UNAUTHORIZED
     ds = LogitCacheDataset(f"{srv.url}/ds", token="s3cret")
     assert ds.batch(3)["sample_id"].tolist() == [9]
     assert all(r for _, r in srv.requests[-3:])  # batch bytes came by Range requests
@@ -60,6 +60,14 @@ def test_server_without_range_support_refused(dataset, static_server):
     with pytest.raises(LogitCacheError) as e:
         LogitCacheDataset(f"{srv.url}/ds").batch(0)
     assert e.value.code == SOURCE_READ and "Range" in str(e.value)
+    # refused from the status line and headers: a big file is not downloaded first
+    big = dataset.parent / "big.bin"
+    big.write_bytes(b"\0" * (64 << 20))
+    srv.whole_done.clear()
+    with pytest.raises(LogitCacheError) as e:
+        HttpRangeSource(f"{srv.url}/big.bin")
+    assert e.value.code == SOURCE_READ
+    assert srv.whole_done.wait(30) and srv.whole_sent < (32 << 20)
 
 
 def test_file_replaced_between_reads_refused(dataset, static_server):
@@ -73,11 +81,18 @@ def test_file_replaced_between_reads_refused(dataset, static_server):
     assert e.value.code == SHARD_CORRUPT
 
 
-def test_missing_dataset_over_http(dataset, static_server):
+def test_missing_dataset_or_shard_over_http(dataset, static_server):
     srv = static_server(dataset.parent)
     with pytest.raises(LogitCacheError) as e:
         LogitCacheDataset(f"{srv.url}/nope", retries=0)
     assert e.value.code == DATASET_NOT_FOUND
+    m = load_manifest(dataset)
+    (dataset / m.shards[1].file).unlink()
+    ds = LogitCacheDataset(f"{srv.url}/ds", retries=0)
+    ds.batch(0)
+    with pytest.raises(LogitCacheError) as e:
+        ds.batch(2)
+    assert e.value.code == SHARD_CORRUPT and m.shards[1].file in str(e.value)
 
 
 def test_file_source_bounds_and_close(dataset):
