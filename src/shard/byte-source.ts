@@ -1,6 +1,7 @@
 // Where shard bytes come from: a local file or an HTTP server answering Range requests
 // (object storage plugs in the same way). Reads are positional and async, so a reader never
 // blocks its event loop and never needs a whole file in memory.
+import type { BigIntStats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 
 export interface ByteSource {
@@ -24,14 +25,20 @@ function checkRange(start: number, end: number, size: number, name: string): voi
 }
 
 export class LocalFileSource implements ByteSource {
-  private constructor(private readonly handle: FileHandle, readonly byteLength: number, readonly name: string) {}
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly byteLength: number,
+    readonly name: string,
+    /** The file's stat when it was opened, before any byte was read (identity checks compare against it). */
+    readonly opened: BigIntStats,
+  ) {}
 
   /** Opens `path` for positional reads; `name` is what errors call it (never the resolved path). */
   static async open(path: string, name: string = path): Promise<LocalFileSource> {
     const handle = await open(path, 'r');
     try {
-      const st = await handle.stat();
-      return new LocalFileSource(handle, st.size, name);
+      const st = await handle.stat({ bigint: true });
+      return new LocalFileSource(handle, Number(st.size), name, st);
     } catch (e) {
       await handle.close();
       throw e;
@@ -52,6 +59,11 @@ export class LocalFileSource implements ByteSource {
       if (bytesRead === 0) throw new Error(`${this.name}: unexpected end of file at byte ${start + done} (the file shrank after it was opened)`);
       done += bytesRead;
     }
+  }
+
+  /** The file's stat now (fstat on the open descriptor, off the event loop). */
+  stat(): Promise<BigIntStats> {
+    return this.handle.stat({ bigint: true });
   }
 
   async close(): Promise<void> {

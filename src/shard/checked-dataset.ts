@@ -7,7 +7,7 @@ import { type ByteSource, HttpRangeSource, type HttpSourceOptions, LocalFileSour
 import { PathEscapeError, ShardCorruptError } from './errors.js';
 import { LeasePool, PromiseLru } from './lease-pool.js';
 import { type Manifest, parseManifest, readManifestAsync, type ShardEntry } from './manifest.js';
-import { type BatchInfo, checkShardSize, decodeVerified, ShardReader, type VerifiedBatch } from './shard-reader.js';
+import { type BatchInfo, checkShardSize, decodeVerified, type ReadOptions, ShardReader, type VerifiedBatch } from './shard-reader.js';
 import type { TopkBatch, TopkLayout } from './types.js';
 
 /** Opens a file the manifest names (by its relative name) as a byte source. */
@@ -134,13 +134,13 @@ export class CheckedDataset {
   }
 
   /** Batch `batch` as a verified one-batch IPC stream. */
-  async readStream(batch: number): Promise<VerifiedBatch> {
+  async readStream(batch: number, opts?: ReadOptions): Promise<VerifiedBatch> {
     this.checkBatch(batch);
     const entry = this.manifest.shards[shardIndexOf(this.manifest, batch)];
     const reader = await this.shard(shardIndexOf(this.manifest, batch));
     const lease = await this.caches.sources.acquire(this.sourceKey(entry), () => this.openShardSource(entry));
     try {
-      return await reader.read(lease.value, batch);
+      return await reader.read(lease.value, batch, opts);
     } catch (e) {
       // A shard found corrupt is re-opened and re-checked by the next read, not trusted from cache.
       this.caches.sources.discard(this.sourceKey(entry));

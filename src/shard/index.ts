@@ -8,7 +8,7 @@ export {
   CheckedDataset, type CacheLimits, layoutOf, localOpener, type OpenOptions, readerCaches, type ReaderCaches, realpathInside,
   shardIndexOf, type SourceOpener,
 } from './checked-dataset.js';
-export { type BatchInfo, checkShardSize, decodeVerified, type ShardContext, ShardReader, type VerifiedBatch } from './shard-reader.js';
+export { type BatchInfo, checkShardSize, decodeVerified, type ReadOptions, type ShardContext, ShardReader, type VerifiedBatch, type VerifiedMemo } from './shard-reader.js';
 export { type ByteSource, HttpRangeSource, type HttpSourceOptions, LocalFileSource, readInto } from './byte-source.js';
 export { type Closable, type Lease, LeasePool, PromiseLru } from './lease-pool.js';
 export { decodeIndex, encodeIndex, indexFileOf, INDEX_COLUMNS, type ShardIndex } from './index-file.js';

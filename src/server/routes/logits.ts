@@ -8,11 +8,17 @@ import { BATCH_PATTERN, DATASET_ID_PATTERN, parseBatchIndex } from '../dataset-i
 import { quote } from '../error-handler.js';
 import { BadBatch, BatchNotFound, DatasetNotFound, NotAcceptable } from '../errors.js';
 import { ARROW_STREAM, type BatchFormat, chooseFormat, etagMatches, JSON_TYPE } from '../negotiate.js';
+import { BodyPool } from '../body-pool.js';
 import { ref } from '../schemas.js';
+import { VerifiedBatches } from '../verified-batches.js';
 
 export const SHA_HEADER = 'x-logit-cache-batch-sha256';
 export const STREAM_SHA_HEADER = 'x-logit-cache-stream-sha256';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** Idle response buffers kept for reuse (those in flight are bounded by open connections). */
+const BODY_POOL_BYTES = 64 << 20;
+/** Shard files whose verified batches are remembered: one bit per batch each. */
+const VERIFIED_FILES = 100_000;
 
 interface Params { datasetId: string; batch: string }
 interface Query { format?: BatchFormat }
@@ -20,6 +26,11 @@ interface Query { format?: BatchFormat }
 const errorResponse = (description: string) => ({ description, ...ref('http-error') });
 
 export async function logitsRoutes(app: FastifyInstance): Promise<void> {
+  // Response bodies are reused once sent; batches hashed once are not hashed again while
+  // their file is unchanged (docs/HTTP.md, "What a 200 guarantees").
+  const bodies = new BodyPool(BODY_POOL_BYTES);
+  const memo = new VerifiedBatches(VERIFIED_FILES);
+  const alloc = (length: number) => bodies.acquire(length);
   app.get<{ Params: Params; Querystring: Query }>('/logits/:datasetId/:batch', {
     schema: {
       summary: 'One cached batch as an Arrow IPC stream (or JSON)',
@@ -76,11 +87,16 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
     const etag = format === 'arrow' ? `"${info.streamSha256}"` : `"${info.streamSha256}.json"`;
     const cacheHeaders = { etag, 'cache-control': IMMUTABLE, vary: 'Accept', [SHA_HEADER]: info.messageSha256, [STREAM_SHA_HEADER]: info.streamSha256 };
     if (etagMatches(req.headers['if-none-match'], etag)) return reply.code(304).headers(cacheHeaders).send();
-    // Verified on every read: the batch's bytes are hashed after they leave the file, right
-    // here, and a mismatch throws before any header or byte of the batch is sent.
-    const read = await ds.reader.readStream(batch);
+    // The batch's bytes are hashed after they leave the file (or vouched for by an earlier
+    // hash of the same unchanged file), and a mismatch throws before any byte is sent.
+    const arrow = format === 'arrow';
+    const read = await ds.reader.readStream(batch, { memo, alloc: arrow ? alloc : undefined });
     reply.headers(cacheHeaders);
-    if (format === 'arrow') return reply.type(ARROW_STREAM).send(read.stream);
+    if (arrow) {
+      // 'finish' means the kernel holds every byte; an aborted response never gives its buffer back.
+      reply.raw.once('finish', () => bodies.release(read.stream as Buffer));
+      return reply.type(ARROW_STREAM).send(read.stream);
+    }
     return reply.type(JSON_TYPE).send(batchToJson(datasetId, batch, info, ds.layout, decodeVerified(read, ds.layout)));
   });
 }
