@@ -146,7 +146,7 @@ const fmt = (x: number): string => (x === 0 ? '0' : x < 1e-3 ? x.toExponential(1
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const teachers = loadTeachers(cache);
+  const teachers = await loadTeachers(cache);
   const ks = quick ? [8, 128] : [8, 32, 128];
   const codecNames = CODECS.map((c) => c.name);
   console.log('\n### Parts, bytes per token (each buffer of each batch compressed on its own)\n');

@@ -29,7 +29,7 @@ function sources(cache: string): Source[] {
 }
 
 /** Runs the CLI for every source whose dataset is not cached yet, then reads all of them. */
-export function loadTeachers(cache: string, only?: string[]): TeacherData[] {
+export async function loadTeachers(cache: string, only?: string[]): Promise<TeacherData[]> {
   const result: TeacherData[] = [];
   for (const src of sources(cache)) {
     if (only && !only.includes(src.name)) continue;
@@ -41,16 +41,16 @@ export function loadTeachers(cache: string, only?: string[]): TeacherData[] {
       const r = spawnSync(join(repo, 'node_modules/.bin/tsx'), args, { stdio: ['ignore', 'ignore', 'inherit'] });
       if (r.status !== 0) throw new Error(`storage: precompute-logits for ${src.name} exited with ${r.status}`);
     }
-    const reader = DatasetReader.open(dir);
+    const reader = await DatasetReader.open(dir);
     const batches: TopkBatch[] = [];
     for (let b = 0; b < reader.batchCount; b++) {
-      const x = reader.readBatch(b);
+      const x = await reader.readBatch(b);
       // Copies: the reader may reuse its buffers, and every candidate re-reads these arrays.
       batches.push({ sampleIds: Float64Array.from(x.sampleIds), offsets: x.offsets.slice(), inputIds: x.inputIds.slice(),
         topkIds: Uint32Array.from(x.topkIds), topkLogprobs: x.topkLogprobs.slice() });
     }
     result.push({ name: src.name, vocab: reader.layout.vocabSize, batches, tokens: batches.reduce((a, b) => a + b.inputIds.length, 0) });
-    reader.close();
+    await reader.close();
   }
   return result;
 }

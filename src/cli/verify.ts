@@ -10,7 +10,7 @@ export const verifyCommand = folderCommand(
   },
   async (dir, values) => {
     const { verifyDataset } = await import('../shard/verify.js');
-    const report = verifyDataset(dir, values.quiet ? undefined : (e) => process.stderr.write(`verifying ${e.file} (${e.done + 1}/${e.total})\n`));
+    const report = await verifyDataset(dir, values.quiet ? undefined : (e) => process.stderr.write(`verifying ${e.file} (${e.done + 1}/${e.total})\n`));
     for (const p of report.problems) {
       process.stderr.write(`FAIL ${p.shard ?? report.datasetDir}${p.batch === null ? '' : ` batch ${p.batch}`}: ${p.message}\n`);
     }

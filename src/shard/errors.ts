@@ -6,3 +6,31 @@ export class ShardCorruptError extends Error {
     this.name = 'ShardCorruptError';
   }
 }
+
+/** A manifest written by format 1.x: readable again after `logit-cache migrate <dir>`. */
+export class FormatMigrateError extends Error {
+  readonly code = 'LC_ERR_FORMAT_MIGRATE';
+  constructor(readonly where: string, readonly version: string, readonly datasetDir: string) {
+    super(`${where}: format version ${version} predates this reader (reads 2.x); convert it in place with \`logit-cache migrate ${datasetDir}\``);
+    this.name = 'FormatMigrateError';
+  }
+}
+
+/** A manifest or shard from a newer major version (or not MAJOR.MINOR at all). */
+export class FormatVersionError extends Error {
+  readonly code = 'LC_ERR_FORMAT_VERSION';
+  constructor(readonly where: string, detail: string) {
+    super(`${where}: ${detail}`);
+    this.name = 'FormatVersionError';
+  }
+}
+
+/** A file the manifest names that resolves outside its dataset folder (a symlink out, usually). */
+export class PathEscapeError extends Error {
+  readonly code = 'LC_ERR_PATH_OUTSIDE_ROOT';
+  constructor(readonly name: string, within = 'the dataset folder') {
+    // Only the manifest's relative name: nothing about where the link points.
+    super(`${name}: resolves outside ${within}; refused`);
+    this.name = 'PathEscapeError';
+  }
+}
