@@ -1,0 +1,185 @@
+"""Decoding of the encoded top-k columns (docs/FORMAT.md, "Encoded top-k columns").
+
+A shard whose schema metadata says ``logit_cache.values = "rank-delta"`` stores the
+log-probabilities as two byte-plane columns ``topk_logprobs_p0``/``_p1`` instead of
+``topk_logprobs``; ``logit_cache.ids = "refs"`` stores the ids as byte planes
+``topk_ids_p0``.. instead of ``topk_ids``.  Everything here is vectorized numpy: no Python
+loop runs per sample or per token (id references resolve by pointer doubling).
+
+Hook for the readers: ``is_encoded(rb.schema)`` says whether a record batch needs this
+module; ``decode_topk(rb, k, where)`` returns ``(topk_ids [T, k] int64, topk_logprobs
+[T, k] float32)`` over the batch's flattened positions, in the same order as
+``input_ids.flatten()``.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+import pyarrow as pa
+
+from .errors import FormatError
+
+#: Value encodings this module decodes (the classic f32/f16/bf16/q8 are read as plain columns).
+VALUE_ENCODINGS = ("rank-delta",)
+#: Id encodings: "plain" is the classic ``topk_ids`` column.
+ID_ENCODINGS = ("plain", "refs")
+CLASSIC_VALUES = ("f32", "f16", "bf16", "q8")
+
+META_VALUES = b"logit_cache.values"
+META_IDS = b"logit_cache.ids"
+META_F16_RANKS = b"logit_cache.f16_ranks"
+META_GRID_STEP = b"logit_cache.grid_step"
+META_VOCAB = b"logit_cache.vocab_size"
+VALUE_PREFIX = "topk_logprobs_p"
+ID_PREFIX = "topk_ids_p"
+
+
+def _meta(schema: pa.Schema) -> dict:
+    return schema.metadata or {}
+
+
+def _text(meta: dict, key: bytes, default: Optional[str] = None) -> Optional[str]:
+    v = meta.get(key)
+    return v.decode() if v is not None else default
+
+
+def encodings_of(schema: pa.Schema, where: str = "shard") -> Tuple[str, str]:
+    """(values, ids) encodings a shard schema declares; refuses unknown ones by name."""
+    meta = _meta(schema)
+    values = _text(meta, META_VALUES, "")
+    ids = _text(meta, META_IDS, "plain")
+    if values not in CLASSIC_VALUES + VALUE_ENCODINGS:
+        raise FormatError(f"{where}: unknown value encoding {values!r}; this client reads {CLASSIC_VALUES + VALUE_ENCODINGS}")
+    if ids not in ID_ENCODINGS:
+        raise FormatError(f"{where}: unknown id encoding {ids!r}; this client reads {ID_ENCODINGS}")
+    return values, ids
+
+
+def is_encoded(schema: pa.Schema, where: str = "shard") -> bool:
+    values, ids = encodings_of(schema, where)
+    return values in VALUE_ENCODINGS or ids != "plain"
+
+
+def id_plane_count(vocab_size: int, k: int) -> int:
+    top = vocab_size + k
+    return 2 if top < 1 << 16 else 3 if top < 1 << 24 else 4
+
+
+def _input_offsets(rb: pa.RecordBatch) -> np.ndarray:
+    off = rb.column("input_ids").offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    return off - off[0]
+
+
+def _planes(rb: pa.RecordBatch, prefix: str, k: int, where: str) -> List[np.ndarray]:
+    lengths = np.diff(_input_offsets(rb))
+    names = sorted((n for n in rb.schema.names if n.startswith(prefix)), key=lambda n: int(n[len(prefix):]))
+    if not names or names != [f"{prefix}{i}" for i in range(len(names))]:
+        raise FormatError(f"{where}: byte-plane columns {prefix}0.. missing or not numbered from 0; has {rb.schema.names}")
+    out = []
+    for name in names:
+        col = rb.column(name)
+        if not isinstance(col, pa.ListArray) or col.null_count:
+            raise FormatError(f"{where}: column {name} must be a non-null list<fixed_size_list<uint8, {k}>>, got {col.type}")
+        if not np.array_equal(np.diff(col.offsets.to_numpy(zero_copy_only=False)), lengths):
+            raise FormatError(f"{where}: column {name} list lengths differ from input_ids")
+        child = col.flatten()
+        if not isinstance(child, pa.FixedSizeListArray) or child.type.list_size != k or child.type.value_type != pa.uint8():
+            raise FormatError(f"{where}: column {name} must be list<fixed_size_list<uint8, {k}>>, got list<{child.type}>")
+        out.append(child.flatten().to_numpy(zero_copy_only=False).reshape(len(child), k))
+    if len({p.shape for p in out}) != 1:
+        raise FormatError(f"{where}: byte planes {names} differ in length")
+    return out
+
+
+def join_planes(planes: List[np.ndarray], dtype) -> np.ndarray:
+    """Byte planes (least significant first) → one integer array."""
+    acc = np.zeros(planes[0].shape, dtype=dtype)
+    for i, p in enumerate(planes):
+        acc |= p.astype(dtype) << dtype(8 * i)
+    return acc
+
+
+def decode_rank_delta(deltas: np.ndarray, f16_ranks: int, step: float) -> np.ndarray:
+    """uint16 deltas [T, k] → float32 log-probs (rank-delta; see docs/FORMAT.md)."""
+    t, k = deltas.shape
+    out = np.empty((t, k), dtype=np.float32)
+    if f16_ranks:
+        # Running sums wrap modulo 2^16, as the writer's differences do.
+        keys = np.cumsum(deltas[:, :f16_ranks], axis=1, dtype=np.uint16)
+        halves = keys + np.uint16(0x8000)
+        out[:, :f16_ranks] = halves.view(np.float16).astype(np.float32)
+    if f16_ranks < k:
+        q = np.cumsum(deltas[:, f16_ranks:], axis=1, dtype=np.uint16)
+        # float64 product rounded once to float32: the same value the TypeScript reader gets.
+        out[:, f16_ranks:] = (-(q.astype(np.float64) * step)).astype(np.float32)
+    return out
+
+
+def decode_id_refs(codes: np.ndarray, offsets: np.ndarray, input_ids: np.ndarray, vocab_size: int, where: str = "batch") -> np.ndarray:
+    """Id reference codes [T, k] → ids [T, k] int64 (id-refs; see docs/FORMAT.md)."""
+    t, k = codes.shape
+    codes = codes.astype(np.int64).reshape(-1)
+    lengths = np.diff(offsets)
+    token = np.repeat(np.arange(t, dtype=np.int64), k)
+    start = np.repeat(np.repeat(offsets[:-1], lengths), k)
+    end = np.repeat(np.repeat(offsets[1:], lengths), k)
+    lit = k + 1
+    ids = np.where(codes >= lit, codes - lit, 0)
+    is_next = codes == 0
+    is_prev = (codes >= 1) & (codes <= k)
+    bad = is_next & (token + 1 >= end)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise FormatError(f"{where}: token {i // k} rank {i % k} refers to the next input token, but it is the sample's last")
+    bad = is_prev & (token == start)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise FormatError(f"{where}: token {i // k} rank {i % k} refers to the previous position, but it is the sample's first")
+    nxt = np.flatnonzero(is_next)
+    ids[nxt] = input_ids[token[nxt] + 1]
+    # Each reference points at an entry of the previous position; chains resolve by pointer
+    # doubling (log2 of the longest chain rounds), then every entry copies its root's id.
+    ptr = np.arange(t * k, dtype=np.int64)
+    prev = np.flatnonzero(is_prev)
+    ptr[prev] = (token[prev] - 1) * k + (codes[prev] - 1)
+    while True:
+        nptr = ptr[ptr]
+        if np.array_equal(nptr, ptr):
+            break
+        ptr = nptr
+    ids = ids[ptr]
+    out_of = (ids < 0) | (ids >= vocab_size)
+    if out_of.any():
+        i = int(np.flatnonzero(out_of)[0])
+        raise FormatError(f"{where}: token {i // k} rank {i % k} decodes to id {int(ids[i])}, outside the vocabulary of {vocab_size}")
+    return ids.reshape(t, k)
+
+
+def decode_topk(rb: pa.RecordBatch, k: int, where: str = "batch") -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """(ids [T, k] int64 or None, log-probs [T, k] float32 or None) of an encoded record batch.
+
+    None for a part stored as the classic column (read it as before)."""
+    values, id_enc = encodings_of(rb.schema, where)
+    meta = _meta(rb.schema)
+    logprobs = ids = None
+    if values == "rank-delta":
+        f16_ranks = int(_text(meta, META_F16_RANKS, str(k)))
+        step = float(_text(meta, META_GRID_STEP, "0"))
+        if not 0 <= f16_ranks <= k or (f16_ranks < k and not step > 0):
+            raise FormatError(f"{where}: rank-delta with f16_ranks={f16_ranks}, grid_step={step} (k={k})")
+        planes = _planes(rb, VALUE_PREFIX, k, where)
+        if len(planes) != 2:
+            raise FormatError(f"{where}: rank-delta needs 2 byte planes, got {len(planes)}")
+        logprobs = decode_rank_delta(join_planes(planes, np.uint16), f16_ranks, step)
+    if id_enc == "refs":
+        vocab = int(_text(meta, META_VOCAB, "0"))
+        planes = _planes(rb, ID_PREFIX, k, where)
+        if len(planes) != id_plane_count(vocab, k):
+            raise FormatError(f"{where}: id refs need {id_plane_count(vocab, k)} byte planes for a vocabulary of {vocab}, got {len(planes)}")
+        off = _input_offsets(rb)
+        tokens = rb.column("input_ids").flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+        if planes[0].shape[0] != len(tokens):
+            raise FormatError(f"{where}: {planes[0].shape[0]} id positions for {len(tokens)} input tokens")
+        ids = decode_id_refs(join_planes(planes, np.uint32), off, tokens, vocab, where)
+    return ids, logprobs
