@@ -14,6 +14,7 @@ import { scatterSvg } from './storage/plot.js';
 import {
   baseBuffers, f16Plain, f16Planes, type IdCandidate, idRefs, idsPlain, idsPlanes, q8, rankDelta, type ValueCandidate,
 } from './storage/candidates.js';
+import { measurePreset, type PresetRow } from './storage/presets.js';
 import { loadTeachers, MAX_K, type TeacherData, truncateK } from './storage/teachers.js';
 import type { TopkBatch } from '../src/shard/types.js';
 
@@ -179,6 +180,18 @@ async function main(): Promise<void> {
     console.log(`| ${target.name} (<= ${target.maxBytes}) | ${target.rule} | ${t.name} | ${best.values} | ${best.ids} | ${best.codec} | ${best.bytesPerToken.toFixed(2)}${best.bytesPerToken <= target.maxBytes ? '' : ' (over)'} | ${fmt(best.parts.base)}/${fmt(best.parts.ids)}/${fmt(best.parts.values)} | ${fmt(best.fidelity.bildRelError)} | ${Object.values(best.fidelity.maxAbsByBand).map(fmt).join(', ')} | ${ms.toFixed(2)} |`);
   }
 
+  console.log('\n### Presets through the real writer and readers (file bytes = shards + index files)\n');
+  console.log('| teacher | k | preset | bytes/token | f16 ranks | max abs err by rank band | BiLD rel. err | KL top-k | write MB/s | read MB/s | TS ms/batch | Python ms/batch | tokens/batch |');
+  console.log('| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const presetRows: PresetRow[] = [];
+  for (const k of ks) for (const t of teachers) for (const preset of ['fast', 'compact', 'small'] as const) {
+    if (k > 8 && preset === 'small') continue;
+    const r = await measurePreset(t, k, preset, k > 8 ? 40_000 : Infinity);
+    presetRows.push(r);
+    const f = r.fidelity;
+    console.log(`| ${r.teacher} | ${k} | ${preset} | ${r.bytesPerToken.toFixed(2)} | ${f.f16Ranks} | ${Object.entries(f.maxAbsByBand).map(([b, e]) => `${b}: ${fmt(e)}`).join(', ')} | ${fmt(f.bildRelError)} | ${fmt(f.klTopk)} | ${r.writeMBs.toFixed(0)} | ${r.readMBs.toFixed(0)} | ${r.tsDecodeMsPerBatch.toFixed(2)} | ${r.pyDecodeMsPerBatch === null ? 'n/a' : r.pyDecodeMsPerBatch.toFixed(2)} | ${r.batchTokens.toFixed(0)} |`);
+  }
+
   const points = all.filter((c) => c.k === 8 && ['lz4', 'zstd-3', 'zstd-19'].includes(c.codec)).map((c) => ({ x: c.bytesPerToken, y: c.fidelity.bildRelError, series: `${c.teacher} ${c.codec}`, label: `${c.values} + ${c.ids}` }));
   const svg = scatterSvg(points.filter((p) => p.series.startsWith('stories') || teachers.every((t) => t.name !== 'stories260k')), {
     title: 'k = 8: bytes per token against teacher-led BiLD relative error', xLabel: 'bytes per token (stored batch of 32 samples)', yLabel: 'teacher-led BiLD relative error', yFloor: 1e-7,
@@ -190,7 +203,7 @@ async function main(): Promise<void> {
     bench: 'storage', date: new Date().toISOString(), node: process.version, quick, seconds: (Date.now() - started) / 1000,
     note: 'Sizes model Arrow IPC body compression (each buffer alone, 8-byte length prefix, 8-byte padding); record batch metadata (~0.1 B/token) not counted. Machine shared with other jobs: decode times are indicative.',
     teachers: teachers.map((t) => ({ name: t.name, vocab: t.vocab, tokens: t.tokens, batches: t.batches.length })),
-    targets: TARGETS.map(({ name, k, maxBytes, rule }) => ({ name, k, maxBytes, rule })), winners, parts: rows,
+    targets: TARGETS.map(({ name, k, maxBytes, rule }) => ({ name, k, maxBytes, rule })), winners, presets: presetRows, parts: rows,
   }, null, 2) + '\n');
   console.error(`storage: done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote bench/results/storage.json and storage.svg`);
 }
