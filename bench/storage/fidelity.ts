@@ -14,8 +14,8 @@ export interface Fidelity {
 }
 
 export function bands(k: number): [number, number][] {
-  if (k <= 8) return [[0, 0], [1, 3], [4, k - 1]];
-  return [[0, 15], [16, 31], [32, k - 1]];
+  const all: [number, number][] = k <= 8 ? [[0, 0], [1, 3], [4, k - 1]] : [[0, 15], [16, 31], [32, k - 1]];
+  return all.map(([lo, hi]): [number, number] => [lo, Math.min(hi, k - 1)]).filter(([lo, hi]) => lo <= hi);
 }
 
 const BILD_K = 8;

@@ -12,6 +12,8 @@ export const META = {
   values: 'logit_cache.values',
   vocabSize: 'logit_cache.vocab_size',
   q8Scale: 'logit_cache.q8_scale',
+  /** Reserved for id encodings; absent means the classic topk_ids column, the only one so far. */
+  ids: 'logit_cache.ids',
 } as const;
 
 export const COLUMNS = ['sample_id', 'input_ids', 'topk_ids', 'topk_logprobs'] as const;
@@ -59,6 +61,8 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   checkShardVersion(version, where);
   const values = m.get(META.values) as ValueEncoding;
   if (!VALUE_ENCODINGS.includes(values)) throw new Error(`shard ${where}: unknown value encoding "${values}"`);
+  const ids = m.get(META.ids);
+  if (ids !== undefined && ids !== 'plain') throw new Error(`shard ${where}: unknown id encoding "${ids}"`);
   const layout: TopkLayout = { k: Number(m.get(META.k)), vocabSize: Number(m.get(META.vocabSize)), values };
   if (values === 'q8') layout.q8Scale = Number(m.get(META.q8Scale));
   if (isPlaneEncoded(layout)) Object.assign(layout, rankDeltaFromMeta(m, layout.k, where));

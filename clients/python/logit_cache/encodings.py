@@ -1,15 +1,15 @@
-"""Decoding of the encoded top-k columns (docs/FORMAT.md, "Encoded top-k columns").
+"""Decoding of the encoded top-k columns (docs/FORMAT.md §4.1, ``rank-delta``).
 
 A shard whose schema metadata says ``logit_cache.values = "rank-delta"`` stores the
 log-probabilities as two byte-plane columns ``topk_logprobs_p0``/``_p1`` instead of
-``topk_logprobs``; ``logit_cache.ids = "refs"`` stores the ids as byte planes
-``topk_ids_p0``.. instead of ``topk_ids``.  Everything here is vectorized numpy: no Python
-loop runs per sample or per token (id references resolve by pointer doubling).
+``topk_logprobs``.  Ids are always the classic ``topk_ids`` column; a schema naming another
+id encoding (``logit_cache.ids``) is refused by name.  Everything here is vectorized numpy:
+no Python loop runs per sample or per token.
 
 Hook for the readers: ``is_encoded(rb.schema)`` says whether a record batch needs this
-module; ``decode_topk(rb, k, where)`` returns ``(topk_ids [T, k] int64, topk_logprobs
-[T, k] float32)`` over the batch's flattened positions, in the same order as
-``input_ids.flatten()``.
+module; ``decode_topk(rb, k, where)`` returns ``(topk_ids, topk_logprobs)``, each
+[T, k] over the batch's flattened positions (the order of ``input_ids.flatten()``) or None
+where that part is the classic column (ids always, so far).
 """
 from __future__ import annotations
 
@@ -22,17 +22,15 @@ from .errors import FormatError
 
 #: Value encodings this module decodes (the classic f32/f16/bf16/q8 are read as plain columns).
 VALUE_ENCODINGS = ("rank-delta",)
-#: Id encodings: "plain" is the classic ``topk_ids`` column.
-ID_ENCODINGS = ("plain", "refs")
+#: Id encodings: "plain" is the classic ``topk_ids`` column (the only one so far).
+ID_ENCODINGS = ("plain",)
 CLASSIC_VALUES = ("f32", "f16", "bf16", "q8")
 
 META_VALUES = b"logit_cache.values"
 META_IDS = b"logit_cache.ids"
 META_F16_RANKS = b"logit_cache.f16_ranks"
 META_GRID_STEP = b"logit_cache.grid_step"
-META_VOCAB = b"logit_cache.vocab_size"
 VALUE_PREFIX = "topk_logprobs_p"
-ID_PREFIX = "topk_ids_p"
 
 
 def _meta(schema: pa.Schema) -> dict:
@@ -59,11 +57,6 @@ def encodings_of(schema: pa.Schema, where: str = "shard") -> Tuple[str, str]:
 def is_encoded(schema: pa.Schema, where: str = "shard") -> bool:
     values, ids = encodings_of(schema, where)
     return values in VALUE_ENCODINGS or ids != "plain"
-
-
-def id_plane_count(vocab_size: int, k: int) -> int:
-    top = vocab_size + k
-    return 2 if top < 1 << 16 else 3 if top < 1 << 24 else 4
 
 
 def _input_offsets(rb: pa.RecordBatch) -> np.ndarray:
@@ -116,51 +109,11 @@ def decode_rank_delta(deltas: np.ndarray, f16_ranks: int, step: float) -> np.nda
     return out
 
 
-def decode_id_refs(codes: np.ndarray, offsets: np.ndarray, input_ids: np.ndarray, vocab_size: int, where: str = "batch") -> np.ndarray:
-    """Id reference codes [T, k] → ids [T, k] int64 (id-refs; see docs/FORMAT.md)."""
-    t, k = codes.shape
-    codes = codes.astype(np.int64).reshape(-1)
-    lengths = np.diff(offsets)
-    token = np.repeat(np.arange(t, dtype=np.int64), k)
-    start = np.repeat(np.repeat(offsets[:-1], lengths), k)
-    end = np.repeat(np.repeat(offsets[1:], lengths), k)
-    lit = k + 1
-    ids = np.where(codes >= lit, codes - lit, 0)
-    is_next = codes == 0
-    is_prev = (codes >= 1) & (codes <= k)
-    bad = is_next & (token + 1 >= end)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise FormatError(f"{where}: token {i // k} rank {i % k} refers to the next input token, but it is the sample's last")
-    bad = is_prev & (token == start)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise FormatError(f"{where}: token {i // k} rank {i % k} refers to the previous position, but it is the sample's first")
-    nxt = np.flatnonzero(is_next)
-    ids[nxt] = input_ids[token[nxt] + 1]
-    # Each reference points at an entry of the previous position; chains resolve by pointer
-    # doubling (log2 of the longest chain rounds), then every entry copies its root's id.
-    ptr = np.arange(t * k, dtype=np.int64)
-    prev = np.flatnonzero(is_prev)
-    ptr[prev] = (token[prev] - 1) * k + (codes[prev] - 1)
-    while True:
-        nptr = ptr[ptr]
-        if np.array_equal(nptr, ptr):
-            break
-        ptr = nptr
-    ids = ids[ptr]
-    out_of = (ids < 0) | (ids >= vocab_size)
-    if out_of.any():
-        i = int(np.flatnonzero(out_of)[0])
-        raise FormatError(f"{where}: token {i // k} rank {i % k} decodes to id {int(ids[i])}, outside the vocabulary of {vocab_size}")
-    return ids.reshape(t, k)
-
-
 def decode_topk(rb: pa.RecordBatch, k: int, where: str = "batch") -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
     """(ids [T, k] int64 or None, log-probs [T, k] float32 or None) of an encoded record batch.
 
-    None for a part stored as the classic column (read it as before)."""
-    values, id_enc = encodings_of(rb.schema, where)
+    None for a part stored as the classic column (read it as before): ids, so far, always."""
+    values, _ = encodings_of(rb.schema, where)
     meta = _meta(rb.schema)
     logprobs = ids = None
     if values == "rank-delta":
@@ -172,14 +125,4 @@ def decode_topk(rb: pa.RecordBatch, k: int, where: str = "batch") -> Tuple[Optio
         if len(planes) != 2:
             raise FormatError(f"{where}: rank-delta needs 2 byte planes, got {len(planes)}")
         logprobs = decode_rank_delta(join_planes(planes, np.uint16), f16_ranks, step)
-    if id_enc == "refs":
-        vocab = int(_text(meta, META_VOCAB, "0"))
-        planes = _planes(rb, ID_PREFIX, k, where)
-        if len(planes) != id_plane_count(vocab, k):
-            raise FormatError(f"{where}: id refs need {id_plane_count(vocab, k)} byte planes for a vocabulary of {vocab}, got {len(planes)}")
-        off = _input_offsets(rb)
-        tokens = rb.column("input_ids").flatten().to_numpy(zero_copy_only=False).astype(np.int64)
-        if planes[0].shape[0] != len(tokens):
-            raise FormatError(f"{where}: {planes[0].shape[0]} id positions for {len(tokens)} input tokens")
-        ids = decode_id_refs(join_planes(planes, np.uint32), off, tokens, vocab, where)
     return ids, logprobs

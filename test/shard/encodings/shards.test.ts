@@ -88,6 +88,7 @@ describe('rank-delta shards', () => {
       'logit_cache.format_version': '2.0', 'logit_cache.k': '8', 'logit_cache.vocab_size': '512', ...meta,
     })));
     expect(() => layoutFromSchema(schema({ 'logit_cache.values': 'zigzag-9' }), 's')).toThrow(/unknown value encoding "zigzag-9"/);
+    expect(() => layoutFromSchema(schema({ 'logit_cache.values': 'f16', 'logit_cache.ids': 'huffman' }), 's')).toThrow(/unknown id encoding "huffman"/);
     expect(() => layoutFromSchema(schema({ 'logit_cache.values': 'rank-delta', 'logit_cache.f16_ranks': '9' }), 's')).toThrow(/f16 ranks must be an integer in \[0, k=8\]/);
     expect(() => layoutFromSchema(schema({ 'logit_cache.values': 'rank-delta', 'logit_cache.f16_ranks': '2' }), 's')).toThrow(/grid step must be a positive number/);
     expect(() => layoutFromSchema(schema({ 'logit_cache.values': 'rank-delta', 'logit_cache.f16_ranks': '8' }), 's')).toThrow(/missing column input_ids/);
