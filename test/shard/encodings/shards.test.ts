@@ -5,7 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Field, Schema, Uint64 } from 'apache-arrow';
+import { Field, RecordBatchReader, Schema, Uint64 } from 'apache-arrow';
+import { buildApp } from '../../../src/server/index.js';
+import { fromRecordBatch } from '../../../src/shard/record-batch.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CodecName, DatasetReader, layoutFromSchema, type TopkLayout } from '../../../src/shard/index.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../../src/shard/float16.js';
@@ -70,6 +72,28 @@ describe('rank-delta shards', () => {
     expect(run.stderr).toBe('');
     expect(run.stdout).toMatch(/encodings ok: 3 datasets, 15 batches/);
     expect(run.status).toBe(0);
+  });
+
+  it('the server serves rank-delta batches: the Arrow stream as stored, JSON decoded like the reader', async () => {
+    const { dir, manifest } = writeFixture({ root, datasetId: 'served', layout: cases[2].layout, codec: 'zstd', batches: 3, batchSize: 4, batchesPerShard: 2, seqLen });
+    const app = buildApp({ root });
+    const reader = await DatasetReader.open(dir);
+    try {
+      for (let b = 0; b < manifest.batchCount; b++) {
+        const stored = await reader.readBatch(b);
+        const arrow = await app.inject({ url: `/logits/served/${b}` });
+        expect(arrow.statusCode).toBe(200);
+        const rb = RecordBatchReader.from(arrow.rawPayload).next().value;
+        expect(Array.from(fromRecordBatch(rb, layoutFromSchema(rb.schema, 'served'), 'served').topkLogprobs)).toEqual(Array.from(stored.topkLogprobs));
+        const json = await app.inject({ url: `/logits/served/${b}?format=json` });
+        expect(json.statusCode).toBe(200);
+        const lp = json.json().rows.flatMap((r: { topkLogprobs: number[][] }) => r.topkLogprobs.flat());
+        expect(lp).toEqual(Array.from(stored.topkLogprobs, (x) => x + 0));
+      }
+    } finally {
+      await reader.close();
+      await app.close();
+    }
   });
 
   it('refuses a shard whose rank-delta parameters differ from the manifest', async () => {
