@@ -61,7 +61,9 @@ export async function measurePreset(t: TeacherData, k: number, preset: PresetNam
     const t0 = performance.now();
     const w = new DatasetWriter({ root, datasetId: 'd', layout, codec: s.codec, zstdLevel: s.zstdLevel, batchSize: 32, batchesPerShard: 64, runConfig: {} });
     for (const b of batches) w.append(b);
-    const m = w.finish({ teacher: { file: 't', sha256: '0'.repeat(64), vocabSize: t.vocab }, source: { file: 's', sha256: '0'.repeat(64), samples: 0, tokens } });
+    const samples = batches.reduce((a, b) => a + b.offsets.length - 1, 0);
+    const m = w.finish({ teacher: { file: 't', sha256: '0'.repeat(64), vocabSize: t.vocab }, source: { file: 's', sha256: '0'.repeat(64), samples, tokens } });
+    if (m.tokenCount !== tokens) throw new Error(`preset ${preset}: manifest holds ${m.tokenCount} tokens, wrote ${tokens}`);
     const t1 = performance.now();
     const reader = await DatasetReader.open(join(root, 'd'));
     const decoded = new Float32Array(tokens * k);
