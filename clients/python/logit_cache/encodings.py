@@ -13,6 +13,8 @@ where that part is the classic column (ids always, so far).
 """
 from __future__ import annotations
 
+import functools
+
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -104,9 +106,17 @@ def decode_rank_delta(deltas: np.ndarray, f16_ranks: int, step: float) -> np.nda
         out[:, :f16_ranks] = halves.view(np.float16).astype(np.float32)
     if f16_ranks < k:
         q = np.cumsum(deltas[:, f16_ranks:], axis=1, dtype=np.uint16)
-        # float64 product rounded once to float32: the same value the TypeScript reader gets.
-        out[:, f16_ranks:] = (-(q.astype(np.float64) * step)).astype(np.float32)
+        out[:, f16_ranks:] = grid_table(step)[q]
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def grid_table(step: float) -> np.ndarray:
+    """float32 value of every grid index: the float64 product rounded once to float32 (the
+    value the TypeScript reader computes).  A gather from it avoids a float64 temporary per batch."""
+    table = (-(np.arange(1 << 16, dtype=np.float64) * step)).astype(np.float32)
+    table.setflags(write=False)
+    return table
 
 
 def decode_topk(rb: pa.RecordBatch, k: int, where: str = "batch") -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
