@@ -3,7 +3,7 @@ import { folderCommand } from './args.js';
 
 export const verifyCommand = folderCommand(
   'verify',
-  'Usage: logit-cache verify <datasetDir>\n\nChecks every shard sha256, footer and batch checksum against the manifest.',
+  'Usage: logit-cache verify <datasetDir>\n\nChecks every file the manifest names: each shard\'s size and sha256, its index file and schema\nmessage (hashed before they are parsed), and every batch\'s sha256 and decoded contents.',
   {
     quiet: { type: 'boolean', help: 'no progress on stderr' },
     help: { type: 'boolean', help: 'show this help' },
