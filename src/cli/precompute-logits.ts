@@ -2,6 +2,7 @@
 // precompute-logits: run an ONNX teacher once over a tokenized dataset and write top-k shards.
 import { join, resolve } from 'node:path';
 import { CODECS, VALUE_ENCODINGS } from '../shard/types.js';
+import { type PresetName, PRESETS, presetSettings } from '../shard/encodings/presets.js';
 import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
 import { progressRenderer } from './progress.js';
 import { runMain } from './is-main.js';
@@ -12,9 +13,13 @@ export const PRECOMPUTE_OPTIONS = {
   out: { type: 'string', help: 'root folder; the dataset goes to <out>/<dataset-id>', default: 'out', placeholder: 'dir' },
   'dataset-id': { type: 'string', help: 'name of the dataset under --out (letters, digits, . _ -)', placeholder: 'id' },
   'top-k': { type: 'int', help: 'token ids and log-probabilities kept per position', default: 8, min: 1 },
-  values: { type: 'string', help: 'log-probability encoding', default: 'f16', choices: VALUE_ENCODINGS },
+  preset: { type: 'string', help: 'storage preset: fast (f16, lz4), compact (top 16 ranks at f16 precision, rest within 0.05 nats; rank deltas, zstd 19), small (0.25-nat grid; rank deltas, zstd 19); the flags below override it', default: 'fast', choices: PRESETS },
+  values: { type: 'string', help: 'log-probability encoding (default: from --preset)', choices: VALUE_ENCODINGS },
   'q8-scale': { type: 'number', help: 'q8 step in nats (logprob = -q * scale)', default: 0.1, min: 1e-6 },
-  codec: { type: 'string', help: 'compression of Arrow body buffers', default: 'lz4', choices: CODECS },
+  'f16-ranks': { type: 'int', help: 'rank-delta: leading ranks kept at float16 precision (default: from --preset, else k)', min: 0 },
+  'grid-step': { type: 'number', help: 'rank-delta: grid step in nats of the other ranks (max error step/2)', min: 1e-6 },
+  codec: { type: 'string', help: 'compression of Arrow body buffers (default: from --preset)', choices: CODECS },
+  'zstd-level': { type: 'int', help: 'ZSTD level 1..22 for --codec zstd (default: from --preset, else 3)', min: 1, max: 22 },
   'batch-size': { type: 'int', help: 'samples per stored batch, the unit GET /logits serves', default: 32, min: 1 },
   'batches-per-shard': { type: 'int', help: 'stored batches per shard file', default: 64, min: 1 },
   'max-seq-len': { type: 'int', help: 'keep the first N tokens of longer samples', min: 1 },
@@ -74,10 +79,11 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
     // Read and checked before the teacher runs: a bad path must not cost a whole precompute.
     const tokenizerPath = v.tokenizer as string | undefined;
     const tokenizer = tokenizerPath === undefined ? null : await readTokenizer(tokenizerPath, UsageError);
+    const storage = storageOf(v, UsageError);
     const { precompute } = await import('../precompute/index.js');
     const summary = await precompute({
       model, data, out, datasetId,
-      k: v['top-k'] as number, values: v.values as never, q8Scale: v['q8-scale'] as number, codec: v.codec as never,
+      k: v['top-k'] as number, q8Scale: v['q8-scale'] as number, ...storage,
       batchSize: v['batch-size'] as number, batchesPerShard: v['batches-per-shard'] as number,
       maxSeqLen: v['max-seq-len'] as number | undefined, inferBatchTokens: v['infer-batch-tokens'] as number | undefined,
       topkOn: v['topk-on'] as never, vocabSize: v['vocab-size'] as number | undefined, logitsOutput: v['logits-output'] as string,
@@ -109,6 +115,27 @@ async function readTokenizer(path: string, UsageError: new (m: string) => Error)
   } catch (e) {
     throw new UsageError(`--tokenizer: ${(e as Error).message}`);
   }
+}
+
+/** The preset's settings, each overridden by its flag when given; refuses flags that cannot apply. */
+function storageOf(v: Record<string, unknown>, UsageError: new (m: string) => Error) {
+  const k = v['top-k'] as number;
+  const preset = presetSettings(v.preset as PresetName, k);
+  const values = (v.values as typeof preset.values | undefined) ?? preset.values;
+  const codec = (v.codec as typeof preset.codec | undefined) ?? preset.codec;
+  const rankDelta = values === 'rank-delta';
+  if (!rankDelta && (v['f16-ranks'] !== undefined || v['grid-step'] !== undefined)) {
+    throw new UsageError(`--f16-ranks and --grid-step apply to --values rank-delta, not ${values}`);
+  }
+  // Preset parameters belong to the preset's own encoding: --values rank-delta under --preset fast starts from k f16 ranks.
+  const fromPreset = preset.values === 'rank-delta' && rankDelta;
+  const f16Ranks = rankDelta ? (v['f16-ranks'] as number | undefined) ?? (fromPreset ? preset.f16Ranks : undefined) ?? k : undefined;
+  const gridStep = rankDelta ? (v['grid-step'] as number | undefined) ?? (fromPreset ? preset.gridStep : undefined) : undefined;
+  if (f16Ranks !== undefined && f16Ranks > k) throw new UsageError(`--f16-ranks ${f16Ranks} is more than --top-k ${k}`);
+  if (f16Ranks !== undefined && f16Ranks < k && gridStep === undefined) throw new UsageError(`--f16-ranks ${f16Ranks} < --top-k ${k} needs --grid-step for the other ranks`);
+  if (codec !== 'zstd' && v['zstd-level'] !== undefined) throw new UsageError(`--zstd-level applies to --codec zstd, not ${codec}`);
+  const zstdLevel = codec === 'zstd' ? (v['zstd-level'] as number | undefined) ?? (preset.codec === 'zstd' ? preset.zstdLevel : undefined) : undefined;
+  return { values, codec, f16Ranks, gridStep: f16Ranks !== undefined && f16Ranks < k ? gridStep : undefined, zstdLevel };
 }
 
 function workerOf(count: number, index: number | undefined, UsageError: new (m: string) => Error): { index: number; count: number } {

@@ -15,7 +15,12 @@ export interface PrecomputeOptions {
   k: number;
   values: ValueEncoding;
   q8Scale?: number;
+  /** rank-delta values: leading ranks at float16 precision (default k) and the grid step of the rest. */
+  f16Ranks?: number;
+  gridStep?: number;
   codec: CodecName;
+  /** ZSTD level when codec is zstd (default 3). */
+  zstdLevel?: number;
   /** Samples per stored batch: the unit GET /logits/:datasetId/:batch serves. */
   batchSize: number;
   batchesPerShard: number;

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { batchSamples, packMicroBatch, planInference, readSamples, type Sample } from '../data/index.js';
-import { DatasetWriter, type Manifest, readManifest, type TopkLayout } from '../shard/index.js';
+import { DatasetWriter, type Manifest, rankDeltaFields, readManifest, type TopkLayout } from '../shard/index.js';
 import { inspectTeacher, TeacherNonFiniteError, TeacherSession } from '../teacher/index.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import { UsageError } from './errors.js';
@@ -38,9 +38,12 @@ async function runWithSession(
   opts: PrecomputeOptions, session: TeacherSession, scan: ScanResult, started: number, onProgress: (e: ProgressEvent) => void,
 ): Promise<PrecomputeSummary> {
   const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
-  const layout: TopkLayout = { k: opts.k, vocabSize: session.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}) };
+  const layout: TopkLayout = {
+    k: opts.k, vocabSize: session.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}),
+    ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize: session.vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
+  };
   const writer = new DatasetWriter({
-    root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, batchSize: opts.batchSize,
+    root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
     batchesPerShard: opts.batchesPerShard, overwrite: opts.overwrite, worker: opts.worker,
     meta: {
       teacher: { file: basename(opts.model), sha256: session.modelSha256, vocabSize: session.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits', topkOn: opts.topkOn },
@@ -48,6 +51,7 @@ async function runWithSession(
     },
     runConfig: {
       teacherSha256: session.modelSha256, sourceSha256: scan.sha256, k: opts.k, values: opts.values, q8Scale: layout.q8Scale ?? null,
+      ...(opts.values === 'rank-delta' ? { f16Ranks: layout.f16Ranks, gridStep: layout.gridStep ?? null } : {}), ...(opts.zstdLevel ? { zstdLevel: opts.zstdLevel } : {}),
       codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
       inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: session.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
       column: opts.column ?? 'input_ids',

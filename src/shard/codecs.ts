@@ -17,6 +17,20 @@ interface ZstdNapi {
 }
 
 let registered = false;
+// ZSTD level of the writes in progress (0: the library default, 3). Readers never need it:
+// every level decodes the same way. Set only around a serialisation, by withZstdLevel.
+let zstdLevel = 0;
+
+/** Runs fn with ZSTD body compression at `level` (1..22; undefined: default). */
+export function withZstdLevel<T>(level: number | undefined, fn: () => T): T {
+  const prev = zstdLevel;
+  zstdLevel = level ?? 0;
+  try {
+    return fn();
+  } finally {
+    zstdLevel = prev;
+  }
+}
 
 /** Registers LZ4_FRAME (lz4-napi) and ZSTD (zstd-napi) with apache-arrow; idempotent. */
 export function registerCodecs(): void {
@@ -28,7 +42,7 @@ export function registerCodecs(): void {
   });
   const zstd = require('zstd-napi') as ZstdNapi;
   compressionRegistry.set(CompressionType.ZSTD, {
-    encode: (data) => zstd.compress(data),
+    encode: (data) => zstd.compress(data, zstdLevel ? { compressionLevel: zstdLevel } : undefined),
     decode: (data) => zstd.decompress(data),
   });
   registered = true;

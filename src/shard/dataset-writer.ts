@@ -21,6 +21,8 @@ export interface DatasetWriterOptions {
   datasetId: string;
   layout: TopkLayout;
   codec: CodecName;
+  /** ZSTD level when codec is zstd (default 3); changes only the size, so readers never see it. */
+  zstdLevel?: number;
   batchSize: number;
   batchesPerShard: number;
   /** Every setting that changes the output; a resume with other settings is refused. */
@@ -97,6 +99,7 @@ export class DatasetWriter {
       index, sums: zeroSums(), samples: 0, nextSample: first,
       writer: new ShardWriter(join(this.dir, shardFileName(index)), this.schema, this.opts.layout, this.opts.codec, {
         indexPath: join(this.dir, indexFileOf(shardFileName(index))), firstBatch: index * this.opts.batchesPerShard, firstSample: first,
+        zstdLevel: this.opts.zstdLevel,
       }),
     };
     this.nextSequential = index + 1;

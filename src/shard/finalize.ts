@@ -7,6 +7,7 @@ import { sha256File } from './checksum.js';
 import { MANIFEST_FILE, type Manifest, readManifest, type ShardEntry, writeManifest } from './manifest.js';
 import { type CodecName, FORMAT_VERSION, indexTypeFor, type TopkLayout } from './types.js';
 import { DEFAULT_Q8_SCALE } from './values.js';
+import { isPlaneEncoded, rankDeltaFields } from './encodings/value-planes.js';
 import { VERSION } from '../version.js';
 
 export const PARTIAL_DIR = '.partial';
@@ -102,7 +103,8 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
     source: meta.source,
     topk: {
       k: layout.k, values: layout.values, indexType: indexTypeFor(layout.vocabSize),
-      ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale ?? DEFAULT_Q8_SCALE } : {}), temperature: 1,
+      ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale ?? DEFAULT_Q8_SCALE } : {}),
+      ...(isPlaneEncoded(layout) ? rankDeltaFields(layout) : {}), temperature: 1,
     },
     codec: meta.codec,
     batchSize: meta.batchSize,

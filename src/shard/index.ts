@@ -22,3 +22,5 @@ export { migrateDataset, type MigrateResult } from './migrate.js';
 export { registerCodecs } from './codecs.js';
 export { layoutFromSchema, shardSchema } from './schema.js';
 export { sha256File, sha256Hex } from './checksum.js';
+export { PRESETS, presetSettings, type PresetName, type StorageSettings } from './encodings/presets.js';
+export { rankDeltaFields } from './encodings/value-planes.js';

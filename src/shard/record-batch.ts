@@ -6,6 +6,7 @@ import {
 import type { TopkBatch, TopkLayout } from './types.js';
 import { decodeValues, encodeValues, type StoredValues } from './values.js';
 import { indexTypeFor } from './types.js';
+import { decodeValuePlanes, encodeValuePlanes, isPlaneEncoded, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
 
 function listOf(type: List, offsets: Int32Array, child: Data): Data {
   return makeData({ type, length: offsets.length - 1, nullCount: 0, valueOffsets: offsets, child });
@@ -14,16 +15,16 @@ function listOf(type: List, offsets: Int32Array, child: Data): Data {
 export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBatch): RecordBatch {
   const n = batch.offsets.length - 1;
   const tokens = batch.inputIds.length;
-  const [fSample, fInput, fIds, fLogprobs] = schema.fields;
+  const [fSample, fInput, fIds, ...fValues] = schema.fields;
   const sampleIds = new BigUint64Array(n);
   for (let i = 0; i < n; i++) sampleIds[i] = BigInt(batch.sampleIds[i]);
 
   const idsType = fIds.type as List<FixedSizeList>;
   const idsFixed = idsType.children[0].type as FixedSizeList;
   const ids = indexTypeFor(layout.vocabSize) === 'uint16' ? toUint16(batch.topkIds) : toUint32(batch.topkIds);
-  const lpType = fLogprobs.type as List<FixedSizeList>;
-  const lpFixed = lpType.children[0].type as FixedSizeList;
-  const stored: StoredValues = encodeValues(batch.topkLogprobs, layout);
+  // One values column, or one per byte plane of a plane encoding: same type, same layout.
+  const valueColumns: StoredValues[] = isPlaneEncoded(layout) ? encodeValuePlanes(batch.topkLogprobs, layout) : [encodeValues(batch.topkLogprobs, layout)];
+  if (valueColumns.length !== fValues.length) throw new Error(`schema has ${fValues.length} value columns, encoding gives ${valueColumns.length}`);
 
   // Each list column gets its own offsets array: apache-arrow's writer collapses chunks that
   // alias the same bytes, which silently drops a buffer when empty lists make them adjacent.
@@ -35,10 +36,14 @@ export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBat
       type: idsFixed, length: tokens, nullCount: 0,
       child: makeData({ type: idsFixed.children[0].type, length: ids.length, nullCount: 0, data: ids }),
     })),
-    listOf(lpType, batch.offsets.slice(), makeData({
-      type: lpFixed, length: tokens, nullCount: 0,
-      child: makeData({ type: lpFixed.children[0].type, length: stored.length, nullCount: 0, data: stored }),
-    })),
+    ...valueColumns.map((stored, i) => {
+      const lpType = fValues[i].type as List<FixedSizeList>;
+      const lpFixed = lpType.children[0].type as FixedSizeList;
+      return listOf(lpType, batch.offsets.slice(), makeData({
+        type: lpFixed, length: tokens, nullCount: 0,
+        child: makeData({ type: lpFixed.children[0].type, length: stored.length, nullCount: 0, data: stored }),
+      }));
+    }),
   ];
   const struct = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
   return new RecordBatch(schema, struct);
@@ -82,10 +87,11 @@ export function fromRecordBatch(rb: RecordBatch, layout: TopkLayout, where: stri
   const sample = col('sample_id');
   const input = listParts(col('input_ids'));
   const idsList = listParts(col('topk_ids'));
-  const lpList = listParts(col('topk_logprobs'));
+  const valueNames: readonly string[] = isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'];
+  const lpLists = valueNames.map((name) => listParts(col(name)));
   const first = input.offsets[0];
   const tokens = input.offsets[n] - first;
-  for (const [name, parts] of [['topk_ids', idsList], ['topk_logprobs', lpList]] as const) {
+  for (const [name, parts] of [['topk_ids', idsList] as const, ...valueNames.map((v, i) => [v, lpLists[i]] as const)]) {
     for (let i = 0; i <= n; i++) {
       if (parts.offsets[i] - parts.offsets[0] !== input.offsets[i] - first) {
         throw new Error(`${where}: ${name} of row ${i} does not match input_ids length`);
@@ -97,13 +103,18 @@ export function fromRecordBatch(rb: RecordBatch, layout: TopkLayout, where: stri
   const inputIds = childValues<Int32Array>(input.child, 1, first, tokens);
   const idsFixed = idsList.child;
   const topkIds = childValues<Uint16Array | Uint32Array>(idsFixed.children[0], k, idsFixed.offset + idsList.offsets[0], tokens);
-  const lpFixed = lpList.child;
-  const stored = childValues<StoredValues>(lpFixed.children[0], k, lpFixed.offset + lpList.offsets[0], tokens);
+  const stored = lpLists.map((lpList) => {
+    const lpFixed = lpList.child;
+    return childValues<StoredValues>(lpFixed.children[0], k, lpFixed.offset + lpList.offsets[0], tokens);
+  });
   const sampleIds = new Float64Array(n);
   const sv = sample.values as BigUint64Array;
   for (let i = 0; i < n; i++) sampleIds[i] = Number(sv[sample.offset + i]);
-  if (inputIds.length !== tokens || topkIds.length !== tokens * k || stored.length !== tokens * k) {
-    throw new Error(`${where}: buffers hold ${inputIds.length} tokens, ${topkIds.length} ids, ${stored.length} values; expected ${tokens}, ${tokens * k}`);
+  for (const s of stored) {
+    if (inputIds.length !== tokens || topkIds.length !== tokens * k || s.length !== tokens * k) {
+      throw new Error(`${where}: buffers hold ${inputIds.length} tokens, ${topkIds.length} ids, ${s.length} values; expected ${tokens}, ${tokens * k}`);
+    }
   }
-  return { sampleIds, offsets, inputIds, topkIds, topkLogprobs: decodeValues(stored, layout) };
+  const topkLogprobs = isPlaneEncoded(layout) ? decodeValuePlanes(stored as Uint8Array[], layout, where) : decodeValues(stored[0], layout);
+  return { sampleIds, offsets, inputIds, topkIds, topkLogprobs };
 }

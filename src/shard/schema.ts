@@ -4,6 +4,7 @@ import { Field, FixedSizeList, Int32, List, Schema, Uint16, Uint32, Uint64 } fro
 import { FormatVersionError } from './errors.js';
 import { FORMAT_MAJOR, FORMAT_VERSION, indexTypeFor, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
 import { DEFAULT_Q8_SCALE, valueArrowType } from './values.js';
+import { isPlaneEncoded, rankDeltaFromMeta, rankDeltaMeta, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
 
 export const META = {
   formatVersion: 'logit_cache.format_version',
@@ -11,6 +12,8 @@ export const META = {
   values: 'logit_cache.values',
   vocabSize: 'logit_cache.vocab_size',
   q8Scale: 'logit_cache.q8_scale',
+  /** Reserved for id encodings; absent means the classic topk_ids column, the only one so far. */
+  ids: 'logit_cache.ids',
 } as const;
 
 export const COLUMNS = ['sample_id', 'input_ids', 'topk_ids', 'topk_logprobs'] as const;
@@ -26,20 +29,28 @@ export function shardSchema(layout: TopkLayout): Schema {
   ]);
   // An unset scale is the default one, written out so every reader agrees on it.
   if (layout.values === 'q8') meta.set(META.q8Scale, String(layout.q8Scale ?? DEFAULT_Q8_SCALE));
+  if (isPlaneEncoded(layout)) for (const [key, v] of rankDeltaMeta(layout)) meta.set(key, v);
+  // Byte-plane encodings store the values as several uint8 columns in place of topk_logprobs.
+  const valueColumns = isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'];
   return new Schema(
     [
       new Field('sample_id', new Uint64(), false),
       new Field('input_ids', new List(new Field('item', new Int32(), false)), false),
       new Field('topk_ids', new List(new Field('item', new FixedSizeList(layout.k, new Field('item', indexType, false)), false)), false),
-      new Field(
-        'topk_logprobs',
+      ...valueColumns.map((name) => new Field(
+        name,
         new List(new Field('item', new FixedSizeList(layout.k, valueField), false)),
         false,
         new Map([[META.values, layout.values]]),
-      ),
+      )),
     ],
     meta,
   );
+}
+
+/** The columns a shard of this layout has, in order. */
+export function columnsOf(layout: TopkLayout): readonly string[] {
+  return isPlaneEncoded(layout) ? ['sample_id', 'input_ids', 'topk_ids', ...VALUE_PLANE_COLUMNS] : COLUMNS;
 }
 
 /** Reads the layout back from a shard schema, refusing what this version cannot read. */
@@ -50,10 +61,13 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   checkShardVersion(version, where);
   const values = m.get(META.values) as ValueEncoding;
   if (!VALUE_ENCODINGS.includes(values)) throw new Error(`shard ${where}: unknown value encoding "${values}"`);
-  const names = schema.fields.map((f) => f.name);
-  for (const c of COLUMNS) if (!names.includes(c)) throw new Error(`shard ${where}: missing column ${c}; has ${names.join(', ')}`);
+  const ids = m.get(META.ids);
+  if (ids !== undefined && ids !== 'plain') throw new Error(`shard ${where}: unknown id encoding "${ids}"`);
   const layout: TopkLayout = { k: Number(m.get(META.k)), vocabSize: Number(m.get(META.vocabSize)), values };
   if (values === 'q8') layout.q8Scale = Number(m.get(META.q8Scale));
+  if (isPlaneEncoded(layout)) Object.assign(layout, rankDeltaFromMeta(m, layout.k, where));
+  const names = schema.fields.map((f) => f.name);
+  for (const c of columnsOf(layout)) if (!names.includes(c)) throw new Error(`shard ${where}: missing column ${c}; has ${names.join(', ')}`);
   return layout;
 }
 

@@ -5,7 +5,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Schema } from 'apache-arrow';
-import { compressionTypeOf, registerCodecs } from './codecs.js';
+import { compressionTypeOf, registerCodecs, withZstdLevel } from './codecs.js';
 import { commitFile, writeAll } from './fs-atomic.js';
 import { encodeIndex, IndexBuilder } from './index-file.js';
 import { type BlockInfo, EOS, FILE_HEAD, fileTail, serializeBatch } from './ipc-framing.js';
@@ -31,6 +31,8 @@ export interface ShardWriterOptions {
   /** Dataset batch and sample numbers of this shard's first row, recorded in the index. */
   firstBatch: number;
   firstSample: number;
+  /** ZSTD level for codec zstd (default: the library's, 3). */
+  zstdLevel?: number;
 }
 
 export class ShardWriter {
@@ -66,7 +68,7 @@ export class ShardWriter {
   append(batch: TopkBatch): void {
     validateBatch(batch, this.layout, `shard ${basename(this.path)} batch ${this.index.rows}`);
     const rb = toRecordBatch(this.schema, this.layout, batch);
-    const { schemaBytes, batchBytes, metaDataLength } = serializeBatch(rb, compressionTypeOf(this.codec));
+    const { schemaBytes, batchBytes, metaDataLength } = withZstdLevel(this.opts.zstdLevel, () => serializeBatch(rb, compressionTypeOf(this.codec)));
     if (this.schemaBytes === null) {
       this.write(schemaBytes);
       this.schemaBytes = schemaBytes.slice();

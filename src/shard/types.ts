@@ -1,6 +1,6 @@
 /** How top-k log-probabilities are stored. All decode to float32 log-softmax values. */
-export type ValueEncoding = 'f32' | 'f16' | 'bf16' | 'q8';
-export const VALUE_ENCODINGS: readonly ValueEncoding[] = ['f32', 'f16', 'bf16', 'q8'];
+export type ValueEncoding = 'f32' | 'f16' | 'bf16' | 'q8' | 'rank-delta';
+export const VALUE_ENCODINGS: readonly ValueEncoding[] = ['f32', 'f16', 'bf16', 'q8', 'rank-delta'];
 
 /** Compression of Arrow body buffers. */
 export type CodecName = 'lz4' | 'zstd' | 'none';
@@ -32,6 +32,10 @@ export interface TopkLayout {
   values: ValueEncoding;
   /** q8 only: logprob = -q * q8Scale, q in 0..255. */
   q8Scale?: number;
+  /** rank-delta only (src/shard/encodings): leading ranks kept at float16 precision (default k). */
+  f16Ranks?: number;
+  /** rank-delta only: grid step in nats of the other ranks. */
+  gridStep?: number;
 }
 
 export const FORMAT_VERSION = '2.0';

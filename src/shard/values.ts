@@ -14,6 +14,8 @@ export function valueArrowType(values: ValueEncoding): DataType {
     case 'f16': return new Float16();
     case 'bf16': return new Uint16();
     case 'q8': return new Uint8();
+    // Each of its two byte-plane columns (encodings/value-planes.ts).
+    case 'rank-delta': return new Uint8();
   }
 }
 
@@ -35,6 +37,7 @@ export function encodeValues(src: Float32Array, layout: TopkLayout): StoredValue
       }
       return out;
     }
+    case 'rank-delta': throw new Error('values: rank-delta is stored as byte planes (encodings/value-planes.ts), not one column');
   }
 }
 
@@ -55,5 +58,6 @@ export function decodeValues(stored: StoredValues, layout: TopkLayout, out?: Flo
       for (let i = 0; i < stored.length; i++) o[i] = -stored[i] * scale;
       return o;
     }
+    case 'rank-delta': throw new Error('values: rank-delta is stored as byte planes (encodings/value-planes.ts), not one column');
   }
 }

@@ -72,7 +72,7 @@ describe('precompute-logits bad input', () => {
     const r = run(good, ['--top-k', String(VOCAB + 1)]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--top-k 1001 is larger than the teacher's vocabulary \(1000\)/);
-    expect(run(good, ['--values', 'f8']).stderr).toMatch(/--values must be one of f32, f16, bf16, q8; got "f8"/);
+    expect(run(good, ['--values', 'f8']).stderr).toMatch(/--values must be one of f32, f16, bf16, q8, rank-delta; got "f8"/);
     expect(run(good, ['--batch-size', '0']).status).toBe(2);
     expect(runCli('precompute-logits', ['--data', good]).stderr).toMatch(/--model is required/);
   });

@@ -14,7 +14,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 function tolerance(values: ValueEncoding, x: number): number {
   switch (values) {
     case 'f32': return 0;
-    case 'f16': return Math.max(Math.abs(x) * 2 ** -11, 2 ** -24);
+    case 'f16': case 'rank-delta': return Math.max(Math.abs(x) * 2 ** -11, 2 ** -24);
     case 'bf16': return Math.abs(x) * 2 ** -8;
     case 'q8': return x < -25.5 ? Infinity : 0.05 + 1e-6;
   }

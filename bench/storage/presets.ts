@@ -1,0 +1,98 @@
+// The presets through the real writer and reader: file bytes per token (shards + index files),
+// write and read throughput, decode time of one batch in TypeScript and in Python
+// (pyarrow + logit_cache.encodings), and fidelity of what the reader returns.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DatasetReader, DatasetWriter, type PresetName, presetSettings, type TopkBatch } from '../../src/shard/index.js';
+import { type Fidelity, fidelity } from './fidelity.js';
+import { MAX_K, type TeacherData, truncateK } from './teachers.js';
+
+const repo = resolve(import.meta.dirname, '../..');
+
+export interface PresetRow {
+  teacher: string; k: number; preset: PresetName; settings: string; tokens: number; bytesPerToken: number;
+  writeMBs: number; readMBs: number; tsDecodeMsPerBatch: number; pyDecodeMsPerBatch: number | null; batchTokens: number; fidelity: Fidelity;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** Median ms per batch for pyarrow + logit_cache.encodings (or the plain column) over the dataset. */
+function pythonDecodeMs(dir: string): number | null {
+  const python = process.env.LOGIT_CACHE_PYTHON ?? join(repo, '.venv/bin/python');
+  if (!existsSync(python)) return null;
+  const script = `
+import json, sys, time, numpy as np, pyarrow as pa, pyarrow.ipc as ipc
+from logit_cache import encodings
+d = sys.argv[1]; m = json.load(open(d + "/manifest.json")); k = m["topk"]["k"]
+times = []
+for rep in range(3):
+    for s in m["shards"]:
+        r = ipc.open_file(pa.memory_map(d + "/" + s["file"]))
+        for i in range(r.num_record_batches):
+            t = time.perf_counter()
+            rb = r.get_batch(i)
+            if encodings.is_encoded(rb.schema):
+                encodings.decode_topk(rb, k)
+            else:
+                rb.column("topk_logprobs").flatten().flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+            rb.column("topk_ids").flatten().flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+            times.append(time.perf_counter() - t)
+print(sorted(times)[len(times) // 2] * 1000)
+`;
+  const r = spawnSync(python, ['-c', script, dir], { encoding: 'utf8', env: { ...process.env, PYTHONPATH: join(repo, 'clients/python') } });
+  if (r.status !== 0) throw new Error(`python decode timing failed: ${r.stderr}`);
+  return Number(r.stdout.trim());
+}
+
+export async function measurePreset(t: TeacherData, k: number, preset: PresetName, maxTokens: number): Promise<PresetRow> {
+  const batches: TopkBatch[] = [];
+  let tokens = 0;
+  for (const b of t.batches) {
+    if (tokens >= maxTokens) break;
+    batches.push(truncateK(b, MAX_K, k));
+    tokens += b.inputIds.length;
+  }
+  const s = presetSettings(preset, k);
+  const layout = { k, vocabSize: t.vocab, values: s.values, ...(s.f16Ranks !== undefined ? { f16Ranks: s.f16Ranks } : {}), ...(s.gridStep !== undefined ? { gridStep: s.gridStep } : {}) };
+  const root = mkdtempSync(join(tmpdir(), 'lc-bench-presets-'));
+  try {
+    const t0 = performance.now();
+    const w = new DatasetWriter({ root, datasetId: 'd', layout, codec: s.codec, zstdLevel: s.zstdLevel, batchSize: 32, batchesPerShard: 64, runConfig: {} });
+    for (const b of batches) w.append(b);
+    const samples = batches.reduce((a, b) => a + b.offsets.length - 1, 0);
+    const m = w.finish({ teacher: { file: 't', sha256: '0'.repeat(64), vocabSize: t.vocab }, source: { file: 's', sha256: '0'.repeat(64), samples, tokens } });
+    if (m.tokenCount !== tokens) throw new Error(`preset ${preset}: manifest holds ${m.tokenCount} tokens, wrote ${tokens}`);
+    const t1 = performance.now();
+    const reader = await DatasetReader.open(join(root, 'd'));
+    const decoded = new Float32Array(tokens * k);
+    const exact = new Float32Array(tokens * k);
+    const per: number[] = [];
+    let at = 0;
+    for (let b = 0; b < reader.batchCount; b++) {
+      const s0 = performance.now();
+      const x = await reader.readBatch(b);
+      per.push(performance.now() - s0);
+      decoded.set(x.topkLogprobs, at);
+      exact.set(batches[b].topkLogprobs, at);
+      at += x.topkLogprobs.length;
+    }
+    const t2 = performance.now();
+    await reader.close();
+    const bytes = m.shards.reduce((a, x) => a + x.bytes + x.index.bytes, 0);
+    // Throughput in decoded float32 top-k payload (ids + values, 8 bytes per entry).
+    const payload = (tokens * k * 8) / 1e6;
+    return {
+      teacher: t.name, k, preset, settings: JSON.stringify(s), tokens, bytesPerToken: bytes / tokens,
+      writeMBs: payload / ((t1 - t0) / 1000), readMBs: payload / ((t2 - t1) / 1000), tsDecodeMsPerBatch: median(per),
+      pyDecodeMsPerBatch: pythonDecodeMs(join(root, 'd')), batchTokens: tokens / batches.length, fidelity: fidelity(exact, decoded, k),
+    };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+export function writeJson(path: string, obj: unknown): void {
+  writeFileSync(path, JSON.stringify(obj, null, 2) + '\n');
+}

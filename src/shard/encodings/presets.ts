@@ -1,0 +1,37 @@
+// Storage presets, named by what they keep; chosen by bench/storage.ts (see README "Storage").
+// A preset fills the low-level settings a command line did not give explicitly.
+import type { CodecName, ValueEncoding } from '../types.js';
+
+export interface StorageSettings {
+  values: ValueEncoding;
+  codec: CodecName;
+  zstdLevel?: number;
+  /** rank-delta: leading ranks at float16 precision. */
+  f16Ranks?: number;
+  /** rank-delta: grid step (nats) of the other ranks. */
+  gridStep?: number;
+}
+
+export type PresetName = 'fast' | 'compact' | 'small';
+export const PRESETS: readonly PresetName[] = ['fast', 'compact', 'small'];
+
+/** Ranks `compact` keeps at float16 precision; ranks below them are within 0.05 nats. */
+export const COMPACT_F16_RANKS = 16;
+/** Grid step of compact's lower ranks: max error step/2 = 0.0495 nats, inside 0.05 with float32 rounding. */
+export const COMPACT_GRID_STEP = 0.099;
+/** small's grid: teacher-led BiLD relative error 3e-3..6e-3 on the benchmark teachers (target <= 1e-2). */
+export const SMALL_GRID_STEP = 0.25;
+
+/** The settings of a preset at top-k = k. */
+export function presetSettings(name: PresetName, k: number): StorageSettings {
+  switch (name) {
+    // Today's default: fastest to write and read, f16 values, LZ4.
+    case 'fast': return { values: 'f16', codec: 'lz4' };
+    // float16 fidelity for the top 16 ranks (all of them at k <= 16), rank deltas in byte planes, ZSTD 19.
+    case 'compact': return k <= COMPACT_F16_RANKS
+      ? { values: 'rank-delta', f16Ranks: k, codec: 'zstd', zstdLevel: 19 }
+      : { values: 'rank-delta', f16Ranks: COMPACT_F16_RANKS, gridStep: COMPACT_GRID_STEP, codec: 'zstd', zstdLevel: 19 };
+    // Every rank on a 0.25-nat grid (error <= 0.125 nats), rank deltas in byte planes, ZSTD 19.
+    case 'small': return { values: 'rank-delta', f16Ranks: 0, gridStep: SMALL_GRID_STEP, codec: 'zstd', zstdLevel: 19 };
+  }
+}
