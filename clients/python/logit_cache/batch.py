@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from . import encodings
 from .errors import FormatError, ShardCorruptError
 from .manifest import Manifest, TopkInfo
 
@@ -102,7 +103,9 @@ def record_batch_to_tensors(
     ``topk_ids`` [B,S,k] int64 (pad 0), ``topk_logprobs`` [B,S,k] float32 (pad
     ``logprob_fill``), ``sample_id`` [B] int64.  ``pad_to`` fixes S (for static shapes).
     """
-    for name in ("sample_id", "input_ids", "topk_ids", "topk_logprobs"):
+    # rank-delta (docs/FORMAT.md §4.1) stores the log-probabilities as byte planes instead.
+    encoded = encodings.is_encoded(rb.schema, where)
+    for name in ("sample_id", "input_ids", "topk_ids") + (() if encoded else ("topk_logprobs",)):
         if rb.schema.get_field_index(name) < 0:
             raise FormatError(f"{where}: missing column {name!r}; has {rb.schema.names}")
     k = topk.k
@@ -125,13 +128,18 @@ def record_batch_to_tensors(
         seq = pad_to
 
     tk_offsets, tk_child = _list_parts(rb.column("topk_ids"), "topk_ids", where)
-    lp_offsets, lp_child = _list_parts(rb.column("topk_logprobs"), "topk_logprobs", where)
+    lp_offsets, lp_child = (tk_offsets, None) if encoded else _list_parts(rb.column("topk_logprobs"), "topk_logprobs", where)
     for name, off in (("topk_ids", tk_offsets), ("topk_logprobs", lp_offsets)):
         if not np.array_equal(off, offsets):
             bad = int(np.flatnonzero(np.diff(off) != lengths)[0]) if len(off) == len(offsets) else -1
             raise FormatError(f"{where}: column {name} list lengths differ from input_ids (first at row {bad})")
     topk_ids_flat = _fixed_values(tk_child, "topk_ids", k, _INDEX_TYPES[topk.index_type], where)
-    stored = _fixed_values(lp_child, "topk_logprobs", k, _VALUE_TYPES[topk.values], where)
+    if encoded:
+        decoded = encodings.decode_topk(rb, k, where)[1]
+        if decoded is None or decoded.shape != (total, k):
+            raise FormatError(f"{where}: encoded log-probabilities decode to {None if decoded is None else decoded.shape}, expected {(total, k)}")
+    else:
+        decoded = decode_logprobs(_fixed_values(lp_child, "topk_logprobs", k, _VALUE_TYPES[topk.values], where), topk)
 
     # Destination of token j of the flattened batch: row r, column j - offsets[r].
     rows = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
@@ -144,7 +152,7 @@ def record_batch_to_tensors(
     topk_ids = np.zeros((n_rows * seq, k), dtype=np.int64)
     topk_ids[dest] = topk_ids_flat
     logprobs = np.full((n_rows * seq, k), logprob_fill, dtype=np.float32)
-    logprobs[dest] = decode_logprobs(stored, topk)
+    logprobs[dest] = decoded
 
     return {
         "input_ids": torch.from_numpy(input_ids.reshape(n_rows, seq)),

@@ -232,6 +232,8 @@ def load_manifest(path_or_url, token: Optional[str] = None) -> Manifest:
 META_FORMAT_VERSION = "logit_cache.format_version"
 META_K = "logit_cache.k"
 META_VALUES = "logit_cache.values"
+META_F16_RANKS = "logit_cache.f16_ranks"
+META_GRID_STEP = "logit_cache.grid_step"
 
 
 def check_schema_metadata(metadata: Optional[Mapping[bytes, bytes]], manifest: Manifest, where: str) -> None:
@@ -251,3 +253,11 @@ def check_schema_metadata(metadata: Optional[Mapping[bytes, bytes]], manifest: M
         raise FormatError(f"{where}: schema says k={meta[META_K]}, manifest topk.k={manifest.topk.k}")
     if meta[META_VALUES] != manifest.topk.values:
         raise FormatError(f"{where}: schema says values={meta[META_VALUES]!r}, manifest topk.values={manifest.topk.values!r}")
+    if manifest.topk.values == "rank-delta":
+        # The decoding parameters travel in both places; a disagreement means a shard from another run.
+        topk = manifest.raw["topk"]
+        for key, field in ((META_F16_RANKS, "f16Ranks"), (META_GRID_STEP, "gridStep")):
+            want = topk.get(field)
+            have = meta.get(key)
+            if (want is None) != (have is None) or (want is not None and float(have) != float(want)):
+                raise FormatError(f"{where}: schema says {key}={have!r}, manifest topk.{field}={want!r}")

@@ -96,6 +96,8 @@ def write_dataset(
     batch_size: int = 4,
     batches_per_shard: int = 2,
     q8_scale: Optional[float] = None,
+    f16_ranks: Optional[int] = None,
+    grid_step: Optional[float] = None,
     vocab_size: int = 512,
     teacher: Optional[Dict[str, Any]] = None,
     source: Optional[Dict[str, Any]] = None,
@@ -104,7 +106,8 @@ def write_dataset(
     float32) with the real TypeScript writer as dataset ``root/dataset_id``; returns its folder.
 
     The writer picks the id width from ``vocab_size`` (uint32 above 65,536) and encodes
-    the values itself (``f32``, ``f16``, ``bf16``, ``q8``), exactly as precompute does.
+    the values itself (``f32``, ``f16``, ``bf16``, ``q8``, ``rank-delta`` with ``f16_ranks`` and
+    ``grid_step``), exactly as precompute does.
     """
     why = writer_unavailable()
     if why:
@@ -126,6 +129,10 @@ def write_dataset(
     layout: Dict[str, Any] = {"k": k, "vocabSize": vocab_size, "values": values}
     if values == "q8":
         layout["q8Scale"] = q8_scale if q8_scale is not None else 0.125
+    if values == "rank-delta":
+        layout["f16Ranks"] = k if f16_ranks is None else f16_ranks
+        if grid_step is not None:
+            layout["gridStep"] = grid_step
     job = {
         "module": str(WRITER_MODULE), "root": str(root), "datasetId": dataset_id, "layout": layout, "codec": codec,
         "batchSize": batch_size, "batchesPerShard": batches_per_shard, "batches": batches,

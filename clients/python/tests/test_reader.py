@@ -60,6 +60,43 @@ def test_round_trip(tmp_path, values, codec):
         assert got["topk_logprobs"].dtype == torch.float32
 
 
+@pytest.mark.parametrize("f16_ranks,grid_step", [(6, None), (2, 0.25)])
+def test_rank_delta_round_trip(tmp_path, f16_ranks, grid_step):
+    """`--preset compact/small` datasets: f16 ranks decode to exactly the f16 value, grid ranks
+    within half a step of the true log-probability, both through the real writer."""
+    need_writer()
+    ids, logits = make_teacher(n=9, vocab=300, seed=5)
+    k = 6
+    samples = samples_from_logits(ids, logits, k)
+    d = write_dataset(tmp_path, "rd", samples, k=k, values="rank-delta", codec="zstd", batch_size=4,
+                      batches_per_shard=2, f16_ranks=f16_ranks, grid_step=grid_step, vocab_size=300)
+    ds = LogitCacheDataset(d)
+    assert ds.manifest.topk.values == "rank-delta" and len(ds) == 3
+    f16 = TopkInfo(k, "f16", "uint16")
+    for b in range(len(ds)):
+        got = ds.batch(b)
+        chunk = samples[4 * b : 4 * b + 4]
+        e_ids, e_mask, e_tk, exact = expected_batch(chunk, k, lambda lp: lp)
+        assert torch.equal(got["topk_ids"], e_tk) and torch.equal(got["attention_mask"], e_mask)
+        m = e_mask.bool()
+        lp, ex = got["topk_logprobs"][m], exact[m]
+        _, _, _, as_f16 = expected_batch(chunk, k, lambda v: decode_logprobs(encode_logprobs(v, "f16"), f16))
+        assert torch.equal(lp[:, :f16_ranks], as_f16[m][:, :f16_ranks])
+        if grid_step is not None:
+            assert float((lp[:, f16_ranks:] - ex[:, f16_ranks:]).abs().max()) <= grid_step / 2 + 1e-3
+        assert torch.isneginf(got["topk_logprobs"][~m]).all()
+
+
+def test_rank_delta_parameters_must_agree_with_the_manifest(tmp_path):
+    need_writer()
+    ids, logits = make_teacher(n=4, vocab=300, seed=6)
+    d = write_dataset(tmp_path, "rd", samples_from_logits(ids, logits, 4), k=4, values="rank-delta",
+                      batch_size=4, f16_ranks=2, grid_step=0.25, vocab_size=300)
+    edit_manifest(d, lambda m: m["topk"].update(gridStep=0.5))
+    with pytest.raises(FormatError, match="grid_step"):
+        LogitCacheDataset(d).batch(0)
+
+
 @pytest.mark.parametrize("values,tol", [("f32", 0.0), ("f16", 2e-3), ("bf16", 2e-2), ("q8", 0.025)])
 def test_value_encodings_are_close(values, tol):
     lp = topk_from_logits(np.random.default_rng(3).standard_normal((50, 40)) * 2, 8)[1]
