@@ -5,9 +5,7 @@ import {
   DT,
   attrInt,
   attrInts,
-  decodeModel,
   defaultOpset,
-  encodeModel,
   graphNames,
   int64Tensor,
   node,
@@ -17,6 +15,7 @@ import {
   type ModelProto,
   type ValueInfoProto,
 } from './onnx-model.js';
+import { readModelLight, spliceModel } from './model-splice.js';
 
 export const TOPK_IDS_OUTPUT = 'topk_ids';
 export const TOPK_LOGPROBS_OUTPUT = 'topk_logprobs';
@@ -79,9 +78,9 @@ function dimOf(d: Dimension): number | string | null {
  */
 export function fuseTopkHead(model: Uint8Array, opts: FuseTopkHeadOptions): Uint8Array {
   const label = opts.label ?? 'model';
-  const proto = decodeModel(model, label);
-  appendTopkHead(proto, opts, label);
-  return encodeModel(proto);
+  const light = readModelLight(model, label);
+  appendTopkHead(light.proto, opts, label);
+  return spliceModel(light);
 }
 
 /** The proto-level half of fuseTopkHead (mutates `proto`). */
