@@ -36,7 +36,7 @@ export class RemoteTeacher implements TopkTeacher {
   constructor(readonly modelPath: string, opts: TeacherSessionOptions) {
     const label = path.basename(modelPath);
     const init: WorkerInit = { modelPath, opts: { ...opts, modelSha256: opts.modelSha256 ?? '' } };
-    const worker = new Worker(workerEntry(), { workerData: init, execArgv: workerExecArgv() });
+    const worker = startWorker(init);
     this.worker = worker;
     this.ready = new Promise<RemoteTeacher>((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
@@ -130,15 +130,13 @@ export class RemoteTeacher implements TopkTeacher {
 const here = fileURLToPath(import.meta.url);
 const fromSource = here.endsWith('.ts');
 
-function workerEntry(): URL {
+function startWorker(init: WorkerInit): Worker {
   const file = path.join(path.dirname(here), fromSource ? 'teacher-worker.ts' : 'teacher-worker.js');
   if (!existsSync(file)) throw new Error(`teacher worker ${file} is missing (run npm run build)`);
-  return pathToFileURL(file);
-}
-
-function workerExecArgv(): string[] {
-  if (!fromSource) return [];
+  if (!fromSource) return new Worker(pathToFileURL(file), { workerData: init });
+  // tsx's hooks are registered per thread: a small bootstrap registers them, then loads the worker.
   const require = createRequire(import.meta.url);
-  const loader = path.join(path.dirname(require.resolve('tsx/package.json')), 'dist/loader.mjs');
-  return ['--import', pathToFileURL(loader).href];
+  const api = pathToFileURL(path.join(path.dirname(require.resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
+  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); })`;
+  return new Worker(code, { eval: true, workerData: init });
 }
