@@ -33,7 +33,7 @@ export interface FuseTopkHeadOptions {
   lse?: LseMode;
 }
 
-export type LseMode = 'reduce' | 'sum32' | 'sum64' | 'blocked';
+export type LseMode = 'reduce' | 'sum32' | 'sum64' | 'blocked' | 'logsoftmax' | 'none';
 
 /** Shape facts about a model's logits output, read without running it. */
 export interface LogitsInfo {
@@ -128,19 +128,33 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
     x = sliced;
   }
 
-  const lse = appendLogSumExp(graph, x, opset, fresh, opts.lse ?? 'blocked', vocab, info.dims?.length ?? null);
-
+  const mode = opts.lse ?? 'blocked';
   const kName = fresh('k');
   graph.initializer!.push(int64Tensor(kName, [k]));
-  const values = fresh('values');
-  graph.node!.push(
-    node('TopK', [x, kName], [values, TOPK_IDS_OUTPUT], fresh('topk'), [
-      attrInt('axis', -1),
-      attrInt('largest', 1),
-      attrInt('sorted', 1),
-    ]),
-  );
-  graph.node!.push(node('Sub', [values, lse], [TOPK_LOGPROBS_OUTPUT], fresh('sub')));
+  const topk = (input: string, values: string): void => {
+    graph.node!.push(
+      node('TopK', [input, kName], [values, TOPK_IDS_OUTPUT], fresh('topk'), [
+        attrInt('axis', -1),
+        attrInt('largest', 1),
+        attrInt('sorted', 1),
+      ]),
+    );
+  };
+  if (mode === 'logsoftmax') {
+    // ORT's LogSoftmax kernel (max, vectorized exp-sum, subtract in one op), then TopK of the
+    // log-probabilities themselves.
+    const ls = fresh('logsoftmax');
+    graph.node!.push(node('LogSoftmax', [x], [ls], fresh('logsoftmax'), [attrInt('axis', -1)]));
+    topk(ls, TOPK_LOGPROBS_OUTPUT);
+  } else if (mode === 'none') {
+    // Benchmark floor only: raw top-k logits, not log-probabilities (never used to write data).
+    topk(x, TOPK_LOGPROBS_OUTPUT);
+  } else {
+    const lse = appendLogSumExp(graph, x, opset, fresh, mode, vocab, info.dims?.length ?? null);
+    const values = fresh('values');
+    topk(x, values);
+    graph.node!.push(node('Sub', [values, lse], [TOPK_LOGPROBS_OUTPUT], fresh('sub')));
+  }
 
   const outputs = graph.output!;
   const at = outputs.findIndex((o) => o.name === logitsName);
