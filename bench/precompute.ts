@@ -62,7 +62,7 @@ const bareJs = join(repo, 'dist/bench/bare-teacher.mjs');
   esbuild.buildSync({ entryPoints: [join(repo, 'bench/bare-teacher.ts')], bundle: true, platform: 'node', format: 'esm', external: ['onnxruntime-node'], outfile: bareJs, logLevel: 'error' });
 }
 
-interface Run { wall: number; startup: number; steady: number; rssMiB: number }
+interface Run { wall: number; startup: number; steady: number; rssMiB: number; cpu: number }
 
 /** Spawns under /usr/bin/time; `readyPattern` on stderr marks the end of start-up. */
 function timed(cmd: string, argv: string[], readyPattern: RegExp): Promise<Run> {
@@ -71,7 +71,7 @@ function timed(cmd: string, argv: string[], readyPattern: RegExp): Promise<Run> 
     const t0 = performance.now();
     let ready = NaN;
     let err = '';
-    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', timeFile, cmd, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, cmd, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.resume();
     child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
@@ -80,9 +80,9 @@ function timed(cmd: string, argv: string[], readyPattern: RegExp): Promise<Run> 
     child.on('exit', (code) => {
       const end = performance.now();
       if (code !== 0) return rej(new Error(`${cmd} ${argv.join(' ')} exited ${code}: ${err.slice(-2000)}`));
-      const rssMiB = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024;
+      const [rss, user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
       const startup = (ready - t0) / 1000;
-      res({ wall: (end - t0) / 1000, startup, steady: (end - ready) / 1000, rssMiB });
+      res({ wall: (end - t0) / 1000, startup, steady: (end - ready) / 1000, rssMiB: rss / 1024, cpu: user + sys });
     });
   });
 }
@@ -116,7 +116,7 @@ for (let round = 0; round < rounds; round++) {
       mkdirSync(out, { recursive: true });
       const r = await programs[p](t, budget, out);
       ((results[t.name] ??= {})[p] ??= []).push(r);
-      console.error(`round ${round} ${t.name} ${p}: wall ${r.wall.toFixed(2)} s, start-up ${r.startup.toFixed(2)} s, rss ${r.rssMiB.toFixed(0)} MiB`);
+      console.error(`round ${round} ${t.name} ${p}: wall ${r.wall.toFixed(2)} s, start-up ${r.startup.toFixed(2)} s, cpu ${r.cpu.toFixed(2)} s, rss ${r.rssMiB.toFixed(0)} MiB`);
     }
   }
 }
@@ -128,10 +128,14 @@ const summary = teachers.map((t) => {
   const perRound = (f: (i: number) => number) => median(r.project.map((_, i) => f(i)));
   return {
     teacher: t.name, vocab: t.vocab, inferBatchTokens: autoInferBatchTokens(t.vocab), rounds,
-    seconds: Object.fromEntries(names.map((p) => [p, { wall: med(p, 'wall'), startup: med(p, 'startup'), steady: med(p, 'steady'), rssMiB: med(p, 'rssMiB') }])),
+    seconds: Object.fromEntries(names.map((p) => [p, { wall: med(p, 'wall'), startup: med(p, 'startup'), steady: med(p, 'steady'), cpu: med(p, 'cpu'), rssMiB: med(p, 'rssMiB') }])),
     projectOverBare: perRound((i) => r.project[i].wall / r.bare[i].wall),
     projectOverBareSteady: perRound((i) => r.project[i].steady / r.bare[i].steady),
     peerOverProject: perRound((i) => r.peer[i].wall / r.project[i].wall),
+    // CPU seconds (user + sys) are what a loaded machine cannot hide: wall time there is mostly
+    // waiting for a core.
+    projectOverBareCpu: perRound((i) => r.project[i].cpu / r.bare[i].cpu),
+    peerOverProjectCpu: perRound((i) => r.peer[i].cpu / r.project[i].cpu),
     startupOverOrt: perRound((i) => r.project[i].startup / r.ort[i].startup),
     runs: r,
   };
@@ -160,10 +164,10 @@ writeFileSync(join(repo, 'bench/results/precompute.json'), JSON.stringify({
 }, null, 2) + '\n');
 
 const f = (x: number) => x.toFixed(2);
-console.log('| teacher | tokens budget | project s | bare s | peer s | project / bare | steady project / bare | peer / project | start-up project / ORT create |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| teacher | tokens/call | project s | bare s | peer s | project / bare | steady project / bare | peer / project | CPU project / bare | CPU peer / project | start-up project / ORT create |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const s of summary) {
-  console.log(`| ${s.teacher} | ${s.inferBatchTokens} | ${f(s.seconds.project.wall)} | ${f(s.seconds.bare.wall)} | ${f(s.seconds.peer.wall)} | ${f(s.projectOverBare)}x | ${f(s.projectOverBareSteady)}x | ${f(s.peerOverProject)}x | ${f(s.startupOverOrt)}x (${f(s.seconds.project.startup)} / ${f(s.seconds.ort.startup)} s) |`);
+  console.log(`| ${s.teacher} | ${s.inferBatchTokens} | ${f(s.seconds.project.wall)} | ${f(s.seconds.bare.wall)} | ${f(s.seconds.peer.wall)} | ${f(s.projectOverBare)}x | ${f(s.projectOverBareSteady)}x | ${f(s.peerOverProject)}x | ${f(s.projectOverBareCpu)}x | ${f(s.peerOverProjectCpu)}x | ${f(s.startupOverOrt)}x (${f(s.seconds.project.startup)} / ${f(s.seconds.ort.startup)} s) |`);
 }
 if (rss) console.log(`\npeak RSS of precompute-logits: ${rss.rss1xMiB.toFixed(0)} MiB at ${rss.tokens1x} tokens, ${rss.rss10xMiB.toFixed(0)} MiB at 10x (${f(rss.ratio)}x)`);
 rmSync(work, { recursive: true, force: true });
