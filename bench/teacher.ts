@@ -1,167 +1,141 @@
-// Teacher throughput: fused top-k head inside ORT vs full logits copied out and selected in JS.
-// Run: npx tsx bench/teacher.ts   (writes bench/results/teacher.json, prints a table)
-//
-// Modes are measured side by side in one process, repetitions interleaved, so machine noise
-// (other jobs on the same cores) hits every mode alike. Reported time is the median.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// What the fused top-k head costs on top of the teacher's forward pass, per head formulation
+// and per inference batch size, and how precise each formulation's log-probabilities are.
+//   forward     the model with its logits cut to [B,S,1] by a Slice: the whole forward pass
+//               (the [d,V] head matmul included), nothing leaves ORT (the floor)
+//   topk only   TopK(k) over raw logits, no normalizer (the least any head can cost)
+//   blocked     max + exp + two-level float32 sum + log, TopK, Sub (this project's default before)
+//   logsoftmax  ORT's LogSoftmax kernel, then TopK of the log-probabilities
+//   reduce      ORT's ReduceLogSumExp, TopK, Sub
+// Sessions are built the way TeacherSession builds them (head appended after the untouched
+// model bytes), with the same options; variants and batch sizes are interleaved in each rep.
+// Precision: max |logprob - float64 reference| over the kept entries of real positions.
+// Run: npx tsx bench/teacher.ts [--reps 5] [--budgets 64,128,256,512]
+//      (writes bench/results/teacher.json, prints tables)
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { TeacherSession, syntheticSamples, writeSyntheticTeacher, type LseMode } from '../src/teacher/index.js';
-import { topkLogprobsRows } from '../src/topk/index.js';
+import { parseArgs } from 'node:util';
+import ort from 'onnxruntime-node';
+import { writeSyntheticInputs } from '../src/precompute/demo.js';
+import { syntheticSamples } from '../src/teacher/index.js';
+import { appendTopkHead, type LseMode } from '../src/teacher/fuse-head.js';
+import { graphAppendix, readModelFile, readModelLight, withAppendix } from '../src/teacher/model-splice.js';
+import { int64Tensor, node, tensorInfo, DT } from '../src/teacher/onnx-model.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const storiesModel = path.resolve(repoRoot, '../shared/teachers/stories260k/model.onnx');
+const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' }, budgets: { type: 'string', default: '64,128,256,512' } } });
+const REPS = Number(args.reps);
+const budgets = args.budgets.split(',').map(Number);
 const K = 8;
-const REPS = Number(process.env.BENCH_REPS ?? 5);
-const threads = os.availableParallelism();
+const SEQ = 64;
+const repo = path.resolve(import.meta.dirname, '..');
+const cache = path.join(os.tmpdir(), 'lc-bench-precompute-cache');
+const V = 151936;
+const { model } = writeSyntheticInputs(path.join(cache, 'llama152k'), { vocabSize: V, dModel: 384, layers: 4, samples: 70, minLen: 64, maxLen: 256, seed: 5 });
 
-interface Workload {
-  name: string;
-  modelPath: string;
-  samples: Int32Array[];
-  seq: number;
+const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', interOpNumThreads: 1, logSeverityLevel: 3 };
+
+type Variant = 'forward' | 'topk only' | 'blocked' | 'logsoftmax' | 'reduce';
+const variants: Variant[] = ['forward', 'topk only', 'blocked', 'logsoftmax', 'reduce'];
+const lseOf: Record<Exclude<Variant, 'forward'>, LseMode> = { 'topk only': 'none', blocked: 'blocked', logsoftmax: 'logsoftmax', reduce: 'reduce' };
+
+async function session(v: Variant | 'logits'): Promise<ort.InferenceSession> {
+  const bytes = readModelFile(model);
+  const light = readModelLight(bytes, 'bench');
+  const graph = light.proto.graph!;
+  const outputs = graph.output!.map((o) => o.name!);
+  if (v === 'logits') return ort.InferenceSession.create(bytes, options);
+  if (v === 'forward') {
+    graph.initializer!.push(int64Tensor('b_s', [0]), int64Tensor('b_e', [1]), int64Tensor('b_a', [-1]));
+    graph.node!.push(node('Slice', ['logits', 'b_s', 'b_e', 'b_a'], ['logits_cut'], 'bench_cut'));
+    graph.output!.push(tensorInfo('logits_cut', DT.FLOAT, ['batch', 'seq', 1]));
+  } else {
+    appendTopkHead(light.proto, { k: K, lse: lseOf[v] }, 'bench');
+  }
+  return ort.InferenceSession.create(withAppendix(bytes, graphAppendix(light, outputs)), options);
 }
 
-interface Row {
-  model: string;
-  mode: string;
-  vocab: number;
-  k: number;
-  batch: number;
-  seq: number;
-  tokens: number;
-  medianMs: number;
-  tokensPerSec: number;
-  /** Of medianMs, the JS top-k share (host mode only). */
-  hostTopkMs: number | null;
-  bytesPerToken: number;
+const fetchOf = (v: Variant): string[] => (v === 'forward' ? ['logits_cut'] : ['topk_ids', 'topk_logprobs']);
+function feeds(rows: number, seq: number, seed: number): Record<string, ort.Tensor> {
+  const ids = new BigInt64Array(rows * seq);
+  let r = 0;
+  for (const s of syntheticSamples({ count: rows, minLen: seq, maxLen: seq, vocabSize: V, seed })) ids.set(Array.from(s, BigInt), seq * r++);
+  return { input_ids: new ort.Tensor('int64', ids, [rows, seq]) };
 }
-
-function pad(samples: Int32Array[], seq: number): { ids: Int32Array; lengths: Int32Array } {
-  const ids = new Int32Array(samples.length * seq);
-  const lengths = Int32Array.from(samples, (s) => Math.min(s.length, seq));
-  samples.forEach((s, b) => ids.set(s.subarray(0, lengths[b]), b * seq));
-  return { ids, lengths };
-}
-
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function bench(w: Workload): Promise<Row[]> {
-  const { ids, lengths } = pad(w.samples, w.seq);
-  const batch = w.samples.length;
-  const tokens = lengths.reduce((a, b) => a + b, 0);
-  const graphModes: Array<[string, LseMode]> = [
-    ['graph (blocked lse)', 'blocked'],
-    ['graph (ReduceLogSumExp)', 'reduce'],
-  ];
-  const graphs = await Promise.all(graphModes.map(([, lse]) => TeacherSession.open(w.modelPath, { k: K, lse, threads })));
-  const host = await TeacherSession.open(w.modelPath, { k: K, topkOn: 'host', threads });
-  const vocab = host.vocabSize;
-  const rows = batch * w.seq;
-  const outIds = new Int32Array(rows * K);
-  const outLps = new Float32Array(rows * K);
-  const times: number[][] = graphModes.map(() => []);
-  const hostTimes: number[] = [];
-  const hostTopk: number[] = [];
-  // One warm-up pass each (first run allocates and plans memory), then interleaved reps.
-  for (let rep = -1; rep < REPS; rep++) {
-    for (let g = 0; g < graphs.length; g++) {
+console.error('creating sessions...');
+const sessions = new Map<Variant, ort.InferenceSession>();
+for (const v of variants) sessions.set(v, await session(v));
+
+// Speed: ms per token, every variant and budget interleaved within each rep.
+const times = new Map<string, number[]>();
+for (let rep = -1; rep < REPS; rep++) {
+  for (const budget of budgets) {
+    const rows = Math.max(1, budget / SEQ);
+    const f = feeds(rows, SEQ, 100 + rep);
+    const order = rep % 2 ? [...variants].reverse() : variants;
+    for (const v of order) {
       const t0 = performance.now();
-      await graphs[g].run(ids, batch, w.seq, lengths);
-      if (rep >= 0) times[g].push(performance.now() - t0);
-    }
-    // Host path spelled out so the JS top-k share can be reported; same work as run().
-    const t0 = performance.now();
-    const { logits, width } = await host.runLogits(ids, batch, w.seq, lengths);
-    const t1 = performance.now();
-    topkLogprobsRows(logits, rows, width, K, outIds, outLps, vocab);
-    const t2 = performance.now();
-    if (rep >= 0) {
-      hostTimes.push(t2 - t0);
-      hostTopk.push(t2 - t1);
+      await sessions.get(v)!.run(f, fetchOf(v));
+      const ms = performance.now() - t0;
+      if (rep >= 0) times.set(`${v}@${budget}`, [...(times.get(`${v}@${budget}`) ?? []), ms / (rows * SEQ)]);
     }
   }
-  for (const s of [...graphs, host]) await s.dispose();
-  const base = { model: w.name, vocab, k: K, batch, seq: w.seq, tokens };
-  const out: Row[] = graphModes.map(([mode], g) => {
-    const ms = median(times[g]);
-    return { ...base, mode, medianMs: ms, tokensPerSec: (tokens / ms) * 1000, hostTopkMs: null, bytesPerToken: 12 * K };
-  });
-  const ms = median(hostTimes);
-  out.push({
-    ...base,
-    mode: 'host top-k (JS)',
-    medianMs: ms,
-    tokensPerSec: (tokens / ms) * 1000,
-    hostTopkMs: median(hostTopk),
-    bytesPerToken: 4 * host.logitsWidth,
-  });
-  return out;
+  console.error(`rep ${rep} done`);
 }
 
-function table(rows: Row[]): string {
-  const head = ['model', 'mode', 'B x S', 'tokens/s', 'median ms', 'JS top-k ms', 'bytes out/token'];
-  const body = rows.map((r) => [
-    r.model,
-    r.mode,
-    `${r.batch} x ${r.seq}`,
-    r.tokensPerSec.toFixed(0),
-    r.medianMs.toFixed(1),
-    r.hostTopkMs === null ? '' : r.hostTopkMs.toFixed(1),
-    String(r.bytesPerToken),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  return [line(head), `|${widths.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...body.map(line)].join('\n');
+// Precision: against float64 log-softmax of the model's own logits.
+const logitsSession = await session('logits');
+const pf = feeds(4, SEQ, 7);
+const logits = (await logitsSession.run(pf, ['logits'])).logits.data as Float32Array;
+await logitsSession.release();
+const positions = 4 * SEQ;
+const lse64 = new Float64Array(positions);
+for (let p = 0; p < positions; p++) {
+  let m = -Infinity;
+  for (let i = p * V; i < (p + 1) * V; i++) m = Math.max(m, logits[i]);
+  let s = 0;
+  for (let i = p * V; i < (p + 1) * V; i++) s += Math.exp(logits[i] - m);
+  lse64[p] = m + Math.log(s);
 }
-
-async function main(): Promise<void> {
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'lc-bench-teacher-'));
-  const workloads: Workload[] = [];
-  try {
-    const v = 152_064;
-    const t0 = performance.now();
-    const synth = writeSyntheticTeacher(tmp, { vocabSize: v, seed: 0 });
-    console.error(`built synthetic ${v}-vocab teacher in ${(performance.now() - t0).toFixed(0)} ms`);
-    workloads.push({
-      name: 'synthetic-152k',
-      modelPath: synth,
-      samples: [...syntheticSamples({ count: 4, minLen: 128, maxLen: 128, vocabSize: v, seed: 0 })],
-      seq: 128,
-    });
-    try {
-      const lines = readFileSync(path.join(path.dirname(storiesModel), 'stories.jsonl'), 'utf8').split('\n').filter(Boolean);
-      const samples = lines.slice(0, 16).map((l) => Int32Array.from((JSON.parse(l) as { input_ids: number[] }).input_ids));
-      workloads.push({ name: 'stories260k', modelPath: storiesModel, samples, seq: Math.min(256, Math.max(...samples.map((s) => s.length))) });
-    } catch {
-      console.error(`stories260k not found at ${storiesModel}; skipping it`);
+const precision: Record<string, number> = {};
+for (const v of variants) {
+  if (v === 'forward' || v === 'topk only') continue;
+  const out = await sessions.get(v)!.run(pf, fetchOf(v));
+  const ids = out.topk_ids.data as BigInt64Array;
+  const lps = out.topk_logprobs.data as Float32Array;
+  let worst = 0;
+  for (let p = 0; p < positions; p++) {
+    for (let j = 0; j < K; j++) {
+      const ref = logits[p * V + Number(ids[p * K + j])] - lse64[p];
+      worst = Math.max(worst, Math.abs(lps[p * K + j] - ref));
     }
-    const rows: Row[] = [];
-    for (const w of workloads) {
-      console.error(`benchmarking ${w.name} (${REPS} interleaved reps)...`);
-      rows.push(...(await bench(w)));
-    }
-    const result = {
-      bench: 'teacher',
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      threads,
-      reps: REPS,
-      note: 'tokens = real (unpadded) positions; bytes out/token = bytes of session outputs per position (graph: int64 ids + float32 logprobs; host: float32 logits)',
-      rows,
-    };
-    mkdirSync(path.join(repoRoot, 'bench/results'), { recursive: true });
-    writeFileSync(path.join(repoRoot, 'bench/results/teacher.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log(table(rows));
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
   }
+  precision[v] = worst;
 }
+for (const s of sessions.values()) await s.release();
 
-await main();
+const rows = variants.flatMap((v) => budgets.map((b) => {
+  const msPerToken = median(times.get(`${v}@${b}`)!);
+  const forward = median(times.get(`forward@${b}`)!);
+  return { variant: v, budget: b, msPerToken, overForward: msPerToken / forward, maxAbsErrVsFloat64: precision[v] ?? null };
+}));
+mkdirSync(path.join(repo, 'bench/results'), { recursive: true });
+writeFileSync(path.join(repo, 'bench/results/teacher.json'), `${JSON.stringify({
+  bench: 'teacher', date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: os.loadavg(),
+  model: `synthetic Llama-shaped, V=${V}, d=384, 4 layers`, k: K, seq: SEQ, reps: REPS,
+  note: 'machine shared with other jobs; ratios are per budget within interleaved reps', rows,
+}, null, 2)}\n`);
+
+console.log(`| head \\ tokens per call | ${budgets.join(' | ')} | max abs err vs float64 |`);
+console.log(`| --- | ${budgets.map(() => '---:').join(' | ')} | ---: |`);
+for (const v of variants) {
+  const cells = budgets.map((b) => {
+    const r = rows.find((x) => x.variant === v && x.budget === b)!;
+    return v === 'forward' ? `${r.msPerToken.toFixed(3)} ms/tok` : `${((r.overForward - 1) * 100).toFixed(1)}%`;
+  });
+  console.log(`| ${v} | ${cells.join(' | ')} | ${precision[v] === undefined ? '' : precision[v].toExponential(1)} |`);
+}

@@ -2,170 +2,101 @@
 // Stored batches are consecutive samples; the teacher sees them regrouped by length within a
 // window that never crosses a shard boundary, so a resumed run groups exactly as an
 // uninterrupted one and writes the same bytes.
-import { existsSync } from 'node:fs';
+//
+// Stages (read → teacher → encode/compress/hash → write), and where each one runs:
+//   start-up  the teacher worker creates its ORT session while the main thread scans the
+//             dataset (validation, token hash) and hashes the model file.
+//   read      main thread: samples → stored batches → windows (WINDOW_BATCHES stored batches of
+//             one shard), planned into length-sorted micro-batches and posted to the teacher.
+//   teacher   worker thread (src/teacher/teacher-worker.ts): runs micro-batches back to back in
+//             arrival order; at most QUEUE_WINDOWS windows are queued ahead of the writer, so
+//             memory stays bounded and the teacher never waits for reading or writing.
+//   encode    main thread, in window order: results are scattered back into stored batches,
+//   + write   then DatasetWriter.append encodes (f16/bf16/q8), compresses (LZ4/ZSTD), hashes
+//             and writes each batch; a shard is committed when its last batch is in. New value
+//             encodings or codecs belong to the writer's encode step (src/shard), not here.
+// The writer sees exactly the calls, in exactly the order, of a sequential run; only their
+// timing moves. `overlap: false` runs the teacher in-process and one window at a time, the
+// reference the tests compare the overlapped output with, byte for byte.
+import { createReadStream, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
-import { batchSamples, packMicroBatch, planInference, readSamples, type Sample } from '../data/index.js';
-import { DatasetWriter, type Manifest, rankDeltaFields, readManifest, type TopkLayout } from '../shard/index.js';
-import { inspectTeacher, TeacherNonFiniteError, TeacherSession } from '../teacher/index.js';
-import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
+// Only light modules are imported statically: the teacher worker is started before the heavy
+// ones (Arrow, the dataset readers, the ONNX protobuf bindings) load, so its ONNX Runtime
+// start-up overlaps them. The stages themselves live in stages.ts.
+import { RemoteTeacher } from '../teacher/remote-session.js';
+import type { TeacherSessionOptions } from '../teacher/session.js';
 import { UsageError } from './errors.js';
 import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
-import { type ScanResult, scanDataset } from './scan.js';
+import type { ScanResult } from './scan.js';
 
-/** Stored batches the teacher may regroup together (more = less padding, more memory). */
-const WINDOW_BATCHES = 8;
+/** Windows posted to the teacher ahead of the one being written. */
+const QUEUE_WINDOWS = 2;
 
-export async function precompute(opts: PrecomputeOptions, onProgress: (e: ProgressEvent) => void = () => {}): Promise<PrecomputeSummary> {
+export interface PipelineTuning {
+  /** Teacher in a worker thread, stages overlapped (default). false: in-process, sequential. */
+  overlap?: boolean;
+}
+
+export async function precompute(
+  opts: PrecomputeOptions, onProgress: (e: ProgressEvent) => void = () => {}, tuning: PipelineTuning = {},
+): Promise<PrecomputeSummary> {
   const started = performance.now();
-  const vocabSize = modelVocabSize(opts);
-  if (opts.k > vocabSize) throw new UsageError(`--top-k ${opts.k} is larger than the teacher's vocabulary (${vocabSize})`);
-  opts = { ...opts, inferBatchTokens: opts.inferBatchTokens ?? autoInferBatchTokens(vocabSize) };
+  const overlap = tuning.overlap ?? true;
+  if (!existsSync(opts.model)) throw new Error(`teacher ${opts.model}: no such file`);
+  const sessionOpts: TeacherSessionOptions = {
+    k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
+  };
+  // Start-up stage: session creation (worker), dataset scan and model hash run side by side.
+  const remote = overlap ? new RemoteTeacher(opts.model, sessionOpts) : null;
+  remote?.ready.catch(() => {}); // awaited below; an earlier error must not leave it unhandled
+  try {
+    const { inspectTeacher } = await import('../teacher/inspect.js');
+    const vocabSize = modelVocabSize(opts, inspectTeacher);
+    if (opts.k > vocabSize) throw new UsageError(`--top-k ${opts.k} is larger than the teacher's vocabulary (${vocabSize})`);
+    opts = { ...opts, inferBatchTokens: opts.inferBatchTokens ?? autoInferBatchTokens(vocabSize) };
+    const modelHash = remote ? hashFile(opts.model) : null;
+    modelHash?.catch(() => {});
+    const stages = await import('./stages.js');
+    const scan = await scanOrThrow(opts, vocabSize, onProgress);
+    if (remote) {
+      await remote.ready;
+      return await stages.runWithTeacher(opts, remote, await modelHash!, scan, started, onProgress, QUEUE_WINDOWS);
+    }
+    const { TeacherSession } = await import('../teacher/session.js');
+    const session = await TeacherSession.open(opts.model, sessionOpts);
+    try {
+      return await stages.runWithTeacher(opts, session, session.modelSha256, scan, started, onProgress, 0);
+    } finally {
+      await session.dispose();
+    }
+  } finally {
+    await remote?.dispose();
+  }
+}
+
+async function scanOrThrow(opts: PrecomputeOptions, vocabSize: number, onProgress: (e: ProgressEvent) => void): Promise<ScanResult> {
+  const { scanDataset } = await import('./scan.js');
   const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
   const scan = await scanDataset(opts.data, readOpts, vocabSize, (samples, tokens) => onProgress({ type: 'scan', samples, tokens }));
   if (scan.samples === 0) throw new Error(`dataset ${opts.data}: no samples`);
+  return scan;
+}
 
-  const session = await TeacherSession.open(opts.model, {
-    k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
+/** sha256 of a file, streamed (the reads overlap the scan and the session creation). */
+function hashFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file, { highWaterMark: 1 << 20 })
+      .on('data', (chunk) => h.update(chunk))
+      .on('error', (e) => reject(new Error(`teacher ${file}: cannot read for hashing: ${e.message}`)))
+      .on('end', () => resolve(h.digest('hex')));
   });
-  try {
-    return await runWithSession(opts, session, scan, started, onProgress);
-  } finally {
-    await session.dispose();
-  }
 }
 
-async function runWithSession(
-  opts: PrecomputeOptions, session: TeacherSession, scan: ScanResult, started: number, onProgress: (e: ProgressEvent) => void,
-): Promise<PrecomputeSummary> {
-  const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
-  const layout: TopkLayout = {
-    k: opts.k, vocabSize: session.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}),
-    ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize: session.vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
-  };
-  const writer = new DatasetWriter({
-    root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
-    batchesPerShard: opts.batchesPerShard, overwrite: opts.overwrite, worker: opts.worker,
-    meta: {
-      teacher: { file: basename(opts.model), sha256: session.modelSha256, vocabSize: session.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits', topkOn: opts.topkOn },
-      source: { file: basename(opts.data), sha256: scan.sha256, samples: scan.samples, tokens: scan.tokens, maxSeqLen: opts.maxSeqLen ?? null },
-    },
-    runConfig: {
-      teacherSha256: session.modelSha256, sourceSha256: scan.sha256, k: opts.k, values: opts.values, q8Scale: layout.q8Scale ?? null,
-      ...(opts.values === 'rank-delta' ? { f16Ranks: layout.f16Ranks, gridStep: layout.gridStep ?? null } : {}), ...(opts.zstdLevel ? { zstdLevel: opts.zstdLevel } : {}),
-      codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
-      inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: session.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
-      column: opts.column ?? 'input_ids',
-    },
-  });
-  try {
-    if (writer.complete) return summarize(readManifest(writer.dir), writer.dir, 0, started, 0, true);
-    const resumed = writer.resumeFromBatch;
-    const totalBatches = Math.ceil(scan.samples / opts.batchSize);
-    onProgress({ type: 'start', totalBatches, totalTokens: scan.tokens, resumeFromBatch: writer.resumeFromBatch });
-    const runner = new WindowRunner(session, opts);
-    let batchIndex = 0;
-    let writing = -1;
-    let window: Sample[][] = [];
-    let computed = 0;
-    let doneTokens = 0;
-    const flush = async () => {
-      const first = batchIndex - window.length;
-      const pending = await runner.run(window, first);
-      for (const p of pending) {
-        writer.append(p.batch, p.sums);
-        computed += p.batch.inputIds.length;
-      }
-      doneTokens += pending.reduce((a, p) => a + p.batch.inputIds.length, 0);
-      const seconds = (performance.now() - started) / 1000;
-      const rate = computed / seconds;
-      onProgress({
-        type: 'batch', done: batchIndex, total: totalBatches, tokens: doneTokens, totalTokens: scan.tokens, seconds,
-        tokensPerSec: rate, etaSeconds: rate > 0 ? (scan.tokens - doneTokens) / rate : null,
-      });
-      window = [];
-    };
-    for await (const stored of batchSamples(readSamples(opts.data, readOpts), opts.batchSize)) {
-      const shard = Math.floor(batchIndex / opts.batchesPerShard);
-      if (batchIndex % opts.batchesPerShard === 0) {
-        writing = writer.needsShard(shard) ? shard : -1;
-        if (writing >= 0) writer.beginShard(shard);
-      }
-      batchIndex++;
-      // Shards already committed, or another worker's, are read past without the teacher.
-      if (writing !== shard) {
-        doneTokens += stored.reduce((a, s) => a + s.inputIds.length, 0);
-        continue;
-      }
-      window.push(stored);
-      if (window.length === WINDOW_BATCHES || batchIndex % opts.batchesPerShard === 0) await flush();
-    }
-    if (window.length) await flush();
-    const result = writer.tryFinish();
-    if (Array.isArray(result)) {
-      const seconds = (performance.now() - started) / 1000;
-      return {
-        datasetId: opts.datasetId, dir: writer.dir, samples: scan.samples, tokens: scan.tokens, batches: totalBatches,
-        shards: Math.ceil(totalBatches / opts.batchesPerShard), computedTokens: computed, seconds, tokensPerSec: seconds > 0 ? computed / seconds : 0,
-        bytesPerToken: 0, top1Agreement: null, meanTopkMass: null, resumedFromBatch: resumed, alreadyComplete: false, complete: false, pendingShards: result,
-      };
-    }
-    return summarize(result, writer.dir, computed, started, resumed, false);
-  } catch (e) {
-    writer.abort();
-    throw e;
-  }
-}
-
-/** Runs the teacher over a window of stored batches, regrouped by length. */
-class WindowRunner {
-  private readonly buffers: { ids?: Int32Array; lengths?: Int32Array } = {};
-  constructor(private readonly session: TeacherSession, private readonly opts: PrecomputeOptions) {}
-
-  async run(window: Sample[][], firstBatch: number): Promise<PendingBatch[]> {
-    const k = this.opts.k;
-    const pending = window.map((samples) => allocateBatch(samples, k));
-    const flat: Int32Array[] = [];
-    const owner: [number, number][] = [];
-    window.forEach((samples, b) => samples.forEach((s, i) => { flat.push(s.inputIds); owner.push([b, i]); }));
-    const lengths = Int32Array.from(flat, (ids) => ids.length);
-    for (const micro of planInference(lengths, this.opts.inferBatchTokens!)) {
-      if (micro.seqLen === 0) continue; // only empty samples: nothing to predict
-      const packed = packMicroBatch(flat, micro, this.buffers);
-      // Keep the larger buffers packMicroBatch had to allocate, so later calls reuse them.
-      if (packed.ids.buffer !== this.buffers.ids?.buffer) this.buffers.ids = packed.ids;
-      if (packed.lengths.buffer !== this.buffers.lengths?.buffer) this.buffers.lengths = packed.lengths;
-      let out;
-      try {
-        out = await this.session.run(packed.ids, micro.rows.length, micro.seqLen, packed.lengths);
-      } catch (e) {
-        if (!(e instanceof TeacherNonFiniteError)) throw e;
-        const [b, i] = owner[micro.rows[e.sample]];
-        const sample = window[b][i].sampleId;
-        throw new Error(`teacher ${basename(this.opts.model)}: non-finite log-probability ${e.value} in batch ${firstBatch + b} (sample ${sample}, position ${e.position})`);
-      }
-      for (let r = 0; r < micro.rows.length; r++) {
-        const [b, i] = owner[micro.rows[r]];
-        scatterRow(pending[b], i, out.topkIds, out.topkLogprobs, r, micro.seqLen, k);
-      }
-    }
-    return pending;
-  }
-}
-
-function modelVocabSize(opts: PrecomputeOptions): number {
+function modelVocabSize(opts: PrecomputeOptions, inspectTeacher: typeof import('../teacher/inspect.js').inspectTeacher): number {
   const label = basename(opts.model);
-  if (!existsSync(opts.model)) throw new Error(`teacher ${opts.model}: no such file`);
   const width = inspectTeacher(opts.model, opts.logitsOutput ?? 'logits').logitsWidth ?? opts.vocabSize;
   if (width === undefined) throw new UsageError(`teacher ${label}: logits have no fixed vocabulary dimension; pass --vocab-size`);
   return opts.vocabSize ?? width;
-}
-
-function summarize(m: Manifest, dir: string, computed: number, started: number, resumed: number, already: boolean): PrecomputeSummary {
-  const seconds = (performance.now() - started) / 1000;
-  return {
-    datasetId: m.datasetId, dir, samples: m.sampleCount, tokens: m.tokenCount, batches: m.batchCount, shards: m.shards.length,
-    computedTokens: computed, seconds, tokensPerSec: seconds > 0 ? computed / seconds : 0, bytesPerToken: m.stats.bytesPerToken,
-    top1Agreement: m.stats.top1Agreement ?? null, meanTopkMass: m.stats.meanTopkMass ?? null, resumedFromBatch: resumed, alreadyComplete: already,
-    complete: true, pendingShards: [],
-  };
 }

@@ -5,9 +5,7 @@ import {
   DT,
   attrInt,
   attrInts,
-  decodeModel,
   defaultOpset,
-  encodeModel,
   graphNames,
   int64Tensor,
   node,
@@ -17,6 +15,7 @@ import {
   type ModelProto,
   type ValueInfoProto,
 } from './onnx-model.js';
+import { readModelLight, spliceModel } from './model-splice.js';
 
 export const TOPK_IDS_OUTPUT = 'topk_ids';
 export const TOPK_LOGPROBS_OUTPUT = 'topk_logprobs';
@@ -34,7 +33,7 @@ export interface FuseTopkHeadOptions {
   lse?: LseMode;
 }
 
-export type LseMode = 'reduce' | 'sum32' | 'sum64' | 'blocked';
+export type LseMode = 'reduce' | 'sum32' | 'sum64' | 'blocked' | 'logsoftmax' | 'none';
 
 /** Shape facts about a model's logits output, read without running it. */
 export interface LogitsInfo {
@@ -79,9 +78,9 @@ function dimOf(d: Dimension): number | string | null {
  */
 export function fuseTopkHead(model: Uint8Array, opts: FuseTopkHeadOptions): Uint8Array {
   const label = opts.label ?? 'model';
-  const proto = decodeModel(model, label);
-  appendTopkHead(proto, opts, label);
-  return encodeModel(proto);
+  const light = readModelLight(model, label);
+  appendTopkHead(light.proto, opts, label);
+  return spliceModel(light);
 }
 
 /** The proto-level half of fuseTopkHead (mutates `proto`). */
@@ -129,19 +128,33 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
     x = sliced;
   }
 
-  const lse = appendLogSumExp(graph, x, opset, fresh, opts.lse ?? 'blocked', vocab, info.dims?.length ?? null);
-
+  const mode = opts.lse ?? 'blocked';
   const kName = fresh('k');
   graph.initializer!.push(int64Tensor(kName, [k]));
-  const values = fresh('values');
-  graph.node!.push(
-    node('TopK', [x, kName], [values, TOPK_IDS_OUTPUT], fresh('topk'), [
-      attrInt('axis', -1),
-      attrInt('largest', 1),
-      attrInt('sorted', 1),
-    ]),
-  );
-  graph.node!.push(node('Sub', [values, lse], [TOPK_LOGPROBS_OUTPUT], fresh('sub')));
+  const topk = (input: string, values: string): void => {
+    graph.node!.push(
+      node('TopK', [input, kName], [values, TOPK_IDS_OUTPUT], fresh('topk'), [
+        attrInt('axis', -1),
+        attrInt('largest', 1),
+        attrInt('sorted', 1),
+      ]),
+    );
+  };
+  if (mode === 'logsoftmax') {
+    // ORT's LogSoftmax kernel (max, vectorized exp-sum, subtract in one op), then TopK of the
+    // log-probabilities themselves.
+    const ls = fresh('logsoftmax');
+    graph.node!.push(node('LogSoftmax', [x], [ls], fresh('logsoftmax'), [attrInt('axis', -1)]));
+    topk(ls, TOPK_LOGPROBS_OUTPUT);
+  } else if (mode === 'none') {
+    // Benchmark floor only: raw top-k logits, not log-probabilities (never used to write data).
+    topk(x, TOPK_LOGPROBS_OUTPUT);
+  } else {
+    const lse = appendLogSumExp(graph, x, opset, fresh, mode, vocab, info.dims?.length ?? null);
+    const values = fresh('values');
+    topk(x, values);
+    graph.node!.push(node('Sub', [values, lse], [TOPK_LOGPROBS_OUTPUT], fresh('sub')));
+  }
 
   const outputs = graph.output!;
   const at = outputs.findIndex((o) => o.name === logitsName);

@@ -5,3 +5,4 @@ export { buildSyntheticTeacher, writeSyntheticTeacher, type SyntheticTeacher, ty
 export { syntheticSamples, BOS_ID, type SyntheticSamplesOptions } from './synthetic-data.js';
 export { findLogitsOutput, type LogitsInfo } from './fuse-head.js';
 export { inspectTeacher, type TeacherInfo } from './inspect.js';
+export { RemoteTeacher, type TopkTeacher } from './remote-session.js';

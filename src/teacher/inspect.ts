@@ -1,9 +1,9 @@
 // Reading a teacher's interface from the file alone (no ORT session), for CLIs and planners
 // that need the vocabulary size before deciding batch sizes.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { findLogitsOutput } from './fuse-head.js';
-import { decodeModel, defaultOpset, usesExternalData } from './onnx-model.js';
+import { readModelLightFile } from './model-splice.js';
+import { defaultOpset, usesExternalData } from './onnx-model.js';
 
 export interface TeacherInfo {
   inputs: string[];
@@ -18,7 +18,9 @@ export interface TeacherInfo {
 
 export function inspectTeacher(modelPath: string, logitsOutput = 'logits'): TeacherInfo {
   const label = path.basename(modelPath);
-  const proto = decodeModel(readFileSync(modelPath), label);
+  // Only field headers and the small fields are read: a 0.5 GB inline-weight model costs
+  // a few hundred small reads, not a decode.
+  const proto = readModelLightFile(modelPath, label);
   const info = findLogitsOutput(proto, logitsOutput, label);
   const graph = proto.graph!;
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));

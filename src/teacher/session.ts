@@ -2,7 +2,7 @@
 // batches into top-k ids and log-probabilities, either through the fused graph head (only
 // [B,S,k] leaves ORT) or by copying full logits out and selecting on the host.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -19,7 +19,8 @@ import {
   findLogitsOutput,
   type LseMode,
 } from './fuse-head.js';
-import { DT, decodeModel, encodeModel, usesExternalData, type ModelProto } from './onnx-model.js';
+import { graphAppendix, readModelFile, readModelLight, withAppendix, type LightModel } from './model-splice.js';
+import { DT, usesExternalData } from './onnx-model.js';
 
 export type TopkOn = 'graph' | 'host';
 export type TeacherDevice = 'cpu' | 'cuda';
@@ -36,6 +37,11 @@ export interface TeacherSessionOptions {
   threads?: number;
   /** Log-sum-exp formulation of the fused head (default 'blocked'); see fuse-head.ts. */
   lse?: LseMode;
+  /**
+   * sha256 of the .onnx file when the caller already has it (or computes it concurrently and
+   * passes ''), so the session does not hash a large file a second time. Default: hashed here.
+   */
+  modelSha256?: string;
 }
 
 export interface TopkBatch {
@@ -85,9 +91,10 @@ export class TeacherSession {
     const logitsOutput = opts.logitsOutput ?? 'logits';
     if (!Number.isInteger(opts.k) || opts.k < 1) throw new Error(`teacher ${label}: k must be an integer >= 1, got ${opts.k}`);
     if (device === 'cuda') assertCudaAvailable(label);
-    const bytes = readFileSync(modelPath);
-    const modelSha256 = createHash('sha256').update(bytes).digest('hex');
-    const proto = decodeModel(bytes, label);
+    const bytes = readModelFile(modelPath);
+    const modelSha256 = opts.modelSha256 ?? createHash('sha256').update(bytes).digest('hex');
+    const light = readModelLight(bytes, label);
+    const proto = light.proto;
     const info = findLogitsOutput(proto, logitsOutput, label);
     if (info.vocab === null && opts.vocabSize === undefined) {
       throw new Error(`teacher ${label}: output "${logitsOutput}" has no fixed last dim; pass vocabSize`);
@@ -102,10 +109,12 @@ export class TeacherSession {
     let main: Loaded;
     if (topkOn === 'graph') {
       const external = usesExternalData(proto);
+      const outputs = (proto.graph!.output ?? []).map((o) => o.name ?? '');
       appendTopkHead(proto, { k: opts.k, vocabSize: opts.vocabSize, logitsOutput, lse: opts.lse }, label);
-      main = await load(modelPath, encodeModel(proto), external, device, opts.threads, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT], label);
+      // The head goes after the untouched file bytes (see model-splice.ts): no weight is copied.
+      main = await load(modelPath, withAppendix(bytes, graphAppendix(light, outputs)), external, device, opts.threads, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT], label);
     } else if (topkOn === 'host') {
-      main = await loadLogits(modelPath, proto, logitsOutput, device, opts.threads, label);
+      main = await loadLogits(modelPath, light, logitsOutput, device, opts.threads, label);
     } else {
       throw new Error(`teacher ${label}: topkOn must be 'graph' or 'host', got ${String(topkOn)}`);
     }
@@ -121,7 +130,9 @@ export class TeacherSession {
 
   /** Outputs of the session in use: topk_ids/topk_logprobs in graph mode, the model's in host mode. */
   get outputNames(): readonly string[] {
-    return this.main.session.outputNames;
+    // In graph mode the replaced logits stay declared in the merged graph (see model-splice.ts)
+    // but are never fetched; the outputs that matter are the head's.
+    return this.topkOn === 'graph' ? this.main.fetch : this.main.session.outputNames;
   }
 
   /**
@@ -138,7 +149,14 @@ export class TeacherSession {
       const out = await runSession(this.main, inputIds, batch, seq, lengths);
       const ids64 = out[TOPK_IDS_OUTPUT].data as BigInt64Array;
       const topkIds = new Int32Array(ids64.length);
-      for (let i = 0; i < ids64.length; i++) topkIds[i] = Number(ids64[i]);
+      // Ids are in [0, vocab) < 2^31: the low little-endian word is the value, read without a
+      // BigInt per entry (a million BigInt conversions per 100k tokens at k=8 otherwise).
+      if (LITTLE_ENDIAN) {
+        const words = new Int32Array(ids64.buffer, ids64.byteOffset, ids64.length * 2);
+        for (let i = 0; i < topkIds.length; i++) topkIds[i] = words[2 * i];
+      } else {
+        for (let i = 0; i < topkIds.length; i++) topkIds[i] = Number(ids64[i]);
+      }
       result = { topkIds, topkLogprobs: out[TOPK_LOGPROBS_OUTPUT].data as Float32Array };
     } else {
       const { logits, width } = await this.runLogits(inputIds, batch, seq, lengths);
@@ -159,8 +177,8 @@ export class TeacherSession {
     this.assertOpen();
     checkBatch(inputIds, batch, seq, lengths, this.label);
     if (!this.logitsSession) {
-      const proto = decodeModel(readFileSync(this.modelPath), this.label);
-      this.logitsSession = await loadLogits(this.modelPath, proto, this.logitsOutput, this.device, this.threads, this.label);
+      const light = readModelLight(readModelFile(this.modelPath), this.label);
+      this.logitsSession = await loadLogits(this.modelPath, light, this.logitsOutput, this.device, this.threads, this.label);
     }
     const out = await runSession(this.logitsSession, inputIds, batch, seq, lengths);
     const tensor = out[this.logitsSession.fetch[0]];
@@ -198,20 +216,21 @@ export class TeacherSession {
   }
 }
 
-/** Session whose only fetched output is float32 logits. May mutate `proto`. */
+/** Session whose only fetched output is float32 logits. May mutate `light`. */
 async function loadLogits(
   modelPath: string,
-  proto: ModelProto,
+  light: LightModel,
   logitsOutput: string,
   device: TeacherDevice,
   threads: number | undefined,
   label: string,
 ): Promise<Loaded> {
-  const info = findLogitsOutput(proto, logitsOutput, label);
+  const info = findLogitsOutput(light.proto, logitsOutput, label);
   if (info.elemType === DT.FLOAT) return load(modelPath, null, false, device, threads, [logitsOutput], label);
   // Widen non-float32 logits inside the graph so the host always reads Float32Array.
-  const name = castLogitsToFloat32(proto, logitsOutput, label);
-  return load(modelPath, encodeModel(proto), usesExternalData(proto), device, threads, [name], label);
+  const outputs = (light.proto.graph!.output ?? []).map((o) => o.name ?? '');
+  const name = castLogitsToFloat32(light.proto, logitsOutput, label);
+  return load(modelPath, withAppendix(light.bytes, graphAppendix(light, outputs)), usesExternalData(light.proto), device, threads, [name], label);
 }
 
 /** Create a session from the file (`rewritten` null) or from rewritten bytes. */
@@ -284,6 +303,8 @@ async function runSession(
   }
   return (await loaded.session.run(feeds, loaded.fetch)) as Record<string, Tensor>;
 }
+
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 const CUDA_HINT =
   'the CUDA execution provider ships separately: reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node, on a machine with CUDA 12 and cuDNN 9';

@@ -26,36 +26,49 @@ function logSumExpShifted(logits: Float32Array, offset: number, n: number, max: 
     for (let i = offset, end = offset + n; i < end; i++) if (logits[i] !== logits[i]) return NaN;
     return -Infinity;
   }
-  let sum = 0;
-  for (let i = offset, end = offset + n; i < end; i++) {
-    const d = logits[i] - max;
-    // Below e^-50 a term cannot move a float64 sum that already holds the max's 1, even 152k
-    // times over; skipping it also keeps expNonPositive's table small.
-    if (d > -50) {
-      // d > 0 means `max` was not the maximum, which only a NaN in the row can cause.
-      if (d > 0) return NaN;
-      sum += expNonPositive(d);
-    } else if (d !== d) {
-      return NaN;
-    }
+  // Two accumulators: the adds of neighbouring terms do not wait on each other.
+  let s0 = 0;
+  let s1 = 0;
+  let bad = 0;
+  const end = offset + n;
+  let i = offset;
+  for (; i + 1 < end; i += 2) {
+    const t0 = (max - logits[i]) * STEPS;
+    const t1 = (max - logits[i + 1]) * STEPS;
+    // NaN fails both comparisons. Terms below e^-50 cannot move a float64 sum holding the max's
+    // 1. (t < 0, i.e. `max` was not the maximum, only happens when a NaN sat among the first k
+    // heap entries; that NaN reaches the outputs anyway.)
+    if (t0 < LIMIT) s0 += expSteps(t0);
+    else if (!(t0 >= LIMIT)) bad++;
+    if (t1 < LIMIT) s1 += expSteps(t1);
+    else if (!(t1 >= LIMIT)) bad++;
   }
-  return max + Math.log(sum);
+  if (i < end) {
+    const t = (max - logits[i]) * STEPS;
+    if (t < LIMIT) s0 += expSteps(t);
+    else if (!(t >= LIMIT)) bad++;
+  }
+  if (bad > 0) return NaN;
+  return max + Math.log(s0 + s1);
 }
 
-// exp(d) for d in (-50, 0], accurate to ~1e-14 relative and faster than Math.exp in V8
-// (which dominated host top-k at 152k vocabularies). d = n·ln2 + r with |r| <= ln2/2,
-// e^r by a degree-11 Taylor polynomial (error < r^12/12! ≈ 6e-15), 2^n from a table.
-const LN2_HI = 0.6931471803691238; // ln 2 split so n·LN2_HI is exact for |n| < 2^11
-const LN2_LO = 1.9082149292705877e-10;
-const POW2_NEG = Float64Array.from({ length: 80 }, (_, i) => 2 ** -i);
+// exp(-t / STEPS) for t in [0, LIMIT): a table of e^(-j/256) (computed once with Math.exp,
+// 100 KB, stays in L2) times e^(-r/256) for the fraction r in [0, 1) by a degree-4 Taylor
+// polynomial (relative error below (1/256)^5 / 120 = 8e-15). One table load, a truncation and
+// four multiply-adds per term, cheaper than Math.exp or a full-range polynomial in V8; host
+// top-k at a 152k vocabulary is mostly this loop.
+const STEPS = 256;
+const LIMIT = 50 * STEPS;
+const EXP_TABLE = Float64Array.from({ length: LIMIT + 1 }, (_, j) => Math.exp(-j / STEPS));
+const C1 = -1 / STEPS;
+const C2 = 1 / (2 * STEPS ** 2);
+const C3 = -1 / (6 * STEPS ** 3);
+const C4 = 1 / (24 * STEPS ** 4);
 
-function expNonPositive(d: number): number {
-  const n = Math.round(d * Math.LOG2E);
-  const r = d - n * LN2_HI - n * LN2_LO;
-  const p =
-    1 +
-    r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (1 / 362880 + r * (1 / 3628800 + r / 39916800))))))))));
-  return p * POW2_NEG[-n | 0]; // `| 0`: -n may be -0, which is not a small-integer index and sends V8 down a slow keyed load
+function expSteps(t: number): number {
+  const j = t | 0; // t in [0, LIMIT): truncation is floor (t < 0 only behind a NaN, see above)
+  const r = t - j;
+  return EXP_TABLE[j] * (1 + r * (C1 + r * (C2 + r * (C3 + r * C4))));
 }
 
 /**
@@ -108,27 +121,32 @@ function selectRow(
   vals: Float32Array,
   h: number,
 ): void {
-  let size = 0;
-  for (let i = 0; i < n; i++) {
+  // Fill: the first k entries, sifted up from each new leaf.
+  for (let i = 0; i < k; i++) {
     const v = logits[base + i];
-    if (size < k) {
-      // Sift up from the new leaf.
-      let c = size++;
-      while (c > 0) {
-        const p = (c - 1) >> 1;
-        if (!worse(v, i, vals[h + p], ids[h + p])) break;
-        vals[h + c] = vals[h + p];
-        ids[h + c] = ids[h + p];
-        c = p;
-      }
-      vals[h + c] = v;
-      ids[h + c] = i;
-    } else if (v > vals[h]) {
-      siftDown(vals, ids, h, k, v, i);
+    let c = i;
+    while (c > 0) {
+      const p = (c - 1) >> 1;
+      if (!worse(v, i, vals[h + p], ids[h + p])) break;
+      vals[h + c] = vals[h + p];
+      ids[h + c] = ids[h + p];
+      c = p;
+    }
+    vals[h + c] = v;
+    ids[h + c] = i;
+  }
+  // Scan: almost every entry loses to the worst kept one, so the loop is one load and one
+  // compare against a local copy of the heap root (re-read only after the heap changed).
+  let floor = vals[h];
+  for (let i = base + k, end = base + n; i < end; i++) {
+    const v = logits[i];
+    if (v > floor) {
+      siftDown(vals, ids, h, k, v, i - base);
+      floor = vals[h];
     }
   }
   // Heap sort: move the current worst to the end of the live range, so the row ends up best
-  // first. `size === k` here because k <= n.
+  // first (k <= n, so the heap is full).
   for (let end = k - 1; end > 0; end--) {
     const v = vals[h + end];
     const id = ids[h + end];

@@ -1,0 +1,170 @@
+// The read → teacher → encode/compress/hash → write stages of precompute (see pipeline.ts for
+// how they overlap). Loaded by pipeline.ts after the teacher worker has been started.
+import { basename } from 'node:path';
+import { batchSamples, packMicroBatch, planInference, readSamples, type Sample } from '../data/index.js';
+import { DatasetWriter, type Manifest, rankDeltaFields, readManifest, type TopkLayout } from '../shard/index.js';
+import { TeacherNonFiniteError } from '../teacher/errors.js';
+import type { TopkTeacher } from '../teacher/remote-session.js';
+import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
+import type { PrecomputeOptions, PrecomputeSummary, ProgressEvent } from './options.js';
+import type { ScanResult } from './scan.js';
+
+/** Stored batches the teacher may regroup together (more = less padding, more memory). */
+const WINDOW_BATCHES = 8;
+
+/** One window on its way through the stages. */
+interface Job {
+  /** Shard to begin before this window's batches are appended, or -1. */
+  begin: number;
+  /** Index one past the window's last stored batch (for progress). */
+  batchEnd: number;
+  result: Promise<PendingBatch[]>;
+}
+
+export async function runWithTeacher(
+  opts: PrecomputeOptions, teacher: TopkTeacher, modelSha256: string, scan: ScanResult, started: number,
+  onProgress: (e: ProgressEvent) => void, queueWindows: number,
+): Promise<PrecomputeSummary> {
+  const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
+  const layout: TopkLayout = {
+    k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}),
+    ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
+  };
+  const writer = new DatasetWriter({
+    root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
+    batchesPerShard: opts.batchesPerShard, overwrite: opts.overwrite, worker: opts.worker,
+    meta: {
+      teacher: { file: basename(opts.model), sha256: modelSha256, vocabSize: teacher.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits', topkOn: opts.topkOn },
+      source: { file: basename(opts.data), sha256: scan.sha256, samples: scan.samples, tokens: scan.tokens, maxSeqLen: opts.maxSeqLen ?? null },
+    },
+    runConfig: {
+      teacherSha256: modelSha256, sourceSha256: scan.sha256, k: opts.k, values: opts.values, q8Scale: layout.q8Scale ?? null,
+      ...(opts.values === 'rank-delta' ? { f16Ranks: layout.f16Ranks, gridStep: layout.gridStep ?? null } : {}), ...(opts.zstdLevel ? { zstdLevel: opts.zstdLevel } : {}),
+      codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
+      inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: teacher.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
+      column: opts.column ?? 'input_ids',
+    },
+  });
+  const jobs: Job[] = [];
+  try {
+    if (writer.complete) return summarize(readManifest(writer.dir), writer.dir, 0, started, 0, true);
+    const resumed = writer.resumeFromBatch;
+    const totalBatches = Math.ceil(scan.samples / opts.batchSize);
+    onProgress({ type: 'start', totalBatches, totalTokens: scan.tokens, resumeFromBatch: writer.resumeFromBatch });
+    const runner = new WindowRunner(teacher, opts);
+    let batchIndex = 0;
+    let writing = -1;
+    let beginPending = -1;
+    let window: Sample[][] = [];
+    let computed = 0;
+    let doneTokens = 0;
+
+    // Encode + write stage: the oldest window's results, appended in order.
+    const complete = async (job: Job): Promise<void> => {
+      const pending = await job.result;
+      if (job.begin >= 0) writer.beginShard(job.begin);
+      for (const p of pending) {
+        writer.append(p.batch, p.sums);
+        computed += p.batch.inputIds.length;
+        doneTokens += p.batch.inputIds.length;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const rate = computed / seconds;
+      onProgress({
+        type: 'batch', done: job.batchEnd, total: totalBatches, tokens: doneTokens, totalTokens: scan.tokens, seconds,
+        tokensPerSec: rate, etaSeconds: rate > 0 ? (scan.tokens - doneTokens) / rate : null,
+      });
+    };
+    // Read stage hands a full window to the teacher, then lets the writer catch up to the queue bound.
+    const flush = async (): Promise<void> => {
+      const result = runner.start(window, batchIndex - window.length);
+      result.catch(() => {}); // awaited in complete(); an earlier failure must not leave it unhandled
+      jobs.push({ begin: beginPending, batchEnd: batchIndex, result });
+      beginPending = -1;
+      window = [];
+      while (jobs.length > queueWindows) await complete(jobs.shift()!);
+    };
+    for await (const stored of batchSamples(readSamples(opts.data, readOpts), opts.batchSize)) {
+      const shard = Math.floor(batchIndex / opts.batchesPerShard);
+      if (batchIndex % opts.batchesPerShard === 0) {
+        writing = writer.needsShard(shard) ? shard : -1;
+        if (writing >= 0) beginPending = shard;
+      }
+      batchIndex++;
+      // Shards already committed, or another worker's, are read past without the teacher.
+      if (writing !== shard) {
+        doneTokens += stored.reduce((a, s) => a + s.inputIds.length, 0);
+        continue;
+      }
+      window.push(stored);
+      if (window.length === WINDOW_BATCHES || batchIndex % opts.batchesPerShard === 0) await flush();
+    }
+    if (window.length) await flush();
+    while (jobs.length) await complete(jobs.shift()!);
+    const result = writer.tryFinish();
+    if (Array.isArray(result)) {
+      const seconds = (performance.now() - started) / 1000;
+      return {
+        datasetId: opts.datasetId, dir: writer.dir, samples: scan.samples, tokens: scan.tokens, batches: totalBatches,
+        shards: Math.ceil(totalBatches / opts.batchesPerShard), computedTokens: computed, seconds, tokensPerSec: seconds > 0 ? computed / seconds : 0,
+        bytesPerToken: 0, top1Agreement: null, meanTopkMass: null, resumedFromBatch: resumed, alreadyComplete: false, complete: false, pendingShards: result,
+      };
+    }
+    return summarize(result, writer.dir, computed, started, resumed, false);
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+}
+
+/** Runs the teacher over a window of stored batches, regrouped by length. */
+class WindowRunner {
+  constructor(private readonly teacher: TopkTeacher, private readonly opts: PrecomputeOptions) {}
+
+  /**
+   * Posts every micro-batch of the window to the teacher at once (a worker teacher queues
+   * them) and resolves with the window's stored batches once all results are scattered.
+   */
+  start(window: Sample[][], firstBatch: number): Promise<PendingBatch[]> {
+    const k = this.opts.k;
+    const pending = window.map((samples) => allocateBatch(samples, k));
+    const flat: Int32Array[] = [];
+    const owner: [number, number][] = [];
+    window.forEach((samples, b) => samples.forEach((s, i) => { flat.push(s.inputIds); owner.push([b, i]); }));
+    const lengths = Int32Array.from(flat, (ids) => ids.length);
+    const calls: Promise<void>[] = [];
+    for (const micro of planInference(lengths, this.opts.inferBatchTokens!)) {
+      if (micro.seqLen === 0) continue; // only empty samples: nothing to predict
+      // Fresh arrays per call (no buffer reuse): a worker teacher takes ownership of them.
+      const rows = micro.rows.length;
+      const packed = packMicroBatch(flat, micro);
+      const call = this.teacher.run(packed.ids, rows, micro.seqLen, packed.lengths).then(
+        (out) => {
+          for (let r = 0; r < rows; r++) {
+            const [b, i] = owner[micro.rows[r]];
+            scatterRow(pending[b], i, out.topkIds, out.topkLogprobs, r, micro.seqLen, k);
+          }
+        },
+        (e: unknown) => {
+          if (!(e instanceof TeacherNonFiniteError)) throw e;
+          const [b, i] = owner[micro.rows[e.sample]];
+          const sample = window[b][i].sampleId;
+          throw new Error(`teacher ${basename(this.opts.model)}: non-finite log-probability ${e.value} in batch ${firstBatch + b} (sample ${sample}, position ${e.position})`);
+        },
+      );
+      call.catch(() => {}); // Promise.all below reports the first failure
+      calls.push(call);
+    }
+    return Promise.all(calls).then(() => pending);
+  }
+}
+
+function summarize(m: Manifest, dir: string, computed: number, started: number, resumed: number, already: boolean): PrecomputeSummary {
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    datasetId: m.datasetId, dir, samples: m.sampleCount, tokens: m.tokenCount, batches: m.batchCount, shards: m.shards.length,
+    computedTokens: computed, seconds, tokensPerSec: seconds > 0 ? computed / seconds : 0, bytesPerToken: m.stats.bytesPerToken,
+    top1Agreement: m.stats.top1Agreement ?? null, meanTopkMass: m.stats.meanTopkMass ?? null, resumedFromBatch: resumed, alreadyComplete: already,
+    complete: true, pendingShards: [],
+  };
+}

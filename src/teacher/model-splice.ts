@@ -1,0 +1,298 @@
+// Editing a teacher's graph without re-serializing its weights.
+//
+// Decoding a ModelProto with protobufjs and encoding it again copies every initializer
+// through JavaScript: seconds for a 0.5 GB inline-weight model, before ONNX Runtime even
+// starts. The head surgery only appends nodes and small initializers and replaces the output
+// list, so this module walks the protobuf wire format instead: it decodes the small parts
+// (nodes, inputs, outputs, opsets), reads each initializer's name and data location without
+// touching its bytes, lets the caller mutate that light ModelProto, and then splices the
+// result back: every original field is copied byte for byte (one memcpy of the file), the
+// graph's `output` entries are dropped, and one encoded GraphProto fragment holding the new
+// nodes, initializers and outputs is appended to the graph field. Protobuf concatenates
+// repeated fields across occurrences, so ONNX Runtime parses the same graph a full
+// re-encode would have produced. External-data models stay by reference (only the small
+// .onnx is read), so a 7B teacher's weights are never copied.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { onnx, type ModelProto, type TensorProto } from './onnx-model.js';
+
+// Field numbers from onnx.proto.
+const MODEL_GRAPH = 7;
+const GRAPH_INITIALIZER = 5;
+const GRAPH_OUTPUT = 12;
+const GRAPH_SPARSE_INITIALIZER = 15;
+const TENSOR_NAME = 8;
+const TENSOR_DATA_LOCATION = 14;
+
+interface Field {
+  field: number;
+  wireType: number;
+  /** Offset of the tag. */
+  start: number;
+  /** Offset of the payload (after tag and, for length-delimited fields, the length). */
+  valueStart: number;
+  end: number;
+}
+
+/** A ModelProto with real nodes, inputs and outputs but initializer stubs (name, location). */
+export interface LightModel {
+  proto: ModelProto;
+  /** The original file; spliceModel copies from it. */
+  readonly bytes: Uint8Array;
+  readonly nodeCount: number;
+  readonly initializerCount: number;
+  readonly graphField: Field;
+  readonly graphFields: Field[];
+  readonly modelFields: Field[];
+}
+
+/** Random access to model bytes: a buffer in memory, or a file read piecewise (inspect). */
+export interface ByteSource {
+  readonly length: number;
+  byte(pos: number): number;
+  slice(start: number, end: number): Uint8Array;
+}
+
+export function memorySource(bytes: Uint8Array): ByteSource {
+  return { length: bytes.length, byte: (pos) => bytes[pos], slice: (start, end) => bytes.subarray(start, end) };
+}
+
+/**
+ * A file read in 64 KiB pieces: walking the fields of a 0.5 GB model touches a few hundred
+ * headers, not the weights between them. The descriptor is closed by the caller.
+ */
+export function fileSource(fd: number): ByteSource {
+  const size = fstatSync(fd).size;
+  const CHUNK = 1 << 16;
+  let chunkStart = -1;
+  let chunk: Uint8Array = new Uint8Array(0);
+  const read = (start: number, end: number): Uint8Array => {
+    const out = Buffer.allocUnsafe(end - start);
+    let at = 0;
+    while (at < out.length) {
+      const n = readSync(fd, out, at, out.length - at, start + at);
+      if (n === 0) break;
+      at += n;
+    }
+    return out.subarray(0, at);
+  };
+  return {
+    length: size,
+    byte(pos) {
+      if (pos < chunkStart || pos >= chunkStart + chunk.length) {
+        chunkStart = pos;
+        chunk = read(pos, Math.min(size, pos + CHUNK));
+      }
+      return chunk[pos - chunkStart];
+    },
+    slice: read,
+  };
+}
+
+function readVarint(src: ByteSource, pos: number, end: number, label: string): [number, number] {
+  // Plain arithmetic, not bit operations: lengths and offsets may exceed 2^31.
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) throw new Error(`teacher ${label}: not an ONNX ModelProto (truncated varint)`);
+    const b = src.byte(pos++);
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) return [value, pos];
+    scale *= 128;
+  }
+  throw new Error(`teacher ${label}: not an ONNX ModelProto (varint too long)`);
+}
+
+function fields(src: ByteSource, start: number, end: number, label: string): Field[] {
+  const out: Field[] = [];
+  let pos = start;
+  while (pos < end) {
+    const tagStart = pos;
+    const [tag, afterTag] = readVarint(src, pos, end, label);
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    let valueStart = afterTag;
+    let next: number;
+    if (wireType === 0) next = readVarint(src, afterTag, end, label)[1];
+    else if (wireType === 1) next = afterTag + 8;
+    else if (wireType === 5) next = afterTag + 4;
+    else if (wireType === 2) {
+      const [len, afterLen] = readVarint(src, afterTag, end, label);
+      valueStart = afterLen;
+      next = afterLen + len;
+    } else throw new Error(`teacher ${label}: not an ONNX ModelProto (wire type ${wireType} at byte ${tagStart})`);
+    if (field === 0 || next > end) throw new Error(`teacher ${label}: not an ONNX ModelProto (bad field at byte ${tagStart})`);
+    out.push({ field, wireType, start: tagStart, valueStart, end: next });
+    pos = next;
+  }
+  return out;
+}
+
+function concat(src: ByteSource, parts: Field[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.end - p.start;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(src.slice(p.start, p.end), at);
+    at += p.end - p.start;
+  }
+  return out;
+}
+
+/** Initializer stub: its name and whether its bytes live in a side file; data untouched. */
+function tensorStub(src: ByteSource, f: Field, label: string): TensorProto {
+  const stub: TensorProto = {};
+  for (const t of fields(src, f.valueStart, f.end, label)) {
+    if (t.field === TENSOR_NAME && t.wireType === 2) stub.name = Buffer.from(src.slice(t.valueStart, t.end)).toString('utf8');
+    else if (t.field === TENSOR_DATA_LOCATION && t.wireType === 0) stub.dataLocation = readVarint(src, t.valueStart, t.end, label)[0];
+  }
+  return stub;
+}
+
+/** The light model of bytes in memory (kept, for spliceModel / graphAppendix). */
+export function readModelLight(bytes: Uint8Array, label: string): LightModel {
+  return { ...readLight(memorySource(bytes), label), bytes };
+}
+
+/** The light model of a file, reading only field headers and the small fields. */
+export function readModelLightFile(file: string, label: string): ModelProto {
+  const fd = openSync(file, 'r');
+  try {
+    return readLight(fileSource(fd), label).proto;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readLight(bytes: ByteSource, label: string): Omit<LightModel, 'bytes'> {
+  const modelFields = fields(bytes, 0, bytes.length, label);
+  const graphs = modelFields.filter((f) => f.field === MODEL_GRAPH && f.wireType === 2);
+  if (graphs.length !== 1) throw new Error(`teacher ${label}: ${graphs.length === 0 ? 'model has no graph' : 'not an ONNX ModelProto (several graph fields)'}`);
+  const graphField = graphs[0];
+  let proto: ModelProto;
+  let graph;
+  const graphFields = fields(bytes, graphField.valueStart, graphField.end, label);
+  try {
+    proto = onnx.ModelProto.decode(concat(bytes, modelFields.filter((f) => f !== graphField)));
+    // Everything but the (possibly huge) initializers is decoded for real.
+    const small = graphFields.filter((f) => f.field !== GRAPH_INITIALIZER && f.field !== GRAPH_SPARSE_INITIALIZER);
+    graph = onnx.GraphProto.decode(concat(bytes, small));
+  } catch (err) {
+    throw new Error(`teacher ${label}: not an ONNX ModelProto (${(err as Error).message})`);
+  }
+  graph.initializer = graphFields.filter((f) => f.field === GRAPH_INITIALIZER).map((f) => tensorStub(bytes, f, label)) as typeof graph.initializer;
+  proto.graph = graph;
+  return {
+    proto, graphField, graphFields, modelFields,
+    nodeCount: graph.node?.length ?? 0,
+    initializerCount: graph.initializer.length,
+  };
+}
+
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 128) {
+    out.push((n % 128) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
+/**
+ * The model bytes after the caller appended nodes and initializers to `light.proto.graph` and
+ * rewrote its output list. Existing nodes and initializers must not have been changed (they are
+ * copied from the original bytes, not from the proto). The graph's output entries are replaced
+ * by the proto's list; this costs one copy of the file (the graph field's length changes).
+ */
+export function spliceModel(light: LightModel): Uint8Array {
+  const { bytes, proto, graphField } = light;
+  const graph = proto.graph!;
+  const tail = onnx.GraphProto.encode({
+    node: (graph.node ?? []).slice(light.nodeCount),
+    initializer: (graph.initializer ?? []).slice(light.initializerCount),
+    output: graph.output ?? [],
+  }).finish();
+  const kept = light.graphFields.filter((f) => f.field !== GRAPH_OUTPUT);
+  let graphLen = tail.length;
+  for (const f of kept) graphLen += f.end - f.start;
+  const header = fieldHeader(MODEL_GRAPH, graphLen);
+  let total = header.length + graphLen;
+  for (const f of light.modelFields) if (f !== graphField) total += f.end - f.start;
+  const out = new Uint8Array(total);
+  let at = 0;
+  const put = (part: Uint8Array): void => {
+    out.set(part, at);
+    at += part.length;
+  };
+  for (const f of light.modelFields) {
+    if (f !== graphField) {
+      put(bytes.subarray(f.start, f.end));
+      continue;
+    }
+    put(header);
+    for (const g of kept) put(bytes.subarray(g.start, g.end));
+    put(tail);
+  }
+  return out;
+}
+
+/**
+ * The graph additions as a second `graph` field, to be appended after the original model bytes:
+ * a protobuf parser merges it into the first (repeated fields concatenate), so nothing of the
+ * original is moved or copied. Outputs the caller removed stay graph outputs of the parsed
+ * model (a session simply does not fetch them); outputs it added are appended.
+ */
+export function graphAppendix(light: LightModel, originalOutputs: readonly string[]): Uint8Array {
+  const graph = light.proto.graph!;
+  const before = new Set(originalOutputs);
+  const tail = onnx.GraphProto.encode({
+    node: (graph.node ?? []).slice(light.nodeCount),
+    initializer: (graph.initializer ?? []).slice(light.initializerCount),
+    output: (graph.output ?? []).filter((o) => !before.has(o.name ?? '')),
+  }).finish();
+  const header = fieldHeader(MODEL_GRAPH, tail.length);
+  const out = new Uint8Array(header.length + tail.length);
+  out.set(header);
+  out.set(tail, header.length);
+  return out;
+}
+
+function fieldHeader(field: number, length: number): Uint8Array {
+  return Uint8Array.from([...varintBytes(field * 8 + 2), ...varintBytes(length)]);
+}
+
+/** Head room read buffers keep after the file, so graphAppendix bytes fit without a copy. */
+const APPENDIX_ROOM = 1 << 16;
+
+/** The model file, read once into a buffer with room after it for a graph appendix. */
+export function readModelFile(file: string): Uint8Array {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(size + APPENDIX_ROOM);
+    let at = 0;
+    while (at < size) {
+      const n = readSync(fd, buf, at, size - at, at);
+      if (n === 0) throw new Error(`teacher ${file}: file shrank while reading (${at} of ${size} bytes)`);
+      at += n;
+    }
+    return buf.subarray(0, size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `bytes` followed by `appendix`, in place when `bytes` came from readModelFile. */
+export function withAppendix(bytes: Uint8Array, appendix: Uint8Array): Uint8Array {
+  const room = bytes.buffer.byteLength - bytes.byteOffset - bytes.length;
+  if (room >= appendix.length) {
+    const whole = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length + appendix.length);
+    whole.set(appendix, bytes.length);
+    return whole;
+  }
+  const out = new Uint8Array(bytes.length + appendix.length);
+  out.set(bytes);
+  out.set(appendix, bytes.length);
+  return out;
+}

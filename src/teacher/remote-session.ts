@@ -1,0 +1,142 @@
+// A TeacherSession living in a worker thread (teacher-worker.ts). run() posts a request and
+// returns at once with a promise, so the caller can queue the next micro-batches and do its
+// own work (reading, encoding, writing) while the teacher computes.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { TeacherNonFiniteError } from './errors.js';
+import type { TeacherSessionOptions, TopkBatch } from './session.js';
+import type { FromWorker, ReadyInfo, RunRequest, WorkerInit } from './worker-messages.js';
+
+/** What the pipeline needs of a teacher, in-process (TeacherSession) or in a worker. */
+export interface TopkTeacher {
+  readonly vocabSize: number;
+  run(inputIds: Int32Array, batch: number, seq: number, lengths: Int32Array): Promise<TopkBatch>;
+  dispose(): Promise<void>;
+}
+
+interface Pending { resolve(b: TopkBatch): void; reject(e: Error): void }
+
+export class RemoteTeacher implements TopkTeacher {
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+  private failure: Error | null = null;
+  private info: ReadyInfo | null = null;
+  /** Resolves once the worker's session exists; rejects with its load error. */
+  readonly ready: Promise<RemoteTeacher>;
+  private closed: Promise<void> | null = null;
+  private onClosed: () => void = () => {};
+
+  /**
+   * Starts the worker and the session creation; await `ready` before run(). The model's
+   * sha256 is not computed in the worker (pass `opts.modelSha256` if the session should hold it).
+   */
+  constructor(readonly modelPath: string, opts: TeacherSessionOptions) {
+    const label = path.basename(modelPath);
+    const init: WorkerInit = { modelPath, opts: { ...opts, modelSha256: opts.modelSha256 ?? '' } };
+    const worker = startWorker(init);
+    this.worker = worker;
+    this.ready = new Promise<RemoteTeacher>((resolve, reject) => {
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') {
+          this.info = m;
+          resolve(this);
+        } else if (m.type === 'open-error') {
+          reject(new Error(m.message));
+          void worker.terminate();
+        } else if (m.type === 'result' || m.type === 'error') {
+          const p = this.pending.get(m.id);
+          this.pending.delete(m.id);
+          if (!p) return;
+          if (m.type === 'result') p.resolve({ topkIds: m.topkIds, topkLogprobs: m.topkLogprobs });
+          else if (m.nonFinite) p.reject(new TeacherNonFiniteError(m.nonFinite.label, m.nonFinite.sample, m.nonFinite.position, m.nonFinite.value));
+          else p.reject(new Error(m.message));
+        } else if (m.type === 'closed') {
+          this.onClosed();
+        }
+      });
+      const fail = (e: Error): void => {
+        this.failure = e;
+        reject(e);
+        for (const p of this.pending.values()) p.reject(e);
+        this.pending.clear();
+        this.onClosed();
+      };
+      worker.on('error', (e: Error) => fail(new Error(`teacher ${label}: worker failed: ${e.message}`)));
+      worker.on('exit', (code) => fail(new Error(`teacher ${label}: worker exited (code ${code})`)));
+    });
+  }
+
+  private readonly worker: Worker;
+
+  get vocabSize(): number {
+    return this.readyInfo().vocabSize;
+  }
+
+  get logitsWidth(): number {
+    return this.readyInfo().logitsWidth;
+  }
+
+  get inputNames(): readonly string[] {
+    return this.readyInfo().inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.readyInfo().outputNames;
+  }
+
+  /** Queues one call. `inputIds` and `lengths` are transferred: the caller loses them. */
+  run(inputIds: Int32Array, batch: number, seq: number, lengths: Int32Array): Promise<TopkBatch> {
+    this.readyInfo();
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error(`teacher ${path.basename(this.modelPath)}: session is disposed`));
+    const id = this.nextId++;
+    const req: RunRequest = { type: 'run', id, inputIds, batch, seq, lengths };
+    return new Promise<TopkBatch>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage(req, [inputIds.buffer as ArrayBuffer, lengths.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** Releases the session and ends the worker (immediately when it never got ready). */
+  async dispose(): Promise<void> {
+    if (this.closed) return this.closed;
+    if (!this.info || this.failure) {
+      // Not ready: the session may still be loading in native code, which termination cannot
+      // interrupt. Do not wait for it (an early error must surface in seconds, not after the
+      // load) and do not let it hold the process open.
+      this.worker.unref();
+      void this.worker.terminate();
+      this.closed = Promise.resolve();
+      return this.closed;
+    }
+    this.closed = new Promise<void>((resolve) => {
+      this.onClosed = resolve;
+      this.worker.postMessage({ type: 'close' });
+    }).then(() => this.worker.terminate()).then(() => {});
+    return this.closed;
+  }
+
+  private readyInfo(): ReadyInfo {
+    if (!this.info) throw new Error(`teacher ${path.basename(this.modelPath)}: used before its worker was ready`);
+    return this.info;
+  }
+}
+
+// Built code runs the compiled worker beside this file; from TypeScript sources (tests, tsx
+// benches) the .ts worker is loaded through tsx's loader.
+const here = fileURLToPath(import.meta.url);
+const fromSource = here.endsWith('.ts');
+
+function startWorker(init: WorkerInit): Worker {
+  const file = path.join(path.dirname(here), fromSource ? 'teacher-worker.ts' : 'teacher-worker.js');
+  if (!existsSync(file)) throw new Error(`teacher worker ${file} is missing (run npm run build)`);
+  if (!fromSource) return new Worker(pathToFileURL(file), { workerData: init });
+  // tsx's hooks are registered per thread: a small bootstrap registers them, then loads the worker.
+  const require = createRequire(import.meta.url);
+  const api = pathToFileURL(path.join(path.dirname(require.resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
+  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); })`;
+  return new Worker(code, { eval: true, workerData: init });
+}

@@ -1,0 +1,50 @@
+// The teacher stage of the pipeline, in its own thread. onnxruntime-node runs a session
+// synchronously on the calling thread, so a session on the main thread would stall dataset
+// reading and the encode/compress/hash/write stage for the whole of every call; here it owns
+// this thread, and requests queue up in the port while it computes.
+import { parentPort, workerData } from 'node:worker_threads';
+import { TeacherNonFiniteError } from './errors.js';
+import { TeacherSession } from './session.js';
+import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.js';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+
+let session: TeacherSession | null = null;
+// One call at a time, in arrival order: each request waits for the previous one.
+let chain: Promise<void> = Promise.resolve();
+
+port.on('message', (m: ToWorker) => {
+  chain = chain.then(() => handle(m));
+});
+
+async function handle(m: ToWorker): Promise<void> {
+  if (m.type === 'close') {
+    await session?.dispose();
+    session = null;
+    post({ type: 'closed' });
+    return;
+  }
+  try {
+    const out = await session!.run(m.inputIds, m.batch, m.seq, m.lengths);
+    // ORT's output arrays are ordinary ArrayBuffers owned by JS: transferable, no copy.
+    post({ type: 'result', id: m.id, topkIds: out.topkIds, topkLogprobs: out.topkLogprobs }, [
+      out.topkIds.buffer as ArrayBuffer,
+      out.topkLogprobs.buffer as ArrayBuffer,
+    ]);
+  } catch (e) {
+    const nonFinite = e instanceof TeacherNonFiniteError ? { label: e.label, sample: e.sample, position: e.position, value: e.value } : null;
+    post({ type: 'error', id: m.id, message: (e as Error).message, nonFinite });
+  }
+}
+
+try {
+  session = await TeacherSession.open(init.modelPath, init.opts);
+  post({
+    type: 'ready', vocabSize: session.vocabSize, logitsWidth: session.logitsWidth,
+    inputNames: [...session.inputNames], outputNames: [...session.outputNames],
+  });
+} catch (e) {
+  post({ type: 'open-error', message: (e as Error).message });
+}

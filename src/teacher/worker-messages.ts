@@ -1,0 +1,34 @@
+// Messages between the pipeline's main thread and the teacher worker (teacher-worker.ts).
+// Arrays travel as transferred buffers: a request's ids/lengths and a result's top-k arrays
+// change owner, they are never copied.
+import type { TeacherSessionOptions } from './session.js';
+
+export interface WorkerInit {
+  modelPath: string;
+  opts: TeacherSessionOptions;
+}
+
+export interface RunRequest {
+  type: 'run';
+  id: number;
+  inputIds: Int32Array;
+  batch: number;
+  seq: number;
+  lengths: Int32Array;
+}
+
+export type ToWorker = RunRequest | { type: 'close' };
+
+export interface ReadyInfo {
+  vocabSize: number;
+  logitsWidth: number;
+  inputNames: string[];
+  outputNames: string[];
+}
+
+export type FromWorker =
+  | ({ type: 'ready' } & ReadyInfo)
+  | { type: 'open-error'; message: string }
+  | { type: 'result'; id: number; topkIds: Int32Array; topkLogprobs: Float32Array }
+  | { type: 'error'; id: number; message: string; nonFinite: { label: string; sample: number; position: number; value: number } | null }
+  | { type: 'closed' };
