@@ -9,6 +9,7 @@ import { DatasetWriter, type Manifest, readManifest, type TopkLayout } from '../
 import { inspectTeacher, TeacherNonFiniteError, TeacherSession } from '../teacher/index.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import { UsageError } from './errors.js';
+import { CodedError } from '../errors.js';
 import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
 import { type ScanResult, scanDataset } from './scan.js';
 
@@ -22,7 +23,7 @@ export async function precompute(opts: PrecomputeOptions, onProgress: (e: Progre
   opts = { ...opts, inferBatchTokens: opts.inferBatchTokens ?? autoInferBatchTokens(vocabSize) };
   const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
   const scan = await scanDataset(opts.data, readOpts, vocabSize, (samples, tokens) => onProgress({ type: 'scan', samples, tokens }));
-  if (scan.samples === 0) throw new Error(`dataset ${opts.data}: no samples`);
+  if (scan.samples === 0) throw new CodedError('LC_ERR_DATA_EMPTY', `dataset ${opts.data}: no samples`, { file: opts.data });
 
   const session = await TeacherSession.open(opts.model, {
     k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
@@ -137,7 +138,7 @@ class WindowRunner {
         if (!(e instanceof TeacherNonFiniteError)) throw e;
         const [b, i] = owner[micro.rows[e.sample]];
         const sample = window[b][i].sampleId;
-        throw new Error(`teacher ${basename(this.opts.model)}: non-finite log-probability ${e.value} in batch ${firstBatch + b} (sample ${sample}, position ${e.position})`);
+        throw new TeacherNonFiniteError(basename(this.opts.model), sample, e.position, e.value, firstBatch + b);
       }
       for (let r = 0; r < micro.rows.length; r++) {
         const [b, i] = owner[micro.rows[r]];
@@ -150,7 +151,7 @@ class WindowRunner {
 
 function modelVocabSize(opts: PrecomputeOptions): number {
   const label = basename(opts.model);
-  if (!existsSync(opts.model)) throw new Error(`teacher ${opts.model}: no such file`);
+  if (!existsSync(opts.model)) throw new CodedError('LC_ERR_INPUT_PATH', `teacher ${opts.model}: no such file`, { path: opts.model });
   const width = inspectTeacher(opts.model, opts.logitsOutput ?? 'logits').logitsWidth ?? opts.vocabSize;
   if (width === undefined) throw new UsageError(`teacher ${label}: logits have no fixed vocabulary dimension; pass --vocab-size`);
   return opts.vocabSize ?? width;

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Schema } from 'apache-arrow';
+import { CodedError } from '../errors.js';
 import { finalizeDataset, PARTIAL_DIR, readSidecar, type DatasetMeta, type Sidecar, sidecarPath, type StatSums, zeroSums } from './finalize.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import { MANIFEST_FILE, type Manifest } from './manifest.js';
@@ -59,10 +60,10 @@ export class DatasetWriter {
       let had = readIfExists(runPath);
       if (had === null && hasData(this.dir)) had = readIfExists(runPath);
       if (had === null && hasData(this.dir)) {
-        throw new Error(`dataset ${this.dir} exists but has no ${RUN_FILE} to compare settings with; use --overwrite to replace it`);
+        throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${this.dir} exists but has no ${RUN_FILE} to compare settings with; use --overwrite to replace it`, { dir: this.dir });
       }
       if (had !== null && had !== wanted) {
-        throw new Error(`dataset ${this.dir} was written with other settings (${diffKeys(JSON.parse(had), opts.runConfig)}); use --overwrite to replace it`);
+        throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${this.dir} was written with other settings (${diffKeys(JSON.parse(had), opts.runConfig)}); use --overwrite to replace it`, { dir: this.dir });
       }
     }
     mkdirSync(this.dir, { recursive: true });

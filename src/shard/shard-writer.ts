@@ -1,5 +1,6 @@
 // Writes one shard: an Arrow IPC file assembled message by message under a temporary
 // name, committed by fsync + rename only when complete.
+import { CodedError, describeWriteFailure } from '../errors.js';
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -89,9 +90,7 @@ export class ShardWriter {
     try {
       writeAll(this.fd, bytes);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const what = code === 'ENOSPC' ? 'disk full' : code === 'EFBIG' ? 'file too large for this filesystem or ulimit' : (e as Error).message;
-      throw new Error(`shard ${this.tmp}: write failed (${what}); committed shards are kept, so re-running the same command resumes after them`, { cause: e });
+      throw new CodedError('LC_ERR_WRITE_FAILED', `shard ${this.tmp}: write failed (${describeWriteFailure(e)}); committed shards are kept, so re-running the same command resumes after them`, { file: this.tmp }, { cause: e });
     }
     this.fileHash.update(bytes);
     this.position += bytes.length;
