@@ -10,6 +10,7 @@ import { inspectTeacher, TeacherNonFiniteError, TeacherSession } from '../teache
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import { UsageError } from './errors.js';
 import { CodedError } from '../errors.js';
+import { checkBeforeWriting } from './precheck.js';
 import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
 import { type ScanResult, scanDataset } from './scan.js';
 
@@ -29,6 +30,7 @@ export async function precompute(opts: PrecomputeOptions, onProgress: (e: Progre
     k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
   });
   try {
+    await checkBeforeWriting(opts, session, scan);
     return await runWithSession(opts, session, scan, started, onProgress);
   } finally {
     await session.dispose();
