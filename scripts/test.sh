@@ -10,5 +10,5 @@ bash scripts/setup-python.sh
 export LOGIT_CACHE_PYTHON="$PWD/.venv/bin/python"
 status=0
 npx vitest run || status=1
-(cd clients/python && "$LOGIT_CACHE_PYTHON" -m pytest -q -p no:cacheprovider) || status=1
+LOGIT_CACHE_SKIP_BUILD=1 bash scripts/test-python.sh || status=1
 exit $status

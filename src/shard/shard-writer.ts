@@ -6,7 +6,8 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Schema } from 'apache-arrow';
 import { compressionTypeOf, registerCodecs } from './codecs.js';
-import { commitFile, writeAll } from './fs-atomic.js';
+import { onInterrupt } from './cleanup.js';
+import { commitFile, temporaryName, writeAll } from './fs-atomic.js';
 import { type BlockInfo, FILE_HEAD, fileTail, serializeBatch } from './ipc-framing.js';
 import type { BatchEntry } from './manifest.js';
 import { toRecordBatch } from './record-batch.js';
@@ -28,6 +29,7 @@ export class ShardWriter {
   private schemaLength = 0;
   private readonly blocks: BlockInfo[] = [];
   private readonly entries: BatchEntry[] = [];
+  private readonly dropInterruptUndo: () => void;
 
   constructor(
     readonly path: string,
@@ -36,8 +38,10 @@ export class ShardWriter {
     private readonly codec: CodecName,
   ) {
     registerCodecs();
-    this.tmp = `${path}.tmp`;
-    this.fd = openSync(this.tmp, 'w');
+    this.tmp = temporaryName(path);
+    this.fd = openSync(this.tmp, 'wx');
+    // Ctrl-C between here and the commit removes the unfinished file.
+    this.dropInterruptUndo = onInterrupt(() => this.abort());
     this.write(FILE_HEAD);
   }
 
@@ -74,6 +78,7 @@ export class ShardWriter {
     this.write(fileTail(this.schema, this.blocks));
     commitFile(this.fd, this.tmp, this.path);
     this.fd = -1;
+    this.dropInterruptUndo();
     return { bytes: this.position, sha256: this.fileHash.digest('hex'), schemaLength: this.schemaLength, batches: this.entries };
   }
 
@@ -84,13 +89,14 @@ export class ShardWriter {
       this.fd = -1;
     }
     rmSync(this.tmp, { force: true });
+    this.dropInterruptUndo();
   }
 
   private write(bytes: Uint8Array): void {
     try {
       writeAll(this.fd, bytes);
     } catch (e) {
-      throw new CodedError('LC_ERR_WRITE_FAILED', `shard ${this.tmp}: write failed (${describeWriteFailure(e)}); committed shards are kept, so re-running the same command resumes after them`, { file: this.tmp }, { cause: e });
+      throw new CodedError('LC_ERR_WRITE_FAILED', `shard ${this.path}: write failed (${describeWriteFailure(e)}); committed shards are kept, so re-running the same command resumes after them`, { file: this.path }, { cause: e });
     }
     this.fileHash.update(bytes);
     this.position += bytes.length;
