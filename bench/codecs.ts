@@ -33,15 +33,15 @@ async function buffers(): Promise<Buffer[]> {
     model: join(stories, 'model.onnx'), data: join(stories, 'stories.jsonl'), out: work, datasetId: 's', k: 8, values: 'f16',
     codec: 'none', batchSize: 32, batchesPerShard: 1000, topkOn: 'graph', device: 'cpu', overwrite: true,
   });
-  const reader = DatasetReader.open(join(work, 's'));
+  const reader = await DatasetReader.open(join(work, 's'));
   const schema = shardSchema(reader.layout);
   const out: Buffer[] = [];
   // The exact buffers apache-arrow hands a codec: one per column buffer of each record batch.
   for (let b = 0; b < reader.batchCount; b++) {
-    const rb = toRecordBatch(schema, reader.layout, reader.readBatch(b));
+    const rb = toRecordBatch(schema, reader.layout, await reader.readBatch(b));
     for (const buf of VectorAssembler.assemble(rb).buffers) if (buf.byteLength > 0) out.push(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
   }
-  reader.close();
+  await reader.close();
   rmSync(work, { recursive: true, force: true });
   return out;
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../src/server/index.js';
-import { batchStream, DatasetReader, DatasetWriter, type Manifest } from '../src/shard/index.js';
+import { DatasetReader, DatasetWriter, type Manifest } from '../src/shard/index.js';
 import { makeBatch } from '../test/shard/make-batch.js';
 
 const TARGET_BYTES = Number(process.env.BENCH_BYTES ?? 1 << 30);
@@ -81,14 +81,17 @@ function buildDataset(root: string): Manifest {
 }
 
 /** Writes each batch's response body to its own file: what a static file server would hold. */
-function sliceStatic(root: string, staticDir: string, m: Manifest): void {
+async function sliceStatic(root: string, staticDir: string, m: Manifest): Promise<string[]> {
   mkdirSync(staticDir, { recursive: true });
-  const reader = DatasetReader.open(join(root, DATASET));
+  const reader = await DatasetReader.open(join(root, DATASET));
+  const shas: string[] = [];
   for (let b = 0; b < m.batchCount; b++) {
-    const bytes = reader.batchBytes(b);
-    writeFileSync(join(staticDir, `${b}.arrow`), batchStream(bytes.schemaBytes, bytes.batchBytes));
+    const v = await reader.readStream(b);
+    writeFileSync(join(staticDir, `${b}.arrow`), v.stream);
+    shas.push(v.info.streamSha256);
   }
-  reader.close();
+  await reader.close();
+  return shas;
 }
 
 async function startServer(root: string, staticDir: string): Promise<{ child: ChildProcess; base: string }> {
@@ -103,15 +106,15 @@ async function startServer(root: string, staticDir: string): Promise<{ child: Ch
 const rss = async (base: string, reset = false) => (await (await fetch(`${base}/__bench/rss${reset ? '?reset=1' : ''}`)).json()) as { rss: number; peak: number };
 
 /** Reads every batch once through GET /logits, checking status, length and checksum header. */
-async function fullPass(base: string, m: Manifest): Promise<{ seconds: number; bytes: number }> {
-  const shaOf = (b: number) => { const s = m.shards.find((x) => b >= x.firstBatch && b < x.firstBatch + x.batchCount)!; return s.batches[b - s.firstBatch].sha256; };
+async function fullPass(base: string, m: Manifest, streamShas: string[]): Promise<{ seconds: number; bytes: number }> {
+  const shaOf = (b: number) => streamShas[b];
   let next = 0, bytes = 0;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: 8 }, async () => {
     for (let b = next++; b < m.batchCount; b = next++) {
       const res = await fetch(`${base}/logits/${DATASET}/${b}`);
       const body = new Uint8Array(await res.arrayBuffer());
-      if (res.status !== 200 || res.headers.get('x-logit-cache-batch-sha256') !== shaOf(b)) throw new Error(`batch ${b}: HTTP ${res.status}`);
+      if (res.status !== 200 || res.headers.get('x-logit-cache-stream-sha256') !== shaOf(b)) throw new Error(`batch ${b}: HTTP ${res.status}`);
       bytes += body.length;
     }
   }));
@@ -150,13 +153,13 @@ async function main(): Promise<void> {
     const bytes = m.shards.reduce((a, s) => a + s.bytes, 0);
     process.stderr.write(`built ${m.batchCount} batches in ${m.shards.length} shards, ${(bytes / 2 ** 20).toFixed(0)} MiB, in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
     t = performance.now();
-    sliceStatic(root, staticDir, m);
+    const streamShas = await sliceStatic(root, staticDir, m);
     process.stderr.write(`sliced static copies in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
     const started = await startServer(root, staticDir);
     server = started.child;
     const { base } = started;
     const idle = await rss(base, true);
-    const pass = await fullPass(base, m);
+    const pass = await fullPass(base, m, streamShas);
     const afterPass = await rss(base);
     process.stderr.write(`full pass: ${(pass.bytes / 2 ** 20).toFixed(0)} MiB in ${pass.seconds.toFixed(1)} s, server peak RSS ${(afterPass.peak / 2 ** 20).toFixed(0)} MiB\n`);
     const runs: { logits: CannonResult[]; static: CannonResult[] } = { logits: [], static: [] };

@@ -26,19 +26,20 @@ async function teacherBatches(src: Source): Promise<TopkBatch[]> {
     model: src.model, data: src.data, out, datasetId: src.name, k: 8, values: 'f32', codec: 'none', batchSize: 32,
     batchesPerShard: 1000, topkOn: 'graph', device: 'cpu', overwrite: true,
   });
-  const reader = DatasetReader.open(join(out, src.name));
-  const batches = Array.from({ length: reader.batchCount }, (_, b) => {
-    const x = reader.readBatch(b);
+  const reader = await DatasetReader.open(join(out, src.name));
+  const batches: TopkBatch[] = [];
+  for (let b = 0; b < reader.batchCount; b++) {
+    const x = await reader.readBatch(b);
     // Copy out of the reader's buffers: the same arrays are re-encoded many times below.
-    return { ...x, offsets: x.offsets.slice(), inputIds: x.inputIds.slice(), topkIds: Uint32Array.from(x.topkIds), topkLogprobs: x.topkLogprobs.slice() };
-  });
-  reader.close();
+    batches.push({ ...x, offsets: x.offsets.slice(), inputIds: x.inputIds.slice(), topkIds: Uint32Array.from(x.topkIds), topkLogprobs: x.topkLogprobs.slice() });
+  }
+  await reader.close();
   return batches;
 }
 
 interface Row { teacher: string; vocab: number; values: string; codec: string; tokens: number; bytes: number; bytesPerToken: number; vsFullLogits: number; writeMBs: number; readMBs: number }
 
-function measure(src: Source, batches: TopkBatch[], values: (typeof VALUE_ENCODINGS)[number], codec: (typeof CODECS)[number], rep: number): Row {
+async function measure(src: Source, batches: TopkBatch[], values: (typeof VALUE_ENCODINGS)[number], codec: (typeof CODECS)[number], rep: number): Promise<Row> {
   const id = `${src.name}-${values}-${codec}-${rep}`;
   const layout = { k: 8, vocabSize: src.vocab, values, ...(values === 'q8' ? { q8Scale: 0.1 } : {}) };
   const t0 = performance.now();
@@ -47,9 +48,9 @@ function measure(src: Source, batches: TopkBatch[], values: (typeof VALUE_ENCODI
   const tokens = batches.reduce((a, b) => a + b.inputIds.length, 0);
   const m = w.finish({ teacher: { file: 't', sha256: '0'.repeat(64), vocabSize: src.vocab }, source: { file: 's', sha256: '0'.repeat(64), samples: 0, tokens } });
   const t1 = performance.now();
-  const r = DatasetReader.open(join(work, id));
-  for (let b = 0; b < r.batchCount; b++) r.readBatch(b);
-  r.close();
+  const r = await DatasetReader.open(join(work, id));
+  for (let b = 0; b < r.batchCount; b++) await r.readBatch(b);
+  await r.close();
   const t2 = performance.now();
   const bytes = m.shards.reduce((a, s) => a + s.bytes, 0);
   rmSync(join(work, id), { recursive: true, force: true });
@@ -72,7 +73,7 @@ async function main() {
     const best = new Map<string, Row>();
     for (let rep = 0; rep < 2; rep++) {
       for (const values of VALUE_ENCODINGS) for (const codec of CODECS) {
-        const row = measure(src, batches, values, codec, rep);
+        const row = await measure(src, batches, values, codec, rep);
         const key = `${values}/${codec}`;
         const prev = best.get(key);
         best.set(key, prev ? { ...row, writeMBs: Math.max(prev.writeMBs, row.writeMBs), readMBs: Math.max(prev.readMBs, row.readMBs) } : row);

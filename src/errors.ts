@@ -46,6 +46,7 @@ export const ERRORS = {
   LC_ERR_MANIFEST_INVALID: spec(EXIT_FAILURE, null, 'reader / verify: manifest.json is missing, not JSON, or fails the schema or its own sums', 're-run the precompute that wrote it; the message names the field'),
   LC_ERR_FORMAT_VERSION: spec(EXIT_FAILURE, null, 'reader: the manifest is of a newer major format than this reader', 'upgrade logit-cache'),
   LC_ERR_FORMAT_MIGRATE: spec(EXIT_FAILURE, null, 'reader: the manifest is of an older major format', 'run `logit-cache migrate <datasetDir>`'),
+  LC_ERR_PATH_OUTSIDE_ROOT: spec(EXIT_FAILURE, null, 'reader / verify: a file the manifest names (or the dataset folder) resolves outside the dataset folder or root, usually through a symlink; the server answers it as 404 / LC_ERR_SHARD_CORRUPT', 'replace the symlink by the file itself, inside the dataset folder'),
   LC_ERR_SHARD_CORRUPT: spec(EXIT_FAILURE, 500, 'reader / verify / server: a shard disagrees with its checksums, size or footer; no byte of it was used', 're-run the precompute with --overwrite; retrying will not help'),
   // Server
   LC_ERR_BAD_BATCH: spec(EXIT_FAILURE, 400, 'server: the batch is not a canonical non-negative integer', 'send digits without leading zeros'),

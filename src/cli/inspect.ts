@@ -1,42 +1,80 @@
-// logit-cache inspect <datasetDir>: what a dataset holds, from its manifest.
+// logit-cache inspect <datasetDir>: what a dataset holds, from its manifest and (with --batches)
+// each shard's index, read through the checked reader (hash before parse).
+import type { CheckedDataset } from '../shard/checked-dataset.js';
 import { folderCommand } from './args.js';
 
 export const inspectCommand = folderCommand(
   'inspect',
-  'Usage: logit-cache inspect <datasetDir> [--json]',
+  'Usage: logit-cache inspect <datasetDir> [--json] [--batches]',
   {
     json: { type: 'boolean', help: 'print the summary as JSON' },
+    batches: { type: 'boolean', help: 'also list every batch from the shard indexes (offset, length, samples, tokens, sha256s), checked first' },
     help: { type: 'boolean', help: 'show this help' },
   },
   async (dir, values) => {
-    const { readManifest } = await import('../shard/manifest.js');
-    const m = readManifest(dir);
-    const bytes = m.shards.reduce((a, s) => a + s.bytes, 0);
-    const summary = {
-      datasetId: m.datasetId, formatVersion: m.formatVersion, samples: m.sampleCount, tokens: m.tokenCount,
-      batches: m.batchCount, batchSize: m.batchSize, shards: m.shards.length, k: m.topk.k, values: m.topk.values,
-      indexType: m.topk.indexType, codec: m.codec, bytes, bytesPerToken: m.stats.bytesPerToken,
-      teacher: `${m.teacher.file} (vocabulary ${m.teacher.vocabSize}, sha256 ${m.teacher.sha256.slice(0, 12)}…)`,
-      source: `${m.source.file} (sha256 ${m.source.sha256.slice(0, 12)}…)`,
-      top1Agreement: m.stats.top1Agreement ?? null, meanTopkMass: m.stats.meanTopkMass ?? null,
-    };
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify({ ...summary, shardFiles: m.shards.map((s) => ({ file: s.file, batches: s.batchCount, bytes: s.bytes })) })}\n`);
-      return 0;
+    const { CheckedDataset } = await import('../shard/checked-dataset.js');
+    const ds = await CheckedDataset.open(dir, { maxShards: 1, maxOpenFiles: 1 });
+    try {
+      return await report(ds, Boolean(values.json), Boolean(values.batches));
+    } finally {
+      await ds.close();
     }
-    const rows: [string, string][] = [
-      ['dataset', `${m.datasetId} (format ${m.formatVersion})`],
-      ['samples', String(m.sampleCount)], ['tokens', String(m.tokenCount)],
-      ['batches', `${m.batchCount} x ${m.batchSize} samples`], ['shards', String(m.shards.length)],
-      ['top-k', `k=${m.topk.k}, values ${m.topk.values}, ids ${m.topk.indexType}`], ['codec', m.codec],
-      ['bytes', `${bytes} (${m.stats.bytesPerToken.toFixed(2)} per token)`],
-      ['teacher', summary.teacher], ['source', summary.source],
-      ['top-1 agreement', summary.top1Agreement === null ? 'n/a' : summary.top1Agreement.toFixed(4)],
-      ['mean top-k mass', summary.meanTopkMass === null ? 'n/a' : summary.meanTopkMass.toFixed(4)],
-    ];
-    const w = Math.max(...rows.map((r) => r[0].length)) + 2;
-    process.stdout.write(rows.map(([a, b]) => `${a.padEnd(w)}${b}`).join('\n') + '\n');
-    for (const s of m.shards) process.stdout.write(`  ${s.file}  batches ${s.firstBatch}..${s.firstBatch + s.batchCount - 1}  ${s.bytes} bytes\n`);
-    return 0;
   },
 );
+
+interface BatchRow { batch: number; offset: number; length: number; samples: number; tokens: number; messageSha256: string; streamSha256: string }
+
+async function indexRows(ds: CheckedDataset, si: number): Promise<BatchRow[]> {
+  const shard = await ds.shard(si);
+  const rows: BatchRow[] = [];
+  for (let b = shard.entry.firstBatch; b < shard.entry.firstBatch + shard.entry.batchCount; b++) {
+    const { batch, offset, length, samples, tokens, messageSha256, streamSha256 } = shard.info(b);
+    rows.push({ batch, offset, length, samples, tokens, messageSha256, streamSha256 });
+  }
+  return rows;
+}
+
+async function report(ds: CheckedDataset, json: boolean, batches: boolean): Promise<number> {
+  const m = ds.manifest;
+  const bytes = m.shards.reduce((a, s) => a + s.bytes, 0);
+  const indexBytes = m.shards.reduce((a, s) => a + s.index.bytes, 0);
+  const summary = {
+    datasetId: m.datasetId, formatVersion: m.formatVersion, samples: m.sampleCount, tokens: m.tokenCount,
+    batches: m.batchCount, batchSize: m.batchSize, shards: m.shards.length, k: m.topk.k, values: m.topk.values,
+    indexType: m.topk.indexType, codec: m.codec, bytes, indexBytes, bytesPerToken: m.stats.bytesPerToken,
+    teacher: `${m.teacher.file} (vocabulary ${m.teacher.vocabSize}, sha256 ${m.teacher.sha256.slice(0, 12)}…)`,
+    source: `${m.source.file} (sha256 ${m.source.sha256.slice(0, 12)}…)`,
+    top1Agreement: m.stats.top1Agreement ?? null, meanTopkMass: m.stats.meanTopkMass ?? null,
+  };
+  if (json) {
+    const shardFiles = [];
+    for (const [si, s] of m.shards.entries()) {
+      shardFiles.push({
+        file: s.file, batches: s.batchCount, bytes: s.bytes, index: s.index.file, indexBytes: s.index.bytes,
+        ...(batches ? { batchRows: await indexRows(ds, si) } : {}),
+      });
+    }
+    process.stdout.write(`${JSON.stringify({ ...summary, shardFiles })}\n`);
+    return 0;
+  }
+  const rows: [string, string][] = [
+    ['dataset', `${m.datasetId} (format ${m.formatVersion})`],
+    ['samples', String(m.sampleCount)], ['tokens', String(m.tokenCount)],
+    ['batches', `${m.batchCount} x ${m.batchSize} samples`], ['shards', String(m.shards.length)],
+    ['top-k', `k=${m.topk.k}, values ${m.topk.values}, ids ${m.topk.indexType}`], ['codec', m.codec],
+    ['bytes', `${bytes} (${m.stats.bytesPerToken.toFixed(2)} per token) + ${indexBytes} in shard indexes`],
+    ['teacher', summary.teacher], ['source', summary.source],
+    ['top-1 agreement', summary.top1Agreement === null ? 'n/a' : summary.top1Agreement.toFixed(4)],
+    ['mean top-k mass', summary.meanTopkMass === null ? 'n/a' : summary.meanTopkMass.toFixed(4)],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length)) + 2;
+  process.stdout.write(rows.map(([a, b]) => `${a.padEnd(w)}${b}`).join('\n') + '\n');
+  for (const [si, s] of m.shards.entries()) {
+    process.stdout.write(`  ${s.file}  batches ${s.firstBatch}..${s.firstBatch + s.batchCount - 1}  ${s.bytes} bytes  index ${s.index.bytes} bytes\n`);
+    if (!batches) continue;
+    for (const r of await indexRows(ds, si)) {
+      process.stdout.write(`    batch ${r.batch}  at ${r.offset}+${r.length}  ${r.samples} samples  ${r.tokens} tokens  sha256 ${r.messageSha256.slice(0, 12)}…  stream ${r.streamSha256.slice(0, 12)}…\n`);
+    }
+  }
+  return 0;
+}

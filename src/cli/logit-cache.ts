@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   serve: { help: 'serve datasets over HTTP: GET /logits/:datasetId/:batch', run: async (a) => (await import('./serve.js')).serveCommand(a) },
   inspect: { help: 'summarize a dataset folder', run: async (a) => (await import('./inspect.js')).inspectCommand(a) },
   verify: { help: 'recompute every checksum of a dataset folder', run: async (a) => (await import('./verify.js')).verifyCommand(a) },
+  migrate: { help: 'convert a format 1.x dataset folder to 2.0 in place (shards are not rewritten)', run: async (a) => (await import('./migrate.js')).migrateCommand(a) },
   finalize: { help: 'write the manifest once all precompute workers have committed their shards', run: async (a) => (await import('./finalize.js')).finalizeCommand(a) },
 };
 

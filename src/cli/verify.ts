@@ -3,14 +3,14 @@ import { folderCommand } from './args.js';
 
 export const verifyCommand = folderCommand(
   'verify',
-  'Usage: logit-cache verify <datasetDir>\n\nChecks every shard sha256, footer and batch checksum against the manifest.',
+  'Usage: logit-cache verify <datasetDir>\n\nChecks every file the manifest names: each shard\'s size and sha256, its index file and schema\nmessage (hashed before they are parsed), and every batch\'s sha256 and decoded contents.',
   {
     quiet: { type: 'boolean', help: 'no progress on stderr' },
     help: { type: 'boolean', help: 'show this help' },
   },
   async (dir, values) => {
     const { verifyDataset } = await import('../shard/verify.js');
-    const report = verifyDataset(dir, values.quiet ? undefined : (e) => process.stderr.write(`verifying ${e.file} (${e.done + 1}/${e.total})\n`));
+    const report = await verifyDataset(dir, values.quiet ? undefined : (e) => process.stderr.write(`verifying ${e.file} (${e.done + 1}/${e.total})\n`));
     for (const p of report.problems) {
       process.stderr.write(`FAIL ${p.shard ?? report.datasetDir}${p.batch === null ? '' : ` batch ${p.batch}`}: ${p.message}\n`);
     }

@@ -1,6 +1,6 @@
 // The JSON rendering of one batch (schemas/http-batch.schema.json): one row per sample,
 // k ids and k log-probabilities per position, as nested arrays a person can read.
-import type { BatchEntry, TopkBatch, TopkLayout } from '../shard/index.js';
+import type { BatchInfo, TopkBatch, TopkLayout } from '../shard/index.js';
 
 export interface BatchRow {
   sampleId: number;
@@ -21,7 +21,7 @@ export interface BatchJson {
   rows: BatchRow[];
 }
 
-export function batchToJson(datasetId: string, batch: number, entry: BatchEntry, layout: TopkLayout, b: TopkBatch): BatchJson {
+export function batchToJson(datasetId: string, batch: number, entry: BatchInfo, layout: TopkLayout, b: TopkBatch): BatchJson {
   const { k } = layout;
   const rows: BatchRow[] = [];
   for (let i = 0; i + 1 < b.offsets.length; i++) {
@@ -39,5 +39,5 @@ export function batchToJson(datasetId: string, batch: number, entry: BatchEntry,
     }
     rows.push({ sampleId: Number(b.sampleIds[i]), inputIds: Array.from(b.inputIds.subarray(from, to)), topkIds, topkLogprobs });
   }
-  return { datasetId, batch, k, values: layout.values, samples: entry.samples, tokens: entry.tokens, sha256: entry.sha256, rows };
+  return { datasetId, batch, k, values: layout.values, samples: entry.samples, tokens: entry.tokens, sha256: entry.messageSha256, rows };
 }

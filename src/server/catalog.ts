@@ -1,15 +1,15 @@
 // The datasets under one root. A folder is a dataset exactly when it holds a manifest that
-// validates; the manifest is re-stat'ed at most once per TTL and re-parsed only when its
-// mtime, size or inode change, so a dataset appears (or is replaced) without a restart.
-import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+// validates and resolves inside the root; the manifest is re-stat'ed at most once per TTL and
+// re-read, re-parsed and re-validated only when its mtime, size or inode change, so a dataset
+// appears (or is replaced) without a restart. Every file access here is asynchronous: nothing
+// on the request path blocks the event loop.
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  type BatchEntry, layoutOf, type Manifest, MANIFEST_FILE, parseManifest, ShardCorruptError, type ShardEntry,
-  shardIndexOf, sha256Hex, type TopkLayout,
+  CheckedDataset, layoutOf, localOpener, type Manifest, MANIFEST_FILE, parseManifest, readerCaches, type ReaderCaches,
+  realpathInside, sha256Hex, type TopkLayout,
 } from '../shard/index.js';
 import { isDatasetId } from './dataset-id.js';
-import { OpenShard } from './open-shard.js';
-import { ShardPool } from './shard-pool.js';
 
 export interface CatalogOptions {
   root: string;
@@ -17,6 +17,8 @@ export interface CatalogOptions {
   ttlMs?: number;
   /** Open shard files kept for reuse (least recently used beyond this are closed). */
   maxOpenShards?: number;
+  /** Shards whose checked index and schema stay cached. */
+  maxCachedShards?: number;
   /** Told once per manifest version that cannot be served, with the reason. */
   onUnavailable?: (datasetId: string, reason: string) => void;
 }
@@ -31,6 +33,8 @@ export interface Dataset {
   manifestSha256: string;
   /** Sum of shard sizes. */
   bytes: number;
+  /** The checked reader every batch is read through. */
+  reader: CheckedDataset;
 }
 
 export interface Unavailable { datasetId: string; reason: string }
@@ -46,54 +50,43 @@ export class Catalog {
   readonly root: string;
   private readonly ttlMs: number;
   private readonly entries = new Map<string, Entry>();
-  private readonly pool: ShardPool<OpenShard>;
+  /** In-flight checks, so a burst of requests for one id stats and parses once. */
+  private readonly pending = new Map<string, Promise<Dataset | null>>();
+  private readonly caches: ReaderCaches;
 
   constructor(private readonly opts: CatalogOptions) {
     this.root = opts.root;
     this.ttlMs = opts.ttlMs ?? 1000;
-    this.pool = new ShardPool(opts.maxOpenShards ?? 64);
+    this.caches = readerCaches({ maxOpenFiles: opts.maxOpenShards ?? 64, maxShards: opts.maxCachedShards ?? 1024 });
   }
 
   get openShardFiles(): number {
-    return this.pool.openCount;
+    return this.caches.sources.openCount;
   }
 
-  /** The servable dataset `id`, or null (no folder, no manifest, or a manifest that fails validation). */
-  get(id: string, now = Date.now()): Dataset | null {
-    if (!isDatasetId(id)) return null;
+  /** The servable dataset `id`, or null (no folder, no manifest, outside the root, or a manifest that fails validation). */
+  get(id: string, now = Date.now()): Promise<Dataset | null> {
+    if (!isDatasetId(id)) return Promise.resolve(null);
     const cached = this.entries.get(id);
-    if (cached && now - cached.checkedAt < this.ttlMs) return cached.dataset;
-    const dir = join(this.root, id);
-    const path = join(dir, MANIFEST_FILE);
-    let st: Stats;
-    try {
-      st = statSync(path);
-    } catch {
-      // Unknown ids are not remembered, so random probes cannot grow the map.
-      this.entries.delete(id);
-      return null;
+    if (cached && now - cached.checkedAt < this.ttlMs) return Promise.resolve(cached.dataset);
+    let p = this.pending.get(id);
+    if (!p) {
+      p = this.refresh(id, cached, now).finally(() => this.pending.delete(id));
+      this.pending.set(id, p);
     }
-    const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    if (cached && cached.stamp === stamp) {
-      cached.checkedAt = now;
-      return cached.dataset;
-    }
-    const entry = loadEntry(id, dir, path, stamp, now);
-    if (entry.reason !== null) this.opts.onUnavailable?.(id, entry.reason);
-    this.entries.set(id, entry);
-    return entry.dataset;
+    return p;
   }
 
   /** Every folder under the root that is or tries to be a dataset, sorted by id. */
-  list(): { datasets: Dataset[]; unavailable: Unavailable[] } {
+  async list(): Promise<{ datasets: Dataset[]; unavailable: Unavailable[] }> {
     const datasets: Dataset[] = [];
     const unavailable: Unavailable[] = [];
-    const names = readdirSync(this.root, { withFileTypes: true })
+    const names = (await readdir(this.root, { withFileTypes: true }))
       .filter((d) => d.isDirectory() && isDatasetId(d.name))
       .map((d) => d.name)
       .sort();
     for (const id of names) {
-      const ds = this.get(id);
+      const ds = await this.get(id);
       if (ds) datasets.push(ds);
       else {
         const reason = this.entries.get(id)?.reason;
@@ -105,57 +98,63 @@ export class Catalog {
   }
 
   /** Whether the root can be listed now. */
-  rootReadable(): boolean {
+  async rootReadable(): Promise<boolean> {
     try {
-      return statSync(this.root).isDirectory() && (readdirSync(this.root), true);
+      if (!(await stat(this.root)).isDirectory()) return false;
+      await readdir(this.root);
+      return true;
     } catch {
       return false;
     }
   }
 
-  /** The manifest entries of `batch` (which must be below the batch count). */
-  locate(ds: Dataset, batch: number): { shard: ShardEntry; entry: BatchEntry } {
-    const shard = ds.manifest.shards[shardIndexOf(ds.manifest, batch)];
-    return { shard, entry: shard.batches[batch - shard.firstBatch] };
-  }
-
-  /**
-   * Runs `use` with the open shard holding `batch` (opened or reused from the pool),
-   * leased until the promise settles, so eviction meanwhile cannot close it. A shard
-   * found corrupt is dropped from the pool, so the next request re-opens and re-checks it.
-   */
-  async withShard<R>(ds: Dataset, batch: number, use: (shard: OpenShard, entry: BatchEntry) => Promise<R>): Promise<R> {
-    const { shard, entry } = this.locate(ds, batch);
-    const path = join(ds.dir, shard.file);
-    // The shard's identity is its content: a rewritten dataset gets fresh descriptors.
-    const key = `${path}\0${shard.sha256}\0${shard.bytes}`;
-    const lease = this.pool.acquire(key, () => new OpenShard(path, shard, ds.layout));
-    try {
-      return await use(lease.value, entry);
-    } catch (e) {
-      if (e instanceof ShardCorruptError) this.pool.discard(key);
-      throw e;
-    } finally {
-      lease.release();
-    }
-  }
-
   close(): void {
-    this.pool.close();
+    this.caches.sources.close();
+    this.caches.shards.clear();
     this.entries.clear();
   }
-}
 
-function loadEntry(id: string, dir: string, path: string, stamp: string, now: number): Entry {
-  try {
-    const text = readFileSync(path, 'utf8');
-    const manifest = parseManifest(text, path);
-    if (manifest.datasetId !== id) throw new Error(`${path}: manifest names dataset "${manifest.datasetId}", folder is "${id}"`);
-    const bytes = manifest.shards.reduce((a, s) => a + s.bytes, 0);
-    const dataset: Dataset = { id, dir, manifest, layout: layoutOf(manifest), manifestText: text, manifestSha256: sha256Hex(Buffer.from(text)), bytes };
-    return { checkedAt: now, stamp, dataset, reason: null };
-  } catch (e) {
-    return { checkedAt: now, stamp, dataset: null, reason: (e as Error).message };
+  private async refresh(id: string, cached: Entry | undefined, now: number): Promise<Dataset | null> {
+    const dir = join(this.root, id);
+    const path = join(dir, MANIFEST_FILE);
+    let stamp: string;
+    try {
+      const st = await stat(path);
+      stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      // Unknown ids are not remembered, so random probes cannot grow the map.
+      this.entries.delete(id);
+      cached?.dataset?.reader.forget();
+      return null;
+    }
+    if (cached && cached.stamp === stamp) {
+      cached.checkedAt = now;
+      return cached.dataset;
+    }
+    const entry = await this.load(id, dir, path, stamp, now);
+    if (entry.reason !== null) this.opts.onUnavailable?.(id, entry.reason);
+    // The replaced version's open files and cached indexes go (leased ones when released).
+    cached?.dataset?.reader.forget();
+    this.entries.set(id, entry);
+    return entry.dataset;
+  }
+
+  private async load(id: string, dir: string, path: string, stamp: string, now: number): Promise<Entry> {
+    try {
+      // The folder (a symlink, perhaps) and its manifest must resolve inside the root.
+      const dirReal = await realpathInside(await realpath(this.root), dir, id, 'the root');
+      await realpathInside(dirReal, path, `${id}/${MANIFEST_FILE}`);
+      const text = await readFile(path, 'utf8');
+      const manifest = parseManifest(text, path);
+      if (manifest.datasetId !== id) throw new Error(`${path}: manifest names dataset "${manifest.datasetId}", folder is "${id}"`);
+      const bytes = manifest.shards.reduce((a, s) => a + s.bytes, 0);
+      const reader = new CheckedDataset(manifest, localOpener(dirReal), `${dirReal}\0${stamp}`, this.caches);
+      const dataset: Dataset = {
+        id, dir, manifest, layout: layoutOf(manifest), manifestText: text, manifestSha256: sha256Hex(Buffer.from(text)), bytes, reader,
+      };
+      return { checkedAt: now, stamp, dataset, reason: null };
+    } catch (e) {
+      return { checkedAt: now, stamp, dataset: null, reason: (e as Error).message };
+    }
   }
 }
-

@@ -46,6 +46,7 @@ export function sendError(reply: FastifyReply, err: CodedError): FastifyReply {
   // An error must never be cached as if it were the immutable batch.
   reply.removeHeader('etag');
   reply.removeHeader('x-logit-cache-batch-sha256');
+  reply.removeHeader('x-logit-cache-stream-sha256');
   reply.header('cache-control', 'no-store');
   const body: ErrorBody = { code: err.code, message: err.message };
   return reply.code(err.statusCode).type('application/json; charset=utf-8').send(body);

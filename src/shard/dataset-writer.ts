@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import type { Schema } from 'apache-arrow';
 import { CodedError } from '../errors.js';
+import { indexFileOf } from './index-file.js';
 import { finalizeDataset, PARTIAL_DIR, readSidecar, type DatasetMeta, type Sidecar, sidecarPath, type StatSums, zeroSums } from './finalize.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import { MANIFEST_FILE, type Manifest } from './manifest.js';
@@ -33,7 +34,8 @@ export interface DatasetWriterOptions {
 }
 
 export const shardFileName = (index: number): string => `shards/shard-${String(index).padStart(6, '0')}.arrow`;
-const shardIndexOfFile = (name: string): number => Number(/^shard-(\d{6})\.arrow/.exec(name)?.[1] ?? -1);
+// Shard, index and temporary files of shard N all start `shard-NNNNNN.`.
+const shardIndexOfFile = (name: string): number => Number(/^shard-(\d{6})\./.exec(name)?.[1] ?? -1);
 
 interface OpenShard { index: number; writer: ShardWriter; sums: StatSums; samples: number; nextSample: number }
 
@@ -94,7 +96,9 @@ export class DatasetWriter {
     const first = index * this.opts.batchesPerShard * this.opts.batchSize;
     this.current = {
       index, sums: zeroSums(), samples: 0, nextSample: first,
-      writer: new ShardWriter(join(this.dir, shardFileName(index)), this.schema, this.opts.layout, this.opts.codec),
+      writer: new ShardWriter(join(this.dir, shardFileName(index)), this.schema, this.opts.layout, this.opts.codec, {
+        indexPath: join(this.dir, indexFileOf(shardFileName(index))), firstBatch: index * this.opts.batchesPerShard, firstSample: first,
+      }),
     };
     this.nextSequential = index + 1;
   }
@@ -128,19 +132,22 @@ export class DatasetWriter {
   endShard(): void {
     const cur = this.current;
     if (!cur) return;
+    // Shard, then index, then sidecar: a sidecar vouches for two committed files.
     const result = cur.writer.finish();
+    const file = shardFileName(cur.index);
     const sidecar: Sidecar = {
       shard: {
-        file: shardFileName(cur.index),
+        file,
         firstBatch: cur.index * this.opts.batchesPerShard,
-        batchCount: result.batches.length,
+        batchCount: result.batchCount,
         firstSample: cur.nextSample - cur.samples,
         sampleCount: cur.samples,
-        tokens: result.batches.reduce((a, b) => a + b.tokens, 0),
+        tokens: result.tokens,
         bytes: result.bytes,
         sha256: result.sha256,
         schemaLength: result.schemaLength,
-        batches: result.batches,
+        schemaSha256: result.schemaSha256,
+        index: { file: indexFileOf(file), ...result.index },
       },
       sums: cur.sums,
     };
@@ -189,7 +196,8 @@ export class DatasetWriter {
       const index = shardIndexOfFile(f);
       if (index < 0 || index % this.worker.count !== this.worker.index) continue;
       const side = readSidecar(this.dir, index);
-      if (side && f === side.sidecar.shard.file.slice('shards/'.length) && side.valid) this.done.set(index, side.sidecar);
+      const own = side ? [side.sidecar.shard.file, side.sidecar.shard.index.file].map((p) => p.slice('shards/'.length)) : [];
+      if (side?.valid && own.includes(f)) this.done.set(index, side.sidecar);
       else rmSync(join(shardsDir, f), { force: true });
     }
     for (const f of readdirSync(join(this.dir, PARTIAL_DIR))) {

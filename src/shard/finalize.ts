@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { sha256File } from './checksum.js';
 import { MANIFEST_FILE, type Manifest, readManifest, type ShardEntry, writeManifest } from './manifest.js';
 import { type CodecName, FORMAT_VERSION, indexTypeFor, type TopkLayout } from './types.js';
+import { DEFAULT_Q8_SCALE } from './values.js';
 import { VERSION } from '../version.js';
 
 export const PARTIAL_DIR = '.partial';
@@ -37,8 +38,14 @@ export function readSidecar(dir: string, index: number, checkHash = true): { sid
   } catch {
     return null; // a sidecar is written atomically; an unreadable one is treated as absent
   }
-  const file = join(dir, sidecar.shard.file);
-  const valid = existsSync(file) && statSync(file).size === sidecar.shard.bytes && (!checkHash || sha256File(file) === sidecar.shard.sha256);
+  // A sidecar from before format 2.0 names no index: its shard is written again.
+  const { shard } = sidecar;
+  if (!shard?.index?.file) return { sidecar, valid: false };
+  const intact = (rel: string, bytes: number, sha: string): boolean => {
+    const file = join(dir, rel);
+    return existsSync(file) && statSync(file).size === bytes && (!checkHash || sha256File(file) === sha);
+  };
+  const valid = intact(shard.file, shard.bytes, shard.sha256) && intact(shard.index.file, shard.index.bytes, shard.index.sha256);
   return { sidecar, valid };
 }
 
@@ -95,7 +102,7 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
     source: meta.source,
     topk: {
       k: layout.k, values: layout.values, indexType: indexTypeFor(layout.vocabSize),
-      ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale } : {}), temperature: 1,
+      ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale ?? DEFAULT_Q8_SCALE } : {}), temperature: 1,
     },
     codec: meta.codec,
     batchSize: meta.batchSize,

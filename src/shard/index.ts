@@ -1,13 +1,22 @@
-// Public surface of the shard format: knows neither onnxruntime nor HTTP.
+// Public surface of the shard format: knows neither onnxruntime nor HTTP servers.
 export * from './types.js';
-export { ShardCorruptError } from './errors.js';
+export { FormatMigrateError, FormatVersionError, PathEscapeError, ShardCorruptError } from './errors.js';
 export { DatasetWriter, type DatasetWriterOptions, type StatSums, shardFileName, RUN_FILE } from './dataset-writer.js';
 export { finalizeDataset, readMeta, type DatasetMeta } from './finalize.js';
-export { DatasetReader, type BatchBytes, decodeBatch, layoutOf, readVerifiedBatch, shardIndexOf } from './dataset-reader.js';
-export { parseManifest, readManifest, validateManifest, writeManifest, MANIFEST_FILE, type Manifest, type ShardEntry, type BatchEntry } from './manifest.js';
+export { DatasetReader } from './dataset-reader.js';
+export {
+  CheckedDataset, type CacheLimits, layoutOf, localOpener, type OpenOptions, readerCaches, type ReaderCaches, realpathInside,
+  shardIndexOf, type SourceOpener,
+} from './checked-dataset.js';
+export { type BatchInfo, checkShardSize, decodeVerified, type ShardContext, ShardReader, type VerifiedBatch } from './shard-reader.js';
+export { type ByteSource, HttpRangeSource, type HttpSourceOptions, LocalFileSource, readInto } from './byte-source.js';
+export { type Closable, type Lease, LeasePool, PromiseLru } from './lease-pool.js';
+export { decodeIndex, encodeIndex, indexFileOf, INDEX_COLUMNS, type ShardIndex } from './index-file.js';
+export {
+  checkManifestVersion, type IndexRef, MANIFEST_FILE, type Manifest, parseManifest, readManifest, readManifestAsync, type ShardEntry,
+  validateManifest, writeManifest,
+} from './manifest.js';
 export { batchStream, parseFooter, EOS } from './ipc-framing.js';
-export { footerProblems, readShardFooter, type FooterProblem } from './footer-check.js';
-export { ShardFile } from './shard-file.js';
 export { verifyDataset, type VerifyReport, type Problem } from './verify.js';
 export { registerCodecs } from './codecs.js';
 export { layoutFromSchema, shardSchema } from './schema.js';

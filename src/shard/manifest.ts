@@ -1,15 +1,19 @@
 // manifest.json: the dataset's table of contents and its commit point. Every write and
 // read goes through the JSON Schema in schemas/ plus the cross-field checks below.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { FormatMigrateError, FormatVersionError } from './errors.js';
 import { writeFileAtomic } from './fs-atomic.js';
-import { checkFormatVersion } from './schema.js';
-import type { CodecName, IndexType, ValueEncoding } from './types.js';
+import { indexFileOf } from './index-file.js';
+import { parseMajor } from './schema.js';
+import { type CodecName, FORMAT_MAJOR, type IndexType, type ValueEncoding } from './types.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 
-export interface BatchEntry { offset: number; length: number; sha256: string; samples: number; tokens: number }
+/** A shard's index file: per-batch offsets, lengths, counts and hashes (docs/FORMAT.md §6). */
+export interface IndexRef { file: string; bytes: number; sha256: string }
 
 export interface ShardEntry {
   file: string;
@@ -21,7 +25,9 @@ export interface ShardEntry {
   bytes: number;
   sha256: string;
   schemaLength: number;
-  batches: BatchEntry[];
+  /** sha256 of the schema message, file bytes [8, 8 + schemaLength). */
+  schemaSha256: string;
+  index: IndexRef;
 }
 
 export interface Manifest {
@@ -52,7 +58,7 @@ function schemaValidator() {
   return validator;
 }
 
-/** Schema plus the invariants a schema cannot say: contiguous batches and matching sums. */
+/** Schema plus the invariants a schema cannot say: contiguous shards and matching sums. */
 export function validateManifest(m: unknown, where: string): asserts m is Manifest {
   const v = schemaValidator();
   if (!v(m)) {
@@ -69,19 +75,14 @@ function checkManifestSums(m: Manifest, where: string): void {
     if (s.firstBatch !== batch) throw new Error(`${at}: firstBatch ${s.firstBatch}, expected ${batch}`);
     if (s.firstSample !== sample) throw new Error(`${at}: firstSample ${s.firstSample}, expected ${sample}`);
     if (s.firstSample !== s.firstBatch * m.batchSize) throw new Error(`${at}: firstSample ${s.firstSample} is not firstBatch x batchSize (${s.firstBatch * m.batchSize})`);
-    s.batches.forEach((b, j) => {
-      const last = i === m.shards.length - 1 && j === s.batches.length - 1;
-      if (last ? b.samples < 1 || b.samples > m.batchSize : b.samples !== m.batchSize) {
-        throw new Error(`${at}: batch ${s.firstBatch + j} holds ${b.samples} samples; every batch but the last holds batchSize (${m.batchSize})`);
-      }
-    });
-    if (s.batches.length !== s.batchCount) throw new Error(`${at}: ${s.batches.length} batch entries for batchCount ${s.batchCount}`);
-    const ss = s.batches.reduce((a, b) => a + b.samples, 0);
-    const st = s.batches.reduce((a, b) => a + b.tokens, 0);
-    if (ss !== s.sampleCount || st !== s.tokens) throw new Error(`${at}: batch entries sum to ${ss} samples/${st} tokens, shard says ${s.sampleCount}/${s.tokens}`);
-    for (const b of s.batches) {
-      if (b.offset + b.length > s.bytes) throw new Error(`${at}: batch at ${b.offset}+${b.length} runs past ${s.bytes} bytes`);
+    // Every batch but the dataset's last holds batchSize samples.
+    const last = i === m.shards.length - 1;
+    const full = s.batchCount * m.batchSize;
+    if (last ? s.sampleCount <= full - m.batchSize || s.sampleCount > full : s.sampleCount !== full) {
+      throw new Error(`${at}: ${s.sampleCount} samples in ${s.batchCount} batches; every batch but the last holds batchSize (${m.batchSize})`);
     }
+    if (s.index.file !== indexFileOf(s.file)) throw new Error(`${at}: index file ${s.index.file}, expected ${indexFileOf(s.file)}`);
+    if (8 + s.schemaLength >= s.bytes) throw new Error(`${at}: a ${s.schemaLength}-byte schema message does not fit a ${s.bytes}-byte file`);
     batch += s.batchCount; sample += s.sampleCount; tokens += s.tokens;
   });
   if (batch !== m.batchCount || sample !== m.sampleCount || tokens !== m.tokenCount) {
@@ -101,10 +102,26 @@ export function readManifest(datasetDir: string): Manifest {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${path}: no manifest; not a dataset, or its precompute has not finished` : `${path}: ${(e as Error).message}`);
+    throw manifestReadError(path, e);
   }
   return parseManifest(text, path);
+}
+
+/** readManifest off the event loop (readers and the server). */
+export async function readManifestAsync(datasetDir: string): Promise<{ manifest: Manifest; text: string }> {
+  const path = join(datasetDir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw manifestReadError(path, e);
+  }
+  return { manifest: parseManifest(text, path), text };
+}
+
+function manifestReadError(path: string, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new Error(code === 'ENOENT' ? `${path}: no manifest; not a dataset, or its precompute has not finished` : `${path}: ${(e as Error).message}`);
 }
 
 /** Parses and validates manifest text already read (the server parses exactly what it serves). */
@@ -115,9 +132,18 @@ export function parseManifest(text: string, path: string): Manifest {
   } catch (e) {
     throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
   }
-  // Version first, so a newer manifest gets a clear upgrade message rather than schema noise.
+  // Version first, so an older or newer manifest gets a clear message rather than schema noise.
   const version = (m as { formatVersion?: unknown } | null)?.formatVersion;
-  if (typeof version === 'string') checkFormatVersion(version, path);
+  if (typeof version === 'string') checkManifestVersion(version, path);
   validateManifest(m, path);
   return m;
+}
+
+/** 1.x: migrate (named with the dataset folder); newer than 2.x: upgrade. */
+export function checkManifestVersion(version: string, path: string): void {
+  const major = parseMajor(version, path);
+  if (major < FORMAT_MAJOR) throw new FormatMigrateError(path, version, dirname(path));
+  if (major > FORMAT_MAJOR) {
+    throw new FormatVersionError(path, `format version ${version} is newer than this reader (reads ${FORMAT_MAJOR}.x); upgrade logit-cache`);
+  }
 }

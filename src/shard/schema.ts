@@ -1,8 +1,9 @@
-// The Arrow schema of a shard (format v1). Column names and metadata keys are a contract
+// The Arrow schema of a shard (unchanged from format 1 to 2). Column names and metadata keys are a contract
 // with every reader, the Python client included: see docs/FORMAT.md.
 import { Field, FixedSizeList, Int32, List, Schema, Uint16, Uint32, Uint64 } from 'apache-arrow';
-import { FORMAT_VERSION, indexTypeFor, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
-import { valueArrowType } from './values.js';
+import { FormatVersionError } from './errors.js';
+import { FORMAT_MAJOR, FORMAT_VERSION, indexTypeFor, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
+import { DEFAULT_Q8_SCALE, valueArrowType } from './values.js';
 
 export const META = {
   formatVersion: 'logit_cache.format_version',
@@ -23,7 +24,8 @@ export function shardSchema(layout: TopkLayout): Schema {
     [META.values, layout.values],
     [META.vocabSize, String(layout.vocabSize)],
   ]);
-  if (layout.values === 'q8') meta.set(META.q8Scale, String(layout.q8Scale));
+  // An unset scale is the default one, written out so every reader agrees on it.
+  if (layout.values === 'q8') meta.set(META.q8Scale, String(layout.q8Scale ?? DEFAULT_Q8_SCALE));
   return new Schema(
     [
       new Field('sample_id', new Uint64(), false),
@@ -45,7 +47,7 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   const m = schema.metadata;
   const version = m.get(META.formatVersion);
   if (!version) throw new Error(`shard ${where}: schema has no ${META.formatVersion}; not a logit-cache shard`);
-  checkFormatVersion(version, where);
+  checkShardVersion(version, where);
   const values = m.get(META.values) as ValueEncoding;
   if (!VALUE_ENCODINGS.includes(values)) throw new Error(`shard ${where}: unknown value encoding "${values}"`);
   const names = schema.fields.map((f) => f.name);
@@ -55,11 +57,20 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   return layout;
 }
 
-/** Readers accept any 1.x and refuse a newer major version. */
-export function checkFormatVersion(version: string, where: string): void {
-  const major = Number(String(version).split('.')[0]);
-  if (!Number.isInteger(major)) throw new Error(`${where}: format version "${version}" is not MAJOR.MINOR`);
-  if (major > 1) {
-    throw new Error(`${where}: format version ${version} is newer than this reader (reads 1.x); upgrade logit-cache`);
+/**
+ * A shard's own schema says which layout wrote it. The record-batch layout is the same in 1.x
+ * and 2.x (2.0 moved the per-batch table out of the manifest, not out of the shard), so a
+ * migrated dataset's 1.0 shards read unchanged; a newer major is refused by name.
+ */
+export function checkShardVersion(version: string, where: string): void {
+  const major = parseMajor(version, where);
+  if (major > FORMAT_MAJOR) {
+    throw new FormatVersionError(where, `format version ${version} is newer than this reader (reads ${FORMAT_MAJOR}.x); upgrade logit-cache`);
   }
+}
+
+export function parseMajor(version: string, where: string): number {
+  const m = /^([0-9]+)\.([0-9]+)$/.exec(String(version));
+  if (!m) throw new FormatVersionError(where, `format version "${version}" is not MAJOR.MINOR`);
+  return Number(m[1]);
 }

@@ -1,5 +1,6 @@
 // Writes one shard: an Arrow IPC file assembled message by message under a temporary
-// name, committed by fsync + rename only when complete.
+// name, committed by fsync + rename only when complete, then its index file (format 2.0)
+// the same way. The caller records both in a sidecar only after both are committed.
 import { CodedError, describeWriteFailure } from '../errors.js';
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
@@ -7,9 +8,9 @@ import { basename } from 'node:path';
 import type { Schema } from 'apache-arrow';
 import { compressionTypeOf, registerCodecs } from './codecs.js';
 import { onInterrupt } from './cleanup.js';
-import { commitFile, temporaryName, writeAll } from './fs-atomic.js';
-import { type BlockInfo, FILE_HEAD, fileTail, serializeBatch } from './ipc-framing.js';
-import type { BatchEntry } from './manifest.js';
+import { commitFile, temporaryName, writeAll, writeFileAtomic } from './fs-atomic.js';
+import { encodeIndex, IndexBuilder } from './index-file.js';
+import { type BlockInfo, EOS, FILE_HEAD, fileTail, serializeBatch } from './ipc-framing.js';
 import { toRecordBatch } from './record-batch.js';
 import type { CodecName, TopkBatch, TopkLayout } from './types.js';
 import { validateBatch } from './validate.js';
@@ -18,7 +19,20 @@ export interface ShardResult {
   bytes: number;
   sha256: string;
   schemaLength: number;
-  batches: BatchEntry[];
+  schemaSha256: string;
+  batchCount: number;
+  samples: number;
+  tokens: number;
+  /** The committed index file: its size and sha256 go in the manifest. */
+  index: { bytes: number; sha256: string };
+}
+
+export interface ShardWriterOptions {
+  /** Where the index file goes (beside the shard, same stem). */
+  indexPath: string;
+  /** Dataset batch and sample numbers of this shard's first row, recorded in the index. */
+  firstBatch: number;
+  firstSample: number;
 }
 
 export class ShardWriter {
@@ -26,9 +40,11 @@ export class ShardWriter {
   private readonly tmp: string;
   private readonly fileHash: Hash = createHash('sha256');
   private position = 0;
-  private schemaLength = 0;
+  private schemaBytes: Uint8Array | null = null;
   private readonly blocks: BlockInfo[] = [];
-  private readonly entries: BatchEntry[] = [];
+  private readonly index: IndexBuilder;
+  private samples = 0;
+  private tokens = 0;
   private readonly dropInterruptUndo: () => void;
 
   constructor(
@@ -36,9 +52,11 @@ export class ShardWriter {
     private readonly schema: Schema,
     private readonly layout: TopkLayout,
     private readonly codec: CodecName,
+    private readonly opts: ShardWriterOptions,
   ) {
     registerCodecs();
     this.tmp = temporaryName(path);
+    this.index = new IndexBuilder(opts.firstBatch, opts.firstSample);
     this.fd = openSync(this.tmp, 'wx');
     // Ctrl-C between here and the commit removes the unfinished file.
     this.dropInterruptUndo = onInterrupt(() => this.abort());
@@ -46,40 +64,50 @@ export class ShardWriter {
   }
 
   get batchCount(): number {
-    return this.entries.length;
+    return this.index.rows;
   }
 
-  /** Validates, encodes and appends one batch; returns its manifest entry. */
-  append(batch: TopkBatch): BatchEntry {
-    validateBatch(batch, this.layout, `shard ${basename(this.path)} batch ${this.entries.length}`);
+  /** Validates, encodes and appends one batch. */
+  append(batch: TopkBatch): void {
+    validateBatch(batch, this.layout, `shard ${basename(this.path)} batch ${this.index.rows}`);
     const rb = toRecordBatch(this.schema, this.layout, batch);
     const { schemaBytes, batchBytes, metaDataLength } = serializeBatch(rb, compressionTypeOf(this.codec));
-    if (this.blocks.length === 0) {
+    if (this.schemaBytes === null) {
       this.write(schemaBytes);
-      this.schemaLength = schemaBytes.length;
+      this.schemaBytes = schemaBytes.slice();
     }
     const offset = this.position;
     this.write(batchBytes);
     this.blocks.push({ offset, metaDataLength, bodyLength: batchBytes.length - metaDataLength });
-    const entry: BatchEntry = {
-      offset,
-      length: batchBytes.length,
-      sha256: createHash('sha256').update(batchBytes).digest('hex'),
-      samples: batch.offsets.length - 1,
-      tokens: batch.inputIds.length,
-    };
-    this.entries.push(entry);
-    return entry;
+    const messageSha = createHash('sha256').update(batchBytes).digest();
+    // What a client receives for this batch, hashed once here so nobody needs to later.
+    const streamSha = createHash('sha256').update(this.schemaBytes).update(batchBytes).update(EOS).digest();
+    const samples = batch.offsets.length - 1;
+    this.index.push(offset, batchBytes.length, samples, batch.inputIds.length, messageSha, streamSha);
+    this.samples += samples;
+    this.tokens += batch.inputIds.length;
   }
 
-  /** Writes the footer and commits the file; the shard is visible only after this. */
+  /** Writes the footer and commits the shard, then its index; both are visible only after this. */
   finish(): ShardResult {
-    if (this.blocks.length === 0) throw new Error(`shard ${this.path}: no batches to write`);
+    if (this.schemaBytes === null) throw new Error(`shard ${this.path}: no batches to write`);
     this.write(fileTail(this.schema, this.blocks));
     commitFile(this.fd, this.tmp, this.path);
     this.fd = -1;
     this.dropInterruptUndo();
-    return { bytes: this.position, sha256: this.fileHash.digest('hex'), schemaLength: this.schemaLength, batches: this.entries };
+    // A shard without its index has no sidecar yet: the next run removes both and redoes it.
+    const indexBytes = encodeIndex(this.index.build());
+    writeFileAtomic(this.opts.indexPath, indexBytes);
+    return {
+      bytes: this.position,
+      sha256: this.fileHash.digest('hex'),
+      schemaLength: this.schemaBytes.length,
+      schemaSha256: createHash('sha256').update(this.schemaBytes).digest('hex'),
+      batchCount: this.index.rows,
+      samples: this.samples,
+      tokens: this.tokens,
+      index: { bytes: indexBytes.length, sha256: createHash('sha256').update(indexBytes).digest('hex') },
+    };
   }
 
   /** Drops the unfinished file; safe to call after a failed write. */
@@ -96,9 +124,13 @@ export class ShardWriter {
     try {
       writeAll(this.fd, bytes);
     } catch (e) {
-      throw new CodedError('LC_ERR_WRITE_FAILED', `shard ${this.path}: write failed (${describeWriteFailure(e)}); committed shards are kept, so re-running the same command resumes after them`, { file: this.path }, { cause: e });
+      throw this.writeError(this.path, e);
     }
     this.fileHash.update(bytes);
     this.position += bytes.length;
+  }
+
+  private writeError(file: string, e: unknown): Error {
+    return new CodedError('LC_ERR_WRITE_FAILED', `shard ${file}: write failed (${describeWriteFailure(e)}); committed shards are kept, so re-running the same command resumes after them`, { file }, { cause: e });
   }
 }

@@ -34,8 +34,8 @@ export interface TopkLayout {
   q8Scale?: number;
 }
 
-export const FORMAT_VERSION = '1.0';
-export const FORMAT_MAJOR = 1;
+export const FORMAT_VERSION = '2.0';
+export const FORMAT_MAJOR = 2;
 
 /** Dataset ids are folder names under the root; the pattern keeps them from ever naming
  * anything else (no separators, no leading dot, bounded length). schemas/ repeats it. */

@@ -1,62 +1,76 @@
-// Full integrity check of a dataset folder: every shard's sha256 and footer, every batch's
-// sha256 and decoded contents against the manifest. Used by `logit-cache verify`.
-import { join } from 'node:path';
-import { sha256File } from './checksum.js';
-import { decodeBatch, layoutOf, readVerifiedBatch } from './dataset-reader.js';
-import { footerProblems, readShardFooter } from './footer-check.js';
-import { type Manifest, readManifest } from './manifest.js';
-import { ShardFile } from './shard-file.js';
+// Full integrity check of a dataset folder, through the checked reader: every shard's size
+// and whole-file sha256, its index and schema message, every batch's sha256 and decoded
+// contents. Used by `logit-cache verify`. Nothing is parsed before it is hashed, so a damaged
+// file is reported, never allowed to size an allocation.
+import { createHash } from 'node:crypto';
+import { CheckedDataset } from './checked-dataset.js';
+import { checkShardSize, decodeVerified } from './shard-reader.js';
+import type { ShardEntry } from './manifest.js';
 
 export interface Problem { shard: string | null; batch: number | null; message: string }
 export interface VerifyReport { datasetDir: string; shards: number; batches: number; checked: number; problems: Problem[] }
 export type VerifyProgress = (e: { type: 'shard'; done: number; total: number; file: string }) => void;
 
-export function verifyDataset(datasetDir: string, onProgress?: VerifyProgress): VerifyReport {
-  let manifest: Manifest;
+const CHUNK = 8 << 20;
+
+export async function verifyDataset(datasetDir: string, onProgress?: VerifyProgress): Promise<VerifyReport> {
+  let ds: CheckedDataset;
   try {
-    manifest = readManifest(datasetDir);
+    // One shard at a time: nothing is worth keeping open or cached across shards here.
+    ds = await CheckedDataset.open(datasetDir, { maxShards: 1, maxOpenFiles: 1 });
   } catch (e) {
     return { datasetDir, shards: 0, batches: 0, checked: 0, problems: [{ shard: null, batch: null, message: (e as Error).message }] };
   }
-  const layout = layoutOf(manifest);
+  const { manifest } = ds;
   const problems: Problem[] = [];
   let checked = 0;
-  manifest.shards.forEach((shard, si) => {
-    onProgress?.({ type: 'shard', done: si, total: manifest.shards.length, file: shard.file });
-    const path = join(datasetDir, shard.file);
-    let file: ShardFile;
-    try {
-      file = new ShardFile(path, shard.bytes);
-    } catch (e) {
-      problems.push({ shard: shard.file, batch: null, message: (e as Error).message });
-      return;
-    }
-    try {
-      const sha = sha256File(path);
-      if (sha !== shard.sha256) problems.push({ shard: shard.file, batch: null, message: `sha256 ${sha} does not match manifest ${shard.sha256}` });
-      const footer = readShardFooter(file, `shard ${shard.file}`);
-      for (const p of footerProblems(footer, shard, layout)) problems.push({ shard: shard.file, ...p });
-      shard.batches.forEach((_entry, bi) => {
-        const batch = shard.firstBatch + bi;
+  try {
+    for (let si = 0; si < manifest.shards.length; si++) {
+      const shard = manifest.shards[si];
+      onProgress?.({ type: 'shard', done: si, total: manifest.shards.length, file: shard.file });
+      const whole = await wholeFileProblem(ds, shard);
+      if (whole) {
+        problems.push({ shard: shard.file, batch: null, message: whole });
+        if (/cannot open|truncated or replaced/.test(whole)) continue;
+      }
+      try {
+        await ds.shard(si);
+      } catch (e) {
+        problems.push({ shard: shard.file, batch: null, message: (e as Error).message });
+        continue;
+      }
+      for (let b = shard.firstBatch; b < shard.firstBatch + shard.batchCount; b++) {
         try {
-          const decoded = decodeBatch(readVerifiedBatch(file, manifest, batch), layout, batch);
-          const first = shard.firstSample + shard.batches.slice(0, bi).reduce((a, b) => a + b.samples, 0);
-          for (let i = 0; i < decoded.sampleIds.length; i++) {
-            if (decoded.sampleIds[i] !== first + i) {
-              problems.push({ shard: shard.file, batch, message: `row ${i} has sample_id ${decoded.sampleIds[i]}, expected ${first + i}` });
-              break;
-            }
-          }
+          decodeVerified(await ds.readStream(b), ds.layout);
           checked++;
         } catch (e) {
-          problems.push({ shard: shard.file, batch, message: (e as Error).message });
+          problems.push({ shard: shard.file, batch: b, message: (e as Error).message });
         }
-      });
-    } catch (e) {
-      problems.push({ shard: shard.file, batch: null, message: (e as Error).message });
-    } finally {
-      file.close();
+      }
     }
-  });
+  } finally {
+    await ds.close();
+  }
   return { datasetDir, shards: manifest.shards.length, batches: manifest.batchCount, checked, problems };
+}
+
+/** Size and sha256 of the whole shard file (footer included), read in chunks. */
+async function wholeFileProblem(ds: CheckedDataset, shard: ShardEntry): Promise<string | null> {
+  let source;
+  try {
+    source = await ds.openChecked(shard, shard.file);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  try {
+    checkShardSize(source, shard);
+    const hash = createHash('sha256');
+    for (let at = 0; at < source.byteLength; at += CHUNK) hash.update(await source.read(at, Math.min(source.byteLength, at + CHUNK)));
+    const sha = hash.digest('hex');
+    return sha === shard.sha256 ? null : `sha256 ${sha} does not match manifest ${shard.sha256}`;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    await source.close();
+  }
 }

@@ -25,13 +25,13 @@ describe.skipIf(!!skip)('Python client on precompute-logits output', () => {
       '--max-seq-len', '64', '--batch-size', '64', '--batches-per-shard', '3', '--values', 'f16', '--quiet',
     ]);
     expect(r.status).toBe(0);
-    const reader = DatasetReader.open(join(root, 'st'));
+    const reader = await DatasetReader.open(join(root, 'st'));
     const batches = [];
     for (let b = 0; b < reader.batchCount; b++) {
-      const x = reader.readBatch(b);
+      const x = await reader.readBatch(b);
       batches.push({ sampleIds: Array.from(x.sampleIds), offsets: Array.from(x.offsets), inputIds: Array.from(x.inputIds), topkIds: Array.from(x.topkIds), topkLogprobs: Array.from(x.topkLogprobs) });
     }
-    reader.close();
+    await reader.close();
     const expected = join(root, 'expected.json');
     writeFileSync(expected, JSON.stringify({ k: 8, vocab: 512, batches }));
 

@@ -134,10 +134,13 @@ describe('a write failure mid-run (disk full, file size limit)', () => {
     const kept = readdirSync(join(out, 'd', 'shards'));
     expect(kept.length).toBeGreaterThan(0);
     expect(kept.every((f) => f.endsWith('.arrow'))).toBe(true);
+    // Each committed shard has its index beside it (format 2.0).
+    const shards = kept.filter((f) => !f.endsWith('.idx.arrow'));
+    expect(kept.filter((f) => f.endsWith('.idx.arrow')).map((f) => f.replace('.idx', ''))).toEqual(shards);
 
     const resumed = runCli('precompute-logits', args);
     expect(resumed.status).toBe(0);
-    expect(JSON.parse(resumed.stdout).resumedFromBatch).toBe(kept.length);
+    expect(JSON.parse(resumed.stdout).resumedFromBatch).toBe(shards.length);
     expect(runCli('logit-cache', ['verify', join(out, 'd'), '--quiet']).status).toBe(0);
   });
 });

@@ -54,20 +54,20 @@ describe('context length', () => {
 });
 
 describe('empty samples', () => {
-  it('stores them with empty lists and never feeds them to the teacher', () => {
+  it('stores them with empty lists and never feeds them to the teacher', async () => {
     const samples = [[1, 2, 3], [], [4, 5], [], [], [6, 7, 8, 9], []];
     const data = jsonl('empty.jsonl', samples);
     const r = run(synthetic, data, 'empty', ['--batch-size', '3', '--top-k', '4']);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ samples: 7, tokens: 9, batches: 3 });
-    const reader = DatasetReader.open(join(root, 'out', 'empty'));
+    const reader = await DatasetReader.open(join(root, 'out', 'empty'));
     const lengths: number[] = [];
     for (let b = 0; b < reader.batchCount; b++) {
-      const batch = reader.readBatch(b);
+      const batch = await reader.readBatch(b);
       for (let i = 0; i + 1 < batch.offsets.length; i++) lengths.push(batch.offsets[i + 1] - batch.offsets[i]);
       expect(batch.topkIds.length).toBe(batch.inputIds.length * 4);
     }
-    reader.close();
+    await reader.close();
     expect(lengths).toEqual(samples.map((s) => s.length));
   });
 

@@ -30,7 +30,7 @@ describe.skipIf(!stories)('precompute stories260k', () => {
     }
   });
 
-  it('precomputes the whole file, and verify passes', () => {
+  it('precomputes the whole file, and verify passes', async () => {
     const lines = readFileSync(join(stories!, 'stories.jsonl'), 'utf8').trim().split('\n');
     const tokens = lines.reduce((a, l) => a + (JSON.parse(l).input_ids as number[]).length, 0);
     const { manifest, summary } = runs.graph;
@@ -39,10 +39,10 @@ describe.skipIf(!stories)('precompute stories260k', () => {
     expect(summary.tokens).toBe(tokens);
     expect(summary.tokensPerSec).toBeGreaterThan(0);
     // Inference regroups samples by length; storage must still be in dataset order.
-    const reader = DatasetReader.open(join(root, 'graph'));
+    const reader = await DatasetReader.open(join(root, 'graph'));
     try {
       for (let b = 0; b < reader.batchCount; b++) {
-        const got = reader.readBatch(b);
+        const got = await reader.readBatch(b);
         for (let i = 0; i < got.sampleIds.length; i++) {
           const want = JSON.parse(lines[got.sampleIds[i]]).input_ids as number[];
           expect(Array.from(got.inputIds.subarray(got.offsets[i], got.offsets[i + 1]))).toEqual(want);
@@ -50,7 +50,7 @@ describe.skipIf(!stories)('precompute stories260k', () => {
         }
       }
     } finally {
-      reader.close();
+      await reader.close();
     }
     const v = runCli('logit-cache', ['verify', join(root, 'graph'), '--quiet']);
     expect(v.status).toBe(0);
@@ -67,13 +67,13 @@ describe.skipIf(!stories)('precompute stories260k', () => {
   it('equals a per-sample reference from the full logits (fused head and host top-k)', async () => {
     const k = 8;
     const session = await TeacherSession.open(join(stories!, 'model.onnx'), { k, topkOn: 'host' });
-    const readers = { graph: DatasetReader.open(join(root, 'graph')), host: DatasetReader.open(join(root, 'host')) };
+    const readers = { graph: await DatasetReader.open(join(root, 'graph')), host: await DatasetReader.open(join(root, 'host')) };
     let positions = 0, idMismatches = 0, maxErr = 0;
     try {
       // Every 4th batch keeps the test quick while covering every shard.
       for (let b = 0; b < readers.graph.batchCount; b += 4) {
         for (const reader of Object.values(readers)) {
-          const got = reader.readBatch(b);
+          const got = await reader.readBatch(b);
           for (let i = 0; i < got.sampleIds.length; i++) {
             const start = got.offsets[i], len = got.offsets[i + 1] - start;
             if (len === 0) continue;
@@ -97,8 +97,8 @@ describe.skipIf(!stories)('precompute stories260k', () => {
         }
       }
     } finally {
-      readers.graph.close();
-      readers.host.close();
+      await readers.graph.close();
+      await readers.host.close();
       await session.dispose();
     }
     expect(positions).toBeGreaterThan(10_000);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/index.js';
 import { tempRoot, writeDataset } from './fixture.js';
+import { indexRows } from '../shard/index-rows.js';
 
 let root: string, cleanup: () => void;
 beforeEach(() => ({ root, cleanup } = tempRoot()));
@@ -35,17 +36,20 @@ describe('GET /datasets', () => {
     writeFileSync(join(root, 'running', 'run.json'), '{}');
     // A manifest that does not validate.
     mkdirSync(join(root, 'broken'));
-    writeFileSync(join(root, 'broken', 'manifest.json'), '{"formatVersion": "1.0"}');
-    // A manifest from a newer format.
+    writeFileSync(join(root, 'broken', 'manifest.json'), '{"formatVersion": "2.0"}');
+    // A manifest from a newer format, and one from 1.0 that needs migrating.
     mkdirSync(join(root, 'future'));
-    writeFileSync(join(root, 'future', 'manifest.json'), '{"formatVersion": "2.0"}');
+    writeFileSync(join(root, 'future', 'manifest.json'), '{"formatVersion": "3.0"}');
+    mkdirSync(join(root, 'old'));
+    writeFileSync(join(root, 'old', 'manifest.json'), '{"formatVersion": "1.0"}');
     const app = buildApp({ root });
     const body = (await app.inject({ url: '/datasets' })).json();
     expect(body.datasets.map((d: { datasetId: string }) => d.datasetId)).toEqual(['done']);
-    expect(body.unavailable.map((u: { datasetId: string }) => u.datasetId)).toEqual(['broken', 'future']);
+    expect(body.unavailable.map((u: { datasetId: string }) => u.datasetId)).toEqual(['broken', 'future', 'old']);
     expect(body.unavailable[1].reason).toMatch(/newer/);
+    expect(body.unavailable[2].reason).toMatch(/logit-cache migrate <root>\/old/);
     expect(JSON.stringify(body)).not.toContain(root);
-    for (const id of ['running', 'broken', 'future']) {
+    for (const id of ['running', 'broken', 'future', 'old']) {
       for (const url of [`/datasets/${id}`, `/logits/${id}/0`]) {
         const res = await app.inject({ url });
         expect(res.statusCode, url).toBe(404);
@@ -75,7 +79,7 @@ describe('GET /datasets', () => {
     renameSync(`${manifestPath}.hold`, manifestPath);
     const res = await app.inject({ url: '/logits/late/0' });
     expect(res.statusCode).toBe(200);
-    expect(res.headers['x-logit-cache-batch-sha256']).toBe(m.shards[0].batches[0].sha256);
+    expect(res.headers['x-logit-cache-batch-sha256']).toBe(indexRows(join(root, 'late'), m)[0].sha256);
     expect((await app.inject({ url: '/datasets' })).json().datasets).toHaveLength(1);
     await app.close();
   });

@@ -5,6 +5,7 @@ import { RecordBatchReader } from 'apache-arrow';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/index.js';
 import { DatasetReader, type Manifest, registerCodecs } from '../../src/shard/index.js';
+import { indexRows } from '../shard/index-rows.js';
 import { tempRoot, writeDataset } from './fixture.js';
 
 const ARROW = 'application/vnd.apache.arrow.stream';
@@ -16,10 +17,10 @@ beforeEach(() => {
 });
 afterEach(() => cleanup());
 
-/** Where the manifest says batch b lives: [shard entry, batch entry]. */
+/** Where the shard index says batch b lives: [shard entry, index row]. */
 function locate(b: number) {
-  const shard = manifest.shards.find((s) => b >= s.firstBatch && b < s.firstBatch + s.batchCount)!;
-  return { shard, entry: shard.batches[b - shard.firstBatch] };
+  const entry = indexRows(join(root, 'demo'), manifest)[b];
+  return { shard: entry.shard, entry };
 }
 
 describe('GET /logits/:datasetId/:batch (Arrow)', () => {
@@ -45,21 +46,21 @@ describe('GET /logits/:datasetId/:batch (Arrow)', () => {
   it('decodes to exactly the batch stored in the file', async () => {
     registerCodecs();
     const app = buildApp({ root });
-    const reader = DatasetReader.open(join(root, 'demo'));
+    const reader = await DatasetReader.open(join(root, 'demo'));
     const res = await app.inject({ url: '/logits/demo/3' });
     const batches = [...RecordBatchReader.from(res.rawPayload)];
     expect(batches).toHaveLength(1);
-    const stored = reader.readBatch(3);
+    const stored = await reader.readBatch(3);
     const rb = batches[0];
     expect(rb.numRows).toBe(stored.offsets.length - 1);
     expect(rb.getChild('sample_id')!.toArray()).toEqual(BigUint64Array.from(Array.from(stored.sampleIds, BigInt)));
     const inputIds = rb.getChild('input_ids')!;
     expect(Int32Array.from(inputIds.data[0].children[0].values.subarray(0, stored.inputIds.length))).toEqual(stored.inputIds);
-    reader.close();
+    await reader.close();
     await app.close();
   });
 
-  it('honours the checksum contract: header = manifest sha256 = sha256(body[8+L : len-8])', async () => {
+  it('honours the checksum contract: stream header = sha256(body), batch header = index sha256 = sha256(body[8+L : len-8])', async () => {
     const app = buildApp({ root });
     for (const b of [0, 2, 4]) {
       const res = await app.inject({ url: `/logits/demo/${b}` });
@@ -68,13 +69,15 @@ describe('GET /logits/:datasetId/:batch (Arrow)', () => {
       const digest = createHash('sha256').update(body.subarray(8 + L, body.length - 8)).digest('hex');
       expect(res.headers['x-logit-cache-batch-sha256']).toBe(locate(b).entry.sha256);
       expect(digest).toBe(locate(b).entry.sha256);
+      expect(res.headers['x-logit-cache-stream-sha256']).toBe(createHash('sha256').update(body).digest('hex'));
+      expect(res.headers['x-logit-cache-stream-sha256']).toBe(locate(b).entry.streamSha256);
     }
     await app.close();
   });
 
-  it('sends a strong ETag from the sha256, immutable caching, and 304 on If-None-Match', async () => {
+  it('sends a strong ETag from the stream sha256, immutable caching, and 304 on If-None-Match', async () => {
     const app = buildApp({ root });
-    const sha = locate(1).entry.sha256;
+    const sha = locate(1).entry.streamSha256;
     const res = await app.inject({ url: '/logits/demo/1' });
     expect(res.headers.etag).toBe(`"${sha}"`);
     expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
@@ -84,7 +87,7 @@ describe('GET /logits/:datasetId/:batch (Arrow)', () => {
       expect(again.rawPayload.length).toBe(0);
       expect(again.headers.etag).toBe(`"${sha}"`);
     }
-    const other = await app.inject({ url: '/logits/demo/1', headers: { 'if-none-match': `"${locate(0).entry.sha256}"` } });
+    const other = await app.inject({ url: '/logits/demo/1', headers: { 'if-none-match': `"${locate(0).entry.streamSha256}"` } });
     expect(other.statusCode).toBe(200);
     await app.close();
   });
@@ -95,7 +98,7 @@ describe('GET /logits/:datasetId/:batch (Arrow)', () => {
     const head = await app.inject({ method: 'HEAD', url: '/logits/demo/2' });
     expect(head.statusCode).toBe(200);
     expect(head.rawPayload.length).toBe(0);
-    for (const h of ['content-length', 'content-type', 'etag', 'cache-control', 'x-logit-cache-batch-sha256']) {
+    for (const h of ['content-length', 'content-type', 'etag', 'cache-control', 'x-logit-cache-batch-sha256', 'x-logit-cache-stream-sha256']) {
       expect(head.headers[h], h).toBe(get.headers[h]);
     }
     await app.close();
@@ -122,14 +125,14 @@ describe('GET /logits under concurrency', () => {
 describe('GET /logits as JSON', () => {
   it('serves the same batch as JSON for ?format=json and for Accept: application/json', async () => {
     const app = buildApp({ root });
-    const reader = DatasetReader.open(join(root, 'demo'));
-    const stored = reader.readBatch(2);
+    const reader = await DatasetReader.open(join(root, 'demo'));
+    const stored = await reader.readBatch(2);
     const k = manifest.topk.k;
     for (const req of [{ url: '/logits/demo/2?format=json' }, { url: '/logits/demo/2', headers: { accept: 'application/json' } }]) {
       const res = await app.inject(req);
       expect(res.statusCode).toBe(200);
       expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect(res.headers.etag).toBe(`"${locate(2).entry.sha256}.json"`);
+      expect(res.headers.etag).toBe(`"${locate(2).entry.streamSha256}.json"`);
       const body = res.json();
       expect(body).toMatchObject({ datasetId: 'demo', batch: 2, k, samples: locate(2).entry.samples, tokens: locate(2).entry.tokens });
       expect(body.rows.map((r: { sampleId: number }) => r.sampleId)).toEqual(Array.from(stored.sampleIds));
@@ -141,7 +144,7 @@ describe('GET /logits as JSON', () => {
       expect(flatInput).toEqual(Array.from(stored.inputIds));
       expect(body.rows[0].topkIds[0]).toHaveLength(k);
     }
-    reader.close();
+    await reader.close();
     await app.close();
   });
 
@@ -218,6 +221,7 @@ describe('GET /logits with a corrupt shard', () => {
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.headers.etag).toBeUndefined();
     expect(res.headers['x-logit-cache-batch-sha256']).toBeUndefined();
+    expect(res.headers['x-logit-cache-stream-sha256']).toBeUndefined();
     expect(res.rawPayload.includes(readFileSync(join(root, 'demo', shard.file)).subarray(entry.offset + 64, entry.offset + 96))).toBe(false);
     // JSON must not decode the bad bytes either; the batch next to it is still served.
     expect((await app.inject({ url: '/logits/demo/1?format=json' })).json().code).toBe('LC_ERR_SHARD_CORRUPT');
@@ -225,23 +229,32 @@ describe('GET /logits with a corrupt shard', () => {
     await app.close();
   });
 
-  it('refuses a shard whose footer disagrees with the manifest', async () => {
-    const path = join(root, 'demo', 'manifest.json');
-    const m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
-    // Shift batch 1's recorded range: still inside the file, so the manifest validates.
-    m.shards[0].batches[1].offset += 8;
-    m.shards[0].batches[1].length -= 8;
+  it('refuses a shard whose index file is damaged, truncated or another shard\'s, naming the shard', async () => {
+    const dir = join(root, 'demo');
+    const idx = (i: number) => join(dir, manifest.shards[i].index.file);
+    const original = readFileSync(idx(0));
+    const damaged = Buffer.from(original);
+    damaged[Math.floor(damaged.length / 2)] ^= 0x01;
+    const cases: [string, Buffer, RegExp][] = [
+      ['flipped byte', damaged, /index shards\/shard-000000\.idx\.arrow sha256 [0-9a-f]{64} does not match manifest/],
+      ['truncated', original.subarray(0, original.length - 16), /index shards\/shard-000000\.idx\.arrow is \d+ bytes, manifest says/],
+      ['swapped with shard 1\'s', readFileSync(idx(1)), /index shards\/shard-000000\.idx\.arrow (sha256|is \d+ bytes)/],
+    ];
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(path, JSON.stringify(m));
-    const app = buildApp({ root });
-    for (const b of [0, 1]) {
-      const res = await app.inject({ url: `/logits/demo/${b}` });
-      expect(res.statusCode).toBe(500);
-      expect(res.json().code).toBe('LC_ERR_SHARD_CORRUPT');
-      expect(res.json().message).toMatch(/footer block 1/);
+    for (const [name, bytes, message] of cases) {
+      writeFileSync(idx(0), bytes);
+      const app = buildApp({ root });
+      for (const b of [0, 1]) {
+        const res = await app.inject({ url: `/logits/demo/${b}` });
+        expect(res.statusCode, name).toBe(500);
+        expect(res.json().code, name).toBe('LC_ERR_SHARD_CORRUPT');
+        expect(res.json().message, name).toMatch(/^shard shards\/shard-000000\.arrow: /);
+        expect(res.json().message, name).toMatch(message);
+        expect(res.json().message, name).not.toContain(root);
+      }
+      expect((await app.inject({ url: '/logits/demo/2' })).statusCode, name).toBe(200); // other shard unaffected
+      await app.close();
     }
-    expect((await app.inject({ url: '/logits/demo/2' })).statusCode).toBe(200); // other shard unaffected
-    await app.close();
   });
 
   it('refuses a truncated or missing shard file', async () => {

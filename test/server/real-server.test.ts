@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/index.js';
 import type { Manifest } from '../../src/shard/index.js';
 import { tempRoot, writeDataset } from './fixture.js';
+import { indexRows } from '../shard/index-rows.js';
 import { findPython } from '../python.js';
 
 const run = promisify(execFile);
@@ -64,24 +65,29 @@ for b in range(n):
     req = urllib.request.Request(f"{base}/logits/demo/{b}", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req) as resp:
         body, sha = resp.read(), resp.headers["x-logit-cache-batch-sha256"]
+        stream_sha = resp.headers["x-logit-cache-stream-sha256"]
         ctype = resp.headers["Content-Type"]
     got = list(ipc.open_stream(pa.py_buffer(body)))
     shard = next(s for s in manifest["shards"] if s["firstBatch"] <= b < s["firstBatch"] + s["batchCount"])
     stored = ipc.open_file(f"{root}/demo/{shard['file']}").get_batch(b - shard["firstBatch"])
     L = int.from_bytes(body[4:8], "little", signed=True)
+    # The shard's index file is a plain Arrow file too: pyarrow reads the per-batch hashes from it.
+    idx = ipc.open_file(f"{root}/demo/{shard['index']['file']}").read_all()
+    row = b - shard["firstBatch"]
     out.append({"batch": b, "batches": len(got), "equal": len(got) == 1 and got[0].equals(stored),
                 "rows": got[0].num_rows if got else -1, "ctype": ctype,
-                "shaOk": hashlib.sha256(body[8 + L:len(body) - 8]).hexdigest() == sha == shard["batches"][b - shard["firstBatch"]]["sha256"]})
+                "shaOk": hashlib.sha256(body[8 + L:len(body) - 8]).hexdigest() == sha == idx.column("message_sha256")[row].as_py().hex(),
+                "streamShaOk": hashlib.sha256(body).hexdigest() == stream_sha == idx.column("stream_sha256")[row].as_py().hex()})
 print(json.dumps(out))
 `;
 
 describe('real server', () => {
   it.skipIf(skipPython !== null)('pyarrow ipc.open_stream reads every batch over HTTP, equal to the batch in the file', async () => {
     const { stdout } = await run(PYTHON, ['-c', PY_READ, base, root, 'tok', String(manifest.batchCount)], { timeout: 60_000 });
-    const results = JSON.parse(stdout) as { batch: number; batches: number; equal: boolean; rows: number; ctype: string; shaOk: boolean }[];
+    const results = JSON.parse(stdout) as { batch: number; batches: number; equal: boolean; rows: number; ctype: string; shaOk: boolean; streamShaOk: boolean }[];
     expect(results).toHaveLength(manifest.batchCount);
     for (const r of results) {
-      expect(r, `batch ${r.batch}`).toMatchObject({ batches: 1, equal: true, shaOk: true, ctype: 'application/vnd.apache.arrow.stream' });
+      expect(r, `batch ${r.batch}`).toMatchObject({ batches: 1, equal: true, shaOk: true, streamShaOk: true, ctype: 'application/vnd.apache.arrow.stream' });
       expect(r.rows).toBe(manifest.batchSize);
     }
   });
@@ -136,7 +142,7 @@ describe('real server', () => {
     const done = await inflight;
     expect(done.status).toBe(200);
     expect(done.headers.connection).toBe('close');
-    expect(done.headers['x-logit-cache-batch-sha256']).toBe(manifest.shards[1].batches[1].sha256);
+    expect(done.headers['x-logit-cache-batch-sha256']).toBe(indexRows(join(root, 'demo'), manifest)[4].sha256);
     const t0 = Date.now();
     await closing;
     expect(Date.now() - t0).toBeLessThan(2000); // not held open for the keep-alive timeout

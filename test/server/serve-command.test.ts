@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { serveCommand } from '../../src/cli/serve.js';
 import { tempRoot, writeDataset } from './fixture.js';
+import { indexRows } from '../shard/index-rows.js';
 
 let root: string, cleanup: () => void;
 beforeEach(() => ({ root, cleanup } = tempRoot()));
@@ -53,7 +54,7 @@ describe('serve as a process', () => {
       expect((await fetch(`${url}/datasets`)).status).toBe(401);
       const res = await fetch(`${url}/logits/demo/1`, { headers: { authorization: 'Bearer envtok' } });
       expect(res.status).toBe(200);
-      expect(res.headers.get('x-logit-cache-batch-sha256')).toBe(m.shards[0].batches[1].sha256);
+      expect(res.headers.get('x-logit-cache-batch-sha256')).toBe(indexRows(join(root, 'demo'), m)[1].sha256);
       await res.arrayBuffer();
       const t0 = Date.now();
       child.kill('SIGTERM');

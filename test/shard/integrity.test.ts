@@ -1,10 +1,12 @@
-// A damaged, truncated or foreign dataset is refused with a clear error, never partial data.
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+// A damaged, truncated, foreign or escaping dataset is refused with a clear error naming the
+// shard, never partial data: by the checked reader and by verify.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DatasetReader, DatasetWriter, ShardCorruptError, verifyDataset } from '../../src/shard/index.js';
+import { DatasetReader, DatasetWriter, type Manifest, ShardCorruptError, verifyDataset } from '../../src/shard/index.js';
 import { writeFixture } from './fixture.js';
+import { indexRows } from './index-rows.js';
 import { makeBatch } from './make-batch.js';
 
 let root: string;
@@ -17,54 +19,156 @@ function flipByte(path: string, at: number): void {
   writeFileSync(path, bytes);
 }
 
+/** Every batch read through a fresh reader: the problems each one raised, by batch. */
+async function readAll(dir: string, m: Manifest): Promise<Map<number, Error>> {
+  const reader = await DatasetReader.open(dir);
+  const errors = new Map<number, Error>();
+  for (let b = 0; b < m.batchCount; b++) {
+    try {
+      await reader.readBatch(b);
+    } catch (e) {
+      errors.set(b, e as Error);
+    }
+  }
+  await reader.close();
+  return errors;
+}
+
 describe('integrity', () => {
-  it('passes verify on an intact dataset', () => {
+  it('passes verify on an intact dataset, with index files beside the shards', async () => {
     const { dir, manifest } = writeFixture({ root });
-    const report = verifyDataset(dir);
+    expect(manifest.formatVersion).toBe('2.0');
+    for (const s of manifest.shards) {
+      expect(s.index.file).toBe(s.file.replace(/\.arrow$/, '.idx.arrow'));
+      expect(readFileSync(join(dir, s.index.file)).length).toBe(s.index.bytes);
+      expect(s).not.toHaveProperty('batches');
+    }
+    const report = await verifyDataset(dir);
     expect(report.problems).toEqual([]);
     expect(report.checked).toBe(manifest.batchCount);
   });
 
-  it('catches a flipped byte inside a batch, naming shard and batch', () => {
+  it('catches a flipped byte inside a batch, naming shard and batch', async () => {
     const { dir, manifest } = writeFixture({ root });
     const shard = manifest.shards[1];
-    const entry = shard.batches[1];
-    flipByte(join(dir, shard.file), entry.offset + entry.length - 3);
+    const row = indexRows(dir, manifest)[shard.firstBatch + 1];
+    flipByte(join(dir, shard.file), row.offset + row.length - 3);
     const batch = shard.firstBatch + 1;
-    const reader = DatasetReader.open(dir);
-    expect(() => reader.readBatch(batch)).toThrow(ShardCorruptError);
-    expect(() => reader.readBatch(batch)).toThrow(new RegExp(`${shard.file} batch ${batch}: sha256`));
-    expect(() => reader.readBatch(0)).not.toThrow();
-    reader.close();
-    const report = verifyDataset(dir);
+    const reader = await DatasetReader.open(dir);
+    await expect(reader.readBatch(batch)).rejects.toThrow(ShardCorruptError);
+    await expect(reader.readBatch(batch)).rejects.toThrow(new RegExp(`${shard.file} batch ${batch}: sha256`));
+    await expect(reader.readBatch(0)).resolves.toBeTruthy();
+    await reader.close();
+    const report = await verifyDataset(dir);
     expect(report.problems.some((p) => p.shard === shard.file && p.batch === batch)).toBe(true);
     expect(report.problems.some((p) => p.shard === shard.file && p.batch === null && /sha256/.test(p.message))).toBe(true);
   });
 
-  it('catches a truncated shard in the reader and in verify', () => {
+  it('catches a truncated shard in the reader and in verify', async () => {
     const { dir, manifest } = writeFixture({ root });
     const shard = manifest.shards[0];
     truncateSync(join(dir, shard.file), shard.bytes - 100);
-    const reader = DatasetReader.open(dir);
-    expect(() => reader.readBatch(0)).toThrow(/truncated/);
-    const report = verifyDataset(dir);
+    const reader = await DatasetReader.open(dir);
+    await expect(reader.readBatch(0)).rejects.toThrow(/truncated/);
+    await reader.close();
+    const report = await verifyDataset(dir);
     expect(report.problems.map((p) => p.shard)).toContain(shard.file);
   });
 
-  it('refuses a missing or invalid manifest, and a newer major version', () => {
-    expect(() => DatasetReader.open(join(root, 'nothing'))).toThrow(/no manifest/);
+  describe('a corrupted index is refused before it is parsed', () => {
+    const cases: [string, (dir: string, m: Manifest) => void, RegExp][] = [
+      ['a flipped byte', (dir, m) => flipByte(join(dir, m.shards[0].index.file), 40), /index shards\/shard-000000\.idx\.arrow sha256 [0-9a-f]{64} does not match manifest/],
+      ['truncation', (dir, m) => truncateSync(join(dir, m.shards[0].index.file), m.shards[0].index.bytes - 1), /index shards\/shard-000000\.idx\.arrow is \d+ bytes, manifest says/],
+      ['another shard\'s index', (dir, m) => writeFileSync(join(dir, m.shards[0].index.file), readFileSync(join(dir, m.shards[1].index.file))), /index shards\/shard-000000\.idx\.arrow (sha256|is \d+ bytes)/],
+      ['a missing index', (dir, m) => rmSync(join(dir, m.shards[0].index.file)), /cannot open shards\/shard-000000\.idx\.arrow: ENOENT/],
+    ];
+    for (const [name, damage, message] of cases) {
+      it(name, async () => {
+        // Equal-sized shards, so a swapped index has the right size and only its hash differs.
+        const { dir, manifest } = writeFixture({ root, batches: 4, batchesPerShard: 2, seqLen: () => 5 });
+        damage(dir, manifest);
+        const errors = await readAll(dir, manifest);
+        expect([...errors.keys()]).toEqual([0, 1]); // shard 1 still reads
+        for (const e of errors.values()) {
+          expect(e).toBeInstanceOf(ShardCorruptError);
+          expect(e.message).toMatch(/^shard shards\/shard-000000\.arrow: /);
+          expect(e.message).toMatch(message);
+        }
+        const report = await verifyDataset(dir);
+        expect(report.problems.length).toBeGreaterThan(0);
+        expect(report.problems.every((p) => p.shard === 'shards/shard-000000.arrow')).toBe(true);
+        expect(report.problems.some((p) => message.test(p.message))).toBe(true);
+        expect(report.checked).toBe(2);
+      });
+    }
+  });
+
+  it('refuses a schema message that differs from its manifest hash, before parsing it', async () => {
+    const { dir, manifest } = writeFixture({ root });
+    flipByte(join(dir, manifest.shards[0].file), 8 + 20);
+    const errors = await readAll(dir, manifest);
+    expect(errors.get(0)?.message).toMatch(/^shard shards\/shard-000000\.arrow: schema message sha256 [0-9a-f]{64} does not match manifest/);
+    expect(errors.has(manifest.shards[1].firstBatch)).toBe(false);
+  });
+
+  it('refuses a missing or invalid manifest, a 1.x one (naming migrate) and a newer major version', async () => {
+    await expect(DatasetReader.open(join(root, 'nothing'))).rejects.toThrow(/no manifest/);
     const { dir } = writeFixture({ root });
     const path = join(dir, 'manifest.json');
     const good = JSON.parse(readFileSync(path, 'utf8'));
     writeFileSync(path, '{ not json');
-    expect(() => DatasetReader.open(dir)).toThrow(/manifest.json: invalid JSON/);
+    await expect(DatasetReader.open(dir)).rejects.toThrow(/manifest.json: invalid JSON/);
     writeFileSync(path, JSON.stringify({ ...good, batchCount: good.batchCount + 1 }));
-    expect(() => DatasetReader.open(dir)).toThrow(/manifest says/);
+    await expect(DatasetReader.open(dir)).rejects.toThrow(/manifest says/);
     writeFileSync(path, JSON.stringify({ ...good, codec: 'gzip' }));
-    expect(() => DatasetReader.open(dir)).toThrow(/schemas\/manifest.schema.json.*codec/);
-    writeFileSync(path, JSON.stringify({ ...good, formatVersion: '2.0' }));
-    expect(() => DatasetReader.open(dir)).toThrow(/format version 2.0 is newer than this reader/);
-    expect(verifyDataset(dir).problems[0].message).toMatch(/newer/);
+    await expect(DatasetReader.open(dir)).rejects.toThrow(/schemas\/manifest.schema.json.*codec/);
+    writeFileSync(path, JSON.stringify({ ...good, formatVersion: '1.0' }));
+    await expect(DatasetReader.open(dir)).rejects.toMatchObject({
+      code: 'LC_ERR_FORMAT_MIGRATE', message: expect.stringContaining(`logit-cache migrate ${dir}`),
+    });
+    writeFileSync(path, JSON.stringify({ ...good, formatVersion: '3.0' }));
+    await expect(DatasetReader.open(dir)).rejects.toMatchObject({
+      code: 'LC_ERR_FORMAT_VERSION', message: expect.stringMatching(/format version 3.0 is newer than this reader \(reads 2.x\)/),
+    });
+    expect((await verifyDataset(dir)).problems[0].message).toMatch(/newer/);
+  });
+});
+
+describe('paths stay inside the dataset folder', () => {
+  it('refuses a shard or index symlinked elsewhere, naming only the manifest name', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'lc-outside-'));
+    try {
+      const { dir, manifest } = writeFixture({ root });
+      const shard = manifest.shards[0];
+      // A perfect copy outside: the content would pass every hash, so only containment refuses it.
+      writeFileSync(join(outside, 'copy.arrow'), readFileSync(join(dir, shard.file)));
+      rmSync(join(dir, shard.file));
+      symlinkSync(join(outside, 'copy.arrow'), join(dir, shard.file));
+      const errors = await readAll(dir, manifest);
+      expect([...errors.keys()]).toEqual([0, 1]);
+      for (const e of errors.values()) {
+        expect(e.message).toBe('shard shards/shard-000000.arrow: cannot open shards/shard-000000.arrow: resolves outside the dataset folder; refused');
+      }
+      const report = await verifyDataset(dir);
+      expect(report.problems.every((p) => !p.message.includes(outside))).toBe(true);
+      expect(report.problems.some((p) => p.shard === shard.file && /outside the dataset folder/.test(p.message))).toBe(true);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a dataset folder that resolves outside the root it was opened under', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'lc-outside-'));
+    try {
+      writeFixture({ root: outside, datasetId: 'evil' });
+      mkdirSync(join(root, 'r'));
+      symlinkSync(join(outside, 'evil'), join(root, 'r', 'evil'));
+      await expect(DatasetReader.open(join(root, 'r', 'evil'), { root: join(root, 'r') })).rejects.toMatchObject({
+        code: 'LC_ERR_PATH_OUTSIDE_ROOT', message: 'evil: resolves outside the root; refused',
+      });
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 });
 
@@ -101,32 +205,29 @@ describe('writer refuses bad batches and leaves nothing behind', () => {
 });
 
 describe('versioning', () => {
-  it('reads a newer minor version with fields it does not know', () => {
-    const root2 = mkdtempSync(join(tmpdir(), 'lc-minor-'));
-    try {
-      const { dir } = writeFixture({ root: root2 });
-      const path = join(dir, 'manifest.json');
-      const m = JSON.parse(readFileSync(path, 'utf8'));
-      writeFileSync(path, JSON.stringify({ ...m, formatVersion: '1.7', futureField: { x: 1 } }));
-      expect(DatasetReader.open(dir).readBatch(0).sampleIds.length).toBe(4);
-    } finally {
-      rmSync(root2, { recursive: true, force: true });
-    }
+  it('reads a newer minor version with fields it does not know', async () => {
+    const { dir } = writeFixture({ root });
+    const path = join(dir, 'manifest.json');
+    const m = JSON.parse(readFileSync(path, 'utf8'));
+    m.shards[0].futureShardField = 1;
+    writeFileSync(path, JSON.stringify({ ...m, formatVersion: '2.7', futureField: { x: 1 } }));
+    const reader = await DatasetReader.open(dir);
+    expect((await reader.readBatch(0)).sampleIds.length).toBe(4);
+    await reader.close();
   });
 });
 
 describe('batch sizes', () => {
-  it('refuses a batch larger than batchSize, and a manifest whose middle batch is short', () => {
+  it('refuses a batch larger than batchSize, a manifest whose non-last shard is short, and an index with a short middle batch', async () => {
     const layout = { k: 2, vocabSize: 100, values: 'f32' as const };
     const w = new DatasetWriter({ root, datasetId: 'sizes', layout, codec: 'none', batchSize: 2, batchesPerShard: 4, runConfig: {} });
     expect(() => w.append(makeBatch({ lengths: [1, 1, 1], k: 2, vocabSize: 100, firstSample: 0, seed: 1 }))).toThrow(/holds 1..2 samples, got 3/);
-    const { dir } = writeFixture({ root, datasetId: 'short', batches: 3, batchSize: 4, batchesPerShard: 3 });
+    const { dir } = writeFixture({ root, datasetId: 'short', batches: 5, batchSize: 4, batchesPerShard: 3 });
     const path = join(dir, 'manifest.json');
     const m = JSON.parse(readFileSync(path, 'utf8'));
-    // Move one sample from batch 0 to batch 2: sums still agree, but batch 0 is now short.
-    m.shards[0].batches[0].samples -= 1;
-    m.shards[0].batches[2].samples += 1;
+    m.shards[0].sampleCount -= 1;
+    m.shards[1].sampleCount += 1;
     writeFileSync(path, JSON.stringify(m));
-    expect(() => DatasetReader.open(dir)).toThrow(/batch 0 holds 3 samples; every batch but the last holds batchSize \(4\)/);
+    await expect(DatasetReader.open(dir)).rejects.toThrow(/shards\[0\].*11 samples in 3 batches; every batch but the last holds batchSize \(4\)/);
   });
 });

@@ -18,7 +18,7 @@ const combos: [ValueEncoding, CodecName][] = [['f32', 'lz4'], ['f16', 'lz4'], ['
 
 describe.skipIf(!python)('pyarrow reads the shards', () => {
   for (const [values, codec] of combos) {
-    it(`${values} / ${codec}, over 10,000 tokens`, () => {
+    it(`${values} / ${codec}, over 10,000 tokens`, async () => {
       const datasetId = `${values}-${codec}`;
       const layout = { k: 8, vocabSize: 32000, values, ...(values === 'q8' ? { q8Scale: 0.1 } : {}) };
       // Include empty and one-token samples alongside long ones.
@@ -27,16 +27,16 @@ describe.skipIf(!python)('pyarrow reads the shards', () => {
         seqLen: (s) => (s % 11 === 0 ? 0 : s % 7 === 0 ? 1 : 200 + (s * 13) % 150),
       });
       expect(manifest.tokenCount).toBeGreaterThanOrEqual(10_000);
-      const reader = DatasetReader.open(dir);
+      const reader = await DatasetReader.open(dir);
       const expected: Record<string, unknown> = {};
       for (let b = 0; b < manifest.batchCount; b++) {
-        const got = reader.readBatch(b);
+        const got = await reader.readBatch(b);
         expected[b] = {
           sampleIds: Array.from(got.sampleIds), offsets: Array.from(got.offsets), inputIds: Array.from(got.inputIds),
           topkIds: Array.from(got.topkIds), topkLogprobs: Array.from(got.topkLogprobs),
         };
       }
-      reader.close();
+      await reader.close();
       const expectedPath = join(root, `${datasetId}.json`);
       writeFileSync(expectedPath, JSON.stringify(expected));
       const run = spawnSync(python!, [join(import.meta.dirname, 'read_with_pyarrow.py'), dir, expectedPath], { encoding: 'utf8' });

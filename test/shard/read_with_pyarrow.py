@@ -1,4 +1,4 @@
-"""Reads a logit-cache dataset with pyarrow alone and compares it to what the JS reader saw.
+"""Reads a logit-cache dataset (format 2.x) with pyarrow alone and compares it to what the JS reader saw.
 
 Usage: read_with_pyarrow.py DATASET_DIR EXPECTED_JSON. Exits non-zero on the first mismatch.
 This is the contract with training jobs that mount the shard folder read-only.
@@ -43,14 +43,26 @@ def main(dataset_dir, expected_path):
             assert reader.num_record_batches == shard["batchCount"]
             assert reader.schema.metadata[b"logit_cache.format_version"] == manifest["formatVersion"].encode()
             schema_bytes = raw[8 : 8 + shard["schemaLength"]]
-            for i, entry in enumerate(shard["batches"]):
+            assert hashlib.sha256(schema_bytes).hexdigest() == shard["schemaSha256"], f"{path}: schema sha256"
+            # The index is a plain Arrow file: hash it as the manifest says, then read it with pyarrow.
+            index_path = f"{dataset_dir}/{shard['index']['file']}"
+            index_bytes = open(index_path, "rb").read()
+            assert len(index_bytes) == shard["index"]["bytes"]
+            assert hashlib.sha256(index_bytes).hexdigest() == shard["index"]["sha256"], f"{index_path}: sha256"
+            index = ipc.open_file(pa.py_buffer(index_bytes)).read_all()
+            assert index.column_names == ["offset", "length", "samples", "tokens", "message_sha256", "stream_sha256"]
+            assert index.schema.metadata[b"logit_cache.first_batch"] == str(shard["firstBatch"]).encode()
+            assert index.num_rows == shard["batchCount"]
+            for i, entry in enumerate(index.to_pylist()):
                 b = shard["firstBatch"] + i
                 want = expected[str(b)]
                 blob = raw[entry["offset"] : entry["offset"] + entry["length"]]
-                assert hashlib.sha256(blob).hexdigest() == entry["sha256"], f"batch {b}: sha256"
+                assert hashlib.sha256(blob).digest() == entry["message_sha256"], f"batch {b}: sha256"
                 from_file = reader.get_batch(i)
                 # The same bytes, framed as the one-batch stream GET /logits serves.
-                stream = ipc.open_stream(pa.py_buffer(bytes(schema_bytes) + bytes(blob) + EOS)).read_next_batch()
+                framed = bytes(schema_bytes) + bytes(blob) + EOS
+                assert hashlib.sha256(framed).digest() == entry["stream_sha256"], f"batch {b}: stream sha256"
+                stream = ipc.open_stream(pa.py_buffer(framed)).read_next_batch()
                 assert stream.equals(from_file), f"batch {b}: stream framing differs from file"
                 rb = from_file
                 assert rb.num_rows == entry["samples"]

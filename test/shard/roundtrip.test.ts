@@ -21,7 +21,7 @@ function tolerance(values: ValueEncoding, x: number): number {
 }
 
 let seq = 0;
-function writeAndRead(batches: TopkBatch[], opts: { k: number; vocabSize: number; values: ValueEncoding; codec: (typeof CODECS)[number]; perShard: number }) {
+async function writeAndRead(batches: TopkBatch[], opts: { k: number; vocabSize: number; values: ValueEncoding; codec: (typeof CODECS)[number]; perShard: number }) {
   const datasetId = `d${seq++}`;
   const layout = { k: opts.k, vocabSize: opts.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: 0.1 } : {}) };
   const batchSize = batches[0].offsets.length - 1;
@@ -33,14 +33,14 @@ function writeAndRead(batches: TopkBatch[], opts: { k: number; vocabSize: number
     teacher: { file: 't.onnx', sha256: '0'.repeat(64), vocabSize: opts.vocabSize },
     source: { file: 's.jsonl', sha256: '1'.repeat(64), samples, tokens },
   });
-  const reader = DatasetReader.open(join(root, datasetId));
+  const reader = await DatasetReader.open(join(root, datasetId));
   return { manifest, reader };
 }
 
 describe('shard round trip', () => {
-  it('returns every column as written, for random shapes, encodings and codecs', () => {
-    fc.assert(
-      fc.property(
+  it('returns every column as written, for random shapes, encodings and codecs', async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.record({
           vocabSize: fc.constantFrom(3, 512, 65536, 65537),
           kPick: fc.constantFrom('one', 'eight', 'vocab'),
@@ -53,7 +53,7 @@ describe('shard round trip', () => {
           lengths: fc.array(fc.constantFrom(0, 1, 2, 7, 40), { minLength: 20, maxLength: 20 }),
           seed: fc.integer(),
         }),
-        ({ vocabSize, kPick, values, codec, perShard, batchSize, batchCount, lastSize, lengths, seed }) => {
+        async ({ vocabSize, kPick, values, codec, perShard, batchSize, batchCount, lastSize, lengths, seed }) => {
           // Full batches of batchSize samples, the last possibly shorter, as the format requires.
           const shapes = Array.from({ length: batchCount }, (_, b) =>
             lengths.slice(b * batchSize, b * batchSize + (b === batchCount - 1 ? Math.min(lastSize, batchSize) : batchSize)));
@@ -64,13 +64,13 @@ describe('shard round trip', () => {
             first += lengths.length;
             return b;
           });
-          const { manifest, reader } = writeAndRead(batches, { k, vocabSize, values, codec, perShard });
+          const { manifest, reader } = await writeAndRead(batches, { k, vocabSize, values, codec, perShard });
           try {
             expect(manifest.batchCount).toBe(batches.length);
             expect(manifest.topk.indexType).toBe(vocabSize <= 65536 ? 'uint16' : 'uint32');
             expect(manifest.shards.length).toBe(Math.ceil(batches.length / perShard));
-            batches.forEach((want, b) => {
-              const got = reader.readBatch(b);
+            for (const [b, want] of batches.entries()) {
+              const got = await reader.readBatch(b);
               expect(Array.from(got.sampleIds)).toEqual(Array.from(want.sampleIds));
               expect(Array.from(got.offsets)).toEqual(Array.from(want.offsets));
               expect(Array.from(got.inputIds)).toEqual(Array.from(want.inputIds));
@@ -80,9 +80,9 @@ describe('shard round trip', () => {
                 const x = want.topkLogprobs[i];
                 expect(Math.abs(got.topkLogprobs[i] - x)).toBeLessThanOrEqual(tolerance(values, x));
               }
-            });
+            }
           } finally {
-            reader.close();
+            await reader.close();
           }
         },
       ),
@@ -90,27 +90,27 @@ describe('shard round trip', () => {
     );
   });
 
-  it('switches the index width exactly above 65536 ids', () => {
+  it('switches the index width exactly above 65536 ids', async () => {
     for (const vocabSize of [65536, 65537]) {
       const b = makeBatch({ lengths: [3], k: 2, vocabSize, firstSample: 0, seed: 1 });
       b.topkIds[0] = vocabSize - 1;
       b.topkIds[1] = vocabSize - 2;
-      const { manifest, reader } = writeAndRead([b], { k: 2, vocabSize, values: 'f32', codec: 'none', perShard: 1 });
+      const { manifest, reader } = await writeAndRead([b], { k: 2, vocabSize, values: 'f32', codec: 'none', perShard: 1 });
       expect(manifest.topk.indexType).toBe(vocabSize === 65536 ? 'uint16' : 'uint32');
-      const got = reader.readBatch(0);
+      const got = await reader.readBatch(0);
       expect(got.topkIds[0]).toBe(vocabSize - 1);
       expect(got.topkIds instanceof (vocabSize === 65536 ? Uint16Array : Uint32Array)).toBe(true);
-      reader.close();
+      await reader.close();
     }
   });
 
-  it('makes LZ4 shards smaller than uncompressed ones on sequence-like data', () => {
+  it('makes LZ4 shards smaller than uncompressed ones on sequence-like data', async () => {
     const lengths = Array.from({ length: 8 }, () => 256);
     const mk = () => [makeBatch({ lengths, k: 8, vocabSize: 32000, firstSample: 0, seed: 5 })];
-    const none = writeAndRead(mk(), { k: 8, vocabSize: 32000, values: 'f16', codec: 'none', perShard: 1 });
-    const lz4 = writeAndRead(mk(), { k: 8, vocabSize: 32000, values: 'f16', codec: 'lz4', perShard: 1 });
+    const none = await writeAndRead(mk(), { k: 8, vocabSize: 32000, values: 'f16', codec: 'none', perShard: 1 });
+    const lz4 = await writeAndRead(mk(), { k: 8, vocabSize: 32000, values: 'f16', codec: 'lz4', perShard: 1 });
     expect(lz4.manifest.shards[0].bytes).toBeLessThan(none.manifest.shards[0].bytes);
-    none.reader.close();
-    lz4.reader.close();
+    await none.reader.close();
+    await lz4.reader.close();
   });
 });

@@ -27,7 +27,7 @@ export async function datasetRoutes(app: FastifyInstance): Promise<void> {
   }, async () => {
     let listed;
     try {
-      listed = app.catalog.list();
+      listed = await app.catalog.list();
     } catch (e) {
       throw new NotReady(`cannot list root ${app.catalog.root}: ${(e as Error).message}`);
     }
@@ -53,7 +53,7 @@ export async function datasetRoutes(app: FastifyInstance): Promise<void> {
       },
     },
   }, async (req, reply) => {
-    const ds = app.catalog.get(req.params.datasetId);
+    const ds = await app.catalog.get(req.params.datasetId);
     if (!ds) throw new DatasetNotFound(req.params.datasetId);
     const etag = `"${ds.manifestSha256}"`;
     reply.header('etag', etag).header('cache-control', 'no-cache');

@@ -1,8 +1,8 @@
 // GET /logits/:datasetId/:batch: one record batch as a one-batch Arrow IPC stream sliced
 // from the shard file (or as JSON for debugging). Batches are immutable, so responses
-// carry a strong ETag derived from the batch sha256 and may be cached for a year.
+// carry a strong ETag, the sha256 of the exact stream, and may be cached for a year.
 import type { FastifyInstance } from 'fastify';
-import { decodeBatch } from '../../shard/index.js';
+import { decodeVerified } from '../../shard/index.js';
 import { batchToJson } from '../batch-json.js';
 import { BATCH_PATTERN, DATASET_ID_PATTERN, parseBatchIndex } from '../dataset-id.js';
 import { quote } from '../error-handler.js';
@@ -11,6 +11,7 @@ import { ARROW_STREAM, type BatchFormat, chooseFormat, etagMatches, JSON_TYPE } 
 import { ref } from '../schemas.js';
 
 export const SHA_HEADER = 'x-logit-cache-batch-sha256';
+export const STREAM_SHA_HEADER = 'x-logit-cache-stream-sha256';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 interface Params { datasetId: string; batch: string }
@@ -23,8 +24,9 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
     schema: {
       summary: 'One cached batch as an Arrow IPC stream (or JSON)',
       description: 'The body is the shard\'s schema message, the batch\'s record-batch message and an end-of-stream marker, '
-        + `byte for byte as stored. ${SHA_HEADER} is the manifest sha256 of the record-batch message `
-        + '(body[8+L : len-8], L = int32 LE at body[4:8]).',
+        + `byte for byte as stored. ${STREAM_SHA_HEADER} is the sha256 of the whole body (also the ETag); `
+        + `${SHA_HEADER} is the sha256 of the record-batch message (body[S : len-8], S = the schema message length, `
+        + '8 + L rounded as stored, L = int32 LE at body[4:8]). Both come from the shard\'s checked index.',
       params: {
         type: 'object',
         required: ['datasetId', 'batch'],
@@ -42,8 +44,9 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
         200: {
           description: 'The batch',
           headers: {
-            etag: { type: 'string', description: '"<sha256>" (Arrow) or "<sha256>.json" (JSON)' },
-            [SHA_HEADER]: { type: 'string', description: 'Manifest sha256 of the record-batch message' },
+            etag: { type: 'string', description: '"<stream sha256>" (Arrow) or "<stream sha256>.json" (JSON)' },
+            [STREAM_SHA_HEADER]: { type: 'string', description: 'sha256 of the one-batch Arrow stream (the Arrow body)' },
+            [SHA_HEADER]: { type: 'string', description: 'sha256 of the record-batch message inside it' },
           },
           content: {
             [ARROW_STREAM]: { schema: { type: 'string', format: 'binary' } },
@@ -55,12 +58,12 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
         401: errorResponse('LC_ERR_UNAUTHORIZED'),
         404: errorResponse('LC_ERR_DATASET_NOT_FOUND or LC_ERR_BATCH_NOT_FOUND'),
         406: errorResponse('LC_ERR_NOT_ACCEPTABLE'),
-        500: errorResponse('LC_ERR_SHARD_CORRUPT: the stored bytes disagree with the manifest; none were sent'),
+        500: errorResponse('LC_ERR_SHARD_CORRUPT: the stored bytes disagree with the manifest or index; none were sent'),
       },
     },
   }, async (req, reply) => {
     const { datasetId } = req.params;
-    const ds = app.catalog.get(datasetId);
+    const ds = await app.catalog.get(datasetId);
     if (!ds) throw new DatasetNotFound(datasetId);
     const batch = parseBatchIndex(req.params.batch);
     if (batch === null) throw new BadBatch(quote(req.params.batch));
@@ -68,16 +71,16 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
     const format = chooseFormat(req.query.format, req.headers.accept);
     if (!format) throw new NotAcceptable(quote(req.headers.accept));
 
-    const { entry } = app.catalog.locate(ds, batch);
-    const etag = format === 'arrow' ? `"${entry.sha256}"` : `"${entry.sha256}.json"`;
-    const cacheHeaders = { etag, 'cache-control': IMMUTABLE, vary: 'Accept', [SHA_HEADER]: entry.sha256 };
+    // The shard's index and schema are checked (hash before parse) when its first batch is asked for.
+    const info = await ds.reader.info(batch);
+    const etag = format === 'arrow' ? `"${info.streamSha256}"` : `"${info.streamSha256}.json"`;
+    const cacheHeaders = { etag, 'cache-control': IMMUTABLE, vary: 'Accept', [SHA_HEADER]: info.messageSha256, [STREAM_SHA_HEADER]: info.streamSha256 };
     if (etagMatches(req.headers['if-none-match'], etag)) return reply.code(304).headers(cacheHeaders).send();
-    // Verified on every read: the bytes are hashed after they leave the file, right here,
-    // and a mismatch throws before any header or byte of the batch is sent.
-    const read = await app.catalog.withShard(ds, batch, (shard) => shard.readBatch(batch, entry));
+    // Verified on every read: the batch's bytes are hashed after they leave the file, right
+    // here, and a mismatch throws before any header or byte of the batch is sent.
+    const read = await ds.reader.readStream(batch);
     reply.headers(cacheHeaders);
-    if (format === 'arrow') return reply.type(ARROW_STREAM).send(read.body);
-    const decoded = decodeBatch(read.bytes, ds.layout, batch);
-    return reply.type(JSON_TYPE).send(batchToJson(datasetId, batch, entry, ds.layout, decoded));
+    if (format === 'arrow') return reply.type(ARROW_STREAM).send(read.stream);
+    return reply.type(JSON_TYPE).send(batchToJson(datasetId, batch, info, ds.layout, decodeVerified(read, ds.layout)));
   });
 }

@@ -20,7 +20,7 @@ export function opsRoutes(metrics: Metrics, shutdown: { readonly closing: boolea
       },
     }, async () => {
       if (shutdown.closing) throw new NotReady('server is shutting down');
-      if (!app.catalog.rootReadable()) throw new NotReady(`root ${app.catalog.root} is not a readable directory`);
+      if (!(await app.catalog.rootReadable())) throw new NotReady(`root ${app.catalog.root} is not a readable directory`);
       return { status: 'ready', version: VERSION };
     });
 

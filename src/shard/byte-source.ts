@@ -1,0 +1,111 @@
+// Where shard bytes come from: a local file or an HTTP server answering Range requests
+// (object storage plugs in the same way). Reads are positional and async, so a reader never
+// blocks its event loop and never needs a whole file in memory.
+import { type FileHandle, open } from 'node:fs/promises';
+
+export interface ByteSource {
+  /** Size of the underlying object, fixed when the source was opened. */
+  readonly byteLength: number;
+  /** Exactly the bytes [start, end); rejects when fewer are available. */
+  read(start: number, end: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Fills `into` with bytes [start, start + into.length) where the source allows it without a copy. */
+export async function readInto(source: ByteSource, start: number, into: Uint8Array): Promise<void> {
+  if (source instanceof LocalFileSource) return source.readInto(start, into);
+  into.set(await source.read(start, start + into.length));
+}
+
+function checkRange(start: number, end: number, size: number, name: string): void {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > size) {
+    throw new RangeError(`${name}: read [${start}, ${end}) is outside its ${size} bytes`);
+  }
+}
+
+export class LocalFileSource implements ByteSource {
+  private constructor(private readonly handle: FileHandle, readonly byteLength: number, readonly name: string) {}
+
+  /** Opens `path` for positional reads; `name` is what errors call it (never the resolved path). */
+  static async open(path: string, name: string = path): Promise<LocalFileSource> {
+    const handle = await open(path, 'r');
+    try {
+      const st = await handle.stat();
+      return new LocalFileSource(handle, st.size, name);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+
+  async read(start: number, end: number): Promise<Uint8Array> {
+    checkRange(start, end, this.byteLength, this.name);
+    const out = Buffer.allocUnsafe(end - start);
+    await this.readInto(start, out);
+    return out;
+  }
+
+  async readInto(start: number, into: Uint8Array): Promise<void> {
+    checkRange(start, start + into.length, this.byteLength, this.name);
+    for (let done = 0; done < into.length;) {
+      const { bytesRead } = await this.handle.read(into, done, into.length - done, start + done);
+      if (bytesRead === 0) throw new Error(`${this.name}: unexpected end of file at byte ${start + done} (the file shrank after it was opened)`);
+      done += bytesRead;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+export interface HttpSourceOptions {
+  headers?: Record<string, string>;
+  /** Name used in errors (default: the URL without its query string). */
+  name?: string;
+  fetch?: typeof fetch;
+}
+
+/** A remote object read with HTTP Range requests; every answer must be a 206 for exactly the range asked. */
+export class HttpRangeSource implements ByteSource {
+  private constructor(
+    readonly url: string,
+    readonly byteLength: number,
+    private readonly opts: HttpSourceOptions,
+    readonly name: string,
+  ) {}
+
+  /** Learns the size from a one-byte range request (servers that ignore Range are refused). */
+  static async open(url: string, opts: HttpSourceOptions = {}): Promise<HttpRangeSource> {
+    const name = opts.name ?? url.split('?')[0];
+    const res = await (opts.fetch ?? fetch)(url, { headers: { ...opts.headers, range: 'bytes=0-0' } });
+    await res.arrayBuffer();
+    if (res.status !== 206) throw new Error(`${name}: range request answered ${res.status}, expected 206 Partial Content`);
+    const total = parseContentRange(res.headers.get('content-range'), name).total;
+    return new HttpRangeSource(url, total, opts, name);
+  }
+
+  async read(start: number, end: number): Promise<Uint8Array> {
+    checkRange(start, end, this.byteLength, this.name);
+    if (end === start) return new Uint8Array(0);
+    const res = await (this.opts.fetch ?? fetch)(this.url, { headers: { ...this.opts.headers, range: `bytes=${start}-${end - 1}` } });
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 206) throw new Error(`${this.name}: range ${start}-${end - 1} answered ${res.status}, expected 206`);
+    const cr = parseContentRange(res.headers.get('content-range'), this.name);
+    if (cr.start !== start || cr.end !== end - 1 || cr.total !== this.byteLength) {
+      throw new Error(`${this.name}: asked bytes ${start}-${end - 1}/${this.byteLength}, server sent ${cr.start}-${cr.end}/${cr.total} (object changed?)`);
+    }
+    if (body.length !== end - start) throw new Error(`${this.name}: range ${start}-${end - 1} returned ${body.length} bytes`);
+    return body;
+  }
+
+  async close(): Promise<void> {
+    // Stateless: each read is its own request.
+  }
+}
+
+function parseContentRange(value: string | null, name: string): { start: number; end: number; total: number } {
+  const m = /^bytes ([0-9]+)-([0-9]+)\/([0-9]+)$/.exec(value ?? '');
+  if (!m) throw new Error(`${name}: Content-Range ${JSON.stringify(value)} is not "bytes a-b/size"`);
+  return { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) };
+}

@@ -1,0 +1,114 @@
+// The byte sources under the checked reader: positional local reads, and HTTP Range reads
+// against a real static file server (Range, 206 and Content-Range as any such server sends).
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, normalize } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CheckedDataset, DatasetReader, HttpRangeSource, LocalFileSource, ShardCorruptError } from '../../src/shard/index.js';
+import { writeFixture } from './fixture.js';
+
+let root: string, base: string, server: Server;
+const requests: { url: string; range: string | undefined }[] = [];
+/** Paths for which the server pretends not to know Range (answers 200 with the whole file). */
+const ignoreRange = new Set<string>();
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'lc-bytesource-'));
+  writeFixture({ root, datasetId: 'web', batches: 5, batchesPerShard: 2 });
+  // A minimal static file server: GET with an optional single "bytes=a-b" range.
+  server = createServer((req, res) => {
+    const rel = normalize(decodeURIComponent(new URL(req.url!, 'http://x').pathname)).replace(/^\/+/, '');
+    requests.push({ url: rel, range: req.headers.range });
+    const path = join(root, rel);
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (!m || ignoreRange.has(rel)) {
+      res.writeHead(200, { 'content-length': size });
+      createReadStream(path).pipe(res);
+      return;
+    }
+    const start = Number(m[1]), end = Math.min(Number(m[2]), size - 1);
+    if (start >= size) {
+      res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
+      return;
+    }
+    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
+    createReadStream(path, { start, end }).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address() as { port: number };
+  base = `http://127.0.0.1:${addr.port}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('LocalFileSource', () => {
+  it('reads exact ranges and refuses ranges outside the file', async () => {
+    const path = join(root, 'web', 'shards', 'shard-000000.arrow');
+    const bytes = readFileSync(path);
+    const src = await LocalFileSource.open(path, 'shards/shard-000000.arrow');
+    expect(src.byteLength).toBe(bytes.length);
+    expect(Buffer.from(await src.read(100, 200)).equals(bytes.subarray(100, 200))).toBe(true);
+    expect((await src.read(5, 5)).length).toBe(0);
+    await expect(src.read(0, bytes.length + 1)).rejects.toThrow(/shards\/shard-000000\.arrow: read \[0, \d+\) is outside its \d+ bytes/);
+    await src.close();
+  });
+});
+
+describe('HttpRangeSource', () => {
+  it('reads exact ranges with 206 responses and learns the size from Content-Range', async () => {
+    const rel = 'web/shards/shard-000001.arrow';
+    const bytes = readFileSync(join(root, rel));
+    const src = await HttpRangeSource.open(`${base}/${rel}`);
+    expect(src.byteLength).toBe(bytes.length);
+    requests.length = 0;
+    const got = await src.read(8, 300);
+    expect(Buffer.from(got).equals(bytes.subarray(8, 300))).toBe(true);
+    expect(requests).toEqual([{ url: rel, range: 'bytes=8-299' }]);
+    await expect(src.read(0, bytes.length + 1)).rejects.toThrow(/outside/);
+  });
+
+  it('refuses a server that ignores Range (200 with the whole object)', async () => {
+    const rel = 'web/shards/shard-000002.arrow';
+    ignoreRange.add(rel);
+    try {
+      await expect(HttpRangeSource.open(`${base}/${rel}`)).rejects.toThrow(/answered 200, expected 206/);
+    } finally {
+      ignoreRange.delete(rel);
+    }
+  });
+
+  it('reads a whole dataset over HTTP through the checked reader, equal to the local read', async () => {
+    const remote = await CheckedDataset.openUrl(`${base}/web`);
+    const local = await DatasetReader.open(join(root, 'web'));
+    for (let b = 0; b < local.batchCount; b++) {
+      const [r, l] = [await remote.readStream(b), await local.readStream(b)];
+      expect(Buffer.from(r.stream).equals(Buffer.from(l.stream)), `batch ${b}`).toBe(true);
+      expect(r.info.streamSha256).toBe(l.info.streamSha256);
+      expect(Array.from((await remote.readBatch(b)).sampleIds)).toEqual(Array.from((await local.readBatch(b)).sampleIds));
+    }
+    await remote.close();
+    await local.close();
+  });
+
+  it('refuses a corrupted shard read over HTTP, naming it', async () => {
+    const dir = join(root, 'web');
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const bad = structuredClone(m);
+    bad.shards[2].schemaSha256 = '0'.repeat(64); // the server's bytes no longer match what the manifest vouches for
+    const remote = new CheckedDataset(bad, (name) => HttpRangeSource.open(`${base}/web/${name}`, { name }), `${base}/web-bad`);
+    await expect(remote.readStream(4)).rejects.toThrow(ShardCorruptError);
+    await expect(remote.readStream(4)).rejects.toThrow(/^shard shards\/shard-000002\.arrow: schema message sha256/);
+    expect((await remote.readStream(0)).info.batch).toBe(0);
+    await remote.close();
+  });
+});
