@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TEMP_SUFFIX, writeFileAtomic } from './fs-atomic.js';
+import { isProcessAlive } from './lock.js';
 import type { Manifest } from './manifest.js';
 
 export const PARTIAL_DIR = '.partial';
@@ -106,15 +107,6 @@ function tempPid(name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes temporary files (manifest.json.*.tmp, sidecar and shard temporaries) that no live
  * writer owns: their process is gone, or (when other workers may run on other machines and
@@ -134,7 +126,7 @@ export function removeOrphanTemporaries(dir: string, sharedWithOtherMachines: bo
       }
       if (!e.name.endsWith('.tmp')) continue;
       const pid = TEMP_SUFFIX.test(e.name) ? tempPid(e.name) : null;
-      const ownerGone = pid === null || pid === process.pid || !isAlive(pid);
+      const ownerGone = pid === null || pid === process.pid || !isProcessAlive(pid);
       let old = true;
       if (sharedWithOtherMachines) {
         try {

@@ -17,12 +17,12 @@ export function lockFileName(worker: { index: number; count: number }): string {
   return worker.count === 1 ? '.lock' : `.lock-${worker.index}-of-${worker.count}`;
 }
 
-function isAlive(pid: number): boolean {
+/** True when a process with this pid exists on this host (EPERM: it exists but is someone else's). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    // EPERM: it exists but belongs to someone else.
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
@@ -67,7 +67,7 @@ export class DatasetLock {
         }
         const holder = readHolder(path);
         if (holder === null) continue; // released (or unreadable) just now: try again
-        if (holder.pid === process.pid || (holder.host === me.host && !isAlive(holder.pid))) {
+        if (holder.pid === process.pid || (holder.host === me.host && !isProcessAlive(holder.pid))) {
           // Stale. Only remove it if it is still the stale one (another process may have taken over).
           if (readFileSync(path, 'utf8') === JSON.stringify(holder)) rmSync(path, { force: true });
           continue;
