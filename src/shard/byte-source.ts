@@ -79,22 +79,33 @@ export class HttpRangeSource implements ByteSource {
   static async open(url: string, opts: HttpSourceOptions = {}): Promise<HttpRangeSource> {
     const name = opts.name ?? url.split('?')[0];
     const res = await (opts.fetch ?? fetch)(url, { headers: { ...opts.headers, range: 'bytes=0-0' } });
-    await res.arrayBuffer();
-    if (res.status !== 206) throw new Error(`${name}: range request answered ${res.status}, expected 206 Partial Content`);
-    const total = parseContentRange(res.headers.get('content-range'), name).total;
-    return new HttpRangeSource(url, total, opts, name);
+    try {
+      if (res.status !== 206) throw new Error(`${name}: range request answered ${res.status}, expected 206 Partial Content`);
+      const total = parseContentRange(res.headers.get('content-range'), name).total;
+      return new HttpRangeSource(url, total, opts, name);
+    } finally {
+      // Never buffer an answer we did not ask for (a server ignoring Range sends the whole object).
+      await res.body?.cancel();
+    }
   }
 
   async read(start: number, end: number): Promise<Uint8Array> {
     checkRange(start, end, this.byteLength, this.name);
     if (end === start) return new Uint8Array(0);
     const res = await (this.opts.fetch ?? fetch)(this.url, { headers: { ...this.opts.headers, range: `bytes=${start}-${end - 1}` } });
-    const body = new Uint8Array(await res.arrayBuffer());
-    if (res.status !== 206) throw new Error(`${this.name}: range ${start}-${end - 1} answered ${res.status}, expected 206`);
-    const cr = parseContentRange(res.headers.get('content-range'), this.name);
-    if (cr.start !== start || cr.end !== end - 1 || cr.total !== this.byteLength) {
-      throw new Error(`${this.name}: asked bytes ${start}-${end - 1}/${this.byteLength}, server sent ${cr.start}-${cr.end}/${cr.total} (object changed?)`);
+    // Status and Content-Range are checked before the body is read, so a server that ignores
+    // the range never makes us buffer more than we asked for.
+    try {
+      if (res.status !== 206) throw new Error(`${this.name}: range ${start}-${end - 1} answered ${res.status}, expected 206`);
+      const cr = parseContentRange(res.headers.get('content-range'), this.name);
+      if (cr.start !== start || cr.end !== end - 1 || cr.total !== this.byteLength) {
+        throw new Error(`${this.name}: asked bytes ${start}-${end - 1}/${this.byteLength}, server sent ${cr.start}-${cr.end}/${cr.total} (object changed?)`);
+      }
+    } catch (e) {
+      await res.body?.cancel();
+      throw e;
     }
+    const body = new Uint8Array(await res.arrayBuffer());
     if (body.length !== end - start) throw new Error(`${this.name}: range ${start}-${end - 1} returned ${body.length} bytes`);
     return body;
   }

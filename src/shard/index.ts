@@ -18,6 +18,7 @@ export {
 } from './manifest.js';
 export { batchStream, parseFooter, EOS } from './ipc-framing.js';
 export { verifyDataset, type VerifyReport, type Problem } from './verify.js';
+export { migrateDataset, type MigrateResult } from './migrate.js';
 export { registerCodecs } from './codecs.js';
 export { layoutFromSchema, shardSchema } from './schema.js';
 export { sha256File, sha256Hex } from './checksum.js';

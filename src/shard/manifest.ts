@@ -48,13 +48,15 @@ export interface Manifest {
   stats: { bytesPerToken: number; meanTopkMass?: number | null; top1Agreement?: number | null };
 }
 
-const schemaPath = new URL('../../schemas/manifest.schema.json', import.meta.url);
+// Read when the module loads, so validating a manifest later (on a server's request path)
+// never touches the file system.
+const manifestSchema = JSON.parse(readFileSync(new URL('../../schemas/manifest.schema.json', import.meta.url), 'utf8')) as object;
 let validator: ((m: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null } | null = null;
 
 function schemaValidator() {
   if (!validator) {
     const ajv = new Ajv2020({ allErrors: true, strict: false });
-    validator = ajv.compile(JSON.parse(readFileSync(schemaPath, 'utf8')));
+    validator = ajv.compile(manifestSchema);
   }
   return validator;
 }

@@ -30,7 +30,9 @@ const CHUNK = 8 << 20;
 
 export async function migrateDataset(datasetDir: string): Promise<MigrateResult> {
   const path = join(datasetDir, MANIFEST_FILE);
-  const text = await readFile(path, 'utf8');
+  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new Error(e.code === 'ENOENT' ? `${path}: no manifest; not a dataset, or its precompute has not finished` : `${path}: ${e.message}`);
+  });
   const raw = JSON.parse(text) as { formatVersion?: unknown };
   const from = String(raw.formatVersion);
   const major = parseMajor(from, path);

@@ -1,10 +1,11 @@
 // Full integrity check of a dataset folder, through the checked reader: every shard's size
-// and whole-file sha256, its index and schema message, every batch's sha256 and decoded
-// contents. Used by `logit-cache verify`. Nothing is parsed before it is hashed, so a damaged
+// and whole-file sha256, its index and schema message, its Arrow footer against the index,
+// every batch's sha256 and decoded contents. Used by `logit-cache verify`. Nothing is parsed before it is hashed, so a damaged
 // file is reported, never allowed to size an allocation.
 import { createHash } from 'node:crypto';
 import { CheckedDataset } from './checked-dataset.js';
-import { checkShardSize, decodeVerified } from './shard-reader.js';
+import { FILE_HEAD, parseFooter } from './ipc-framing.js';
+import { checkShardSize, decodeVerified, type ShardReader } from './shard-reader.js';
 import type { ShardEntry } from './manifest.js';
 
 export interface Problem { shard: string | null; batch: number | null; message: string }
@@ -33,12 +34,15 @@ export async function verifyDataset(datasetDir: string, onProgress?: VerifyProgr
         problems.push({ shard: shard.file, batch: null, message: whole });
         if (/cannot open|truncated or replaced/.test(whole)) continue;
       }
+      let reader: ShardReader;
       try {
-        await ds.shard(si);
+        reader = await ds.shard(si);
       } catch (e) {
         problems.push({ shard: shard.file, batch: null, message: (e as Error).message });
         continue;
       }
+      // pyarrow and other Arrow readers find batches through the footer: it must agree with the index.
+      if (!whole) for (const message of await footerProblems(ds, reader)) problems.push({ shard: shard.file, batch: null, message });
       for (let b = shard.firstBatch; b < shard.firstBatch + shard.batchCount; b++) {
         try {
           decodeVerified(await ds.readStream(b), ds.layout);
@@ -52,6 +56,33 @@ export async function verifyDataset(datasetDir: string, onProgress?: VerifyProgr
     await ds.close();
   }
   return { datasetDir, shards: manifest.shards.length, batches: manifest.batchCount, checked, problems };
+}
+
+/**
+ * The Arrow footer against the checked index. Only called once the whole file matched its
+ * sha256, so the footer's bytes are the writer's and may be parsed.
+ */
+async function footerProblems(ds: CheckedDataset, reader: ShardReader): Promise<string[]> {
+  const { entry, index } = reader;
+  const source = await ds.openChecked(entry, entry.file);
+  try {
+    const tail = await source.read(entry.bytes - 10, entry.bytes);
+    const footerLength = new DataView(tail.buffer, tail.byteOffset, 10).getInt32(0, true);
+    if (footerLength <= 0 || footerLength + 10 + FILE_HEAD.length > entry.bytes) return [`footer length ${footerLength} does not fit the file`];
+    const footer = parseFooter(await source.read(entry.bytes - 10 - footerLength, entry.bytes), entry.bytes, `shard ${entry.file}`);
+    const out: string[] = [];
+    if (footer.blocks.length !== index.rows) out.push(`footer lists ${footer.blocks.length} record batches, index ${index.rows}`);
+    footer.blocks.forEach((b, i) => {
+      if (i < index.rows && (b.offset !== index.offset[i] || b.metaDataLength + b.bodyLength !== index.length[i])) {
+        out.push(`footer block ${i} at ${b.offset}+${b.metaDataLength + b.bodyLength} differs from index row ${i} at ${index.offset[i]}+${index.length[i]}`);
+      }
+    });
+    return out;
+  } catch (e) {
+    return [`footer: ${(e as Error).message}`];
+  } finally {
+    await source.close();
+  }
 }
 
 /** Size and sha256 of the whole shard file (footer included), read in chunks. */

@@ -71,7 +71,7 @@ describe('schema-byte sweep (issue 12.1)', () => {
     expect(refusedBy).toEqual({ server: shard.schemaLength, verify: shard.schemaLength });
     // Nothing was sized from a damaged length: the heap did not balloon over the sweep.
     expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(256 << 20);
-  });
+  }, 300_000); // ~800 flips x (3 requests + verify): ~30 s on a loaded 2-core machine
 
   it('`logit-cache verify` exits 1 naming the shard for flips at the start, middle and end of the schema', () => {
     const shard = victim.shards[0];

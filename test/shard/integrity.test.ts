@@ -1,10 +1,11 @@
 // A damaged, truncated, foreign or escaping dataset is refused with a clear error naming the
 // shard, never partial data: by the checked reader and by verify.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DatasetReader, DatasetWriter, type Manifest, ShardCorruptError, verifyDataset } from '../../src/shard/index.js';
+import { createHash } from 'node:crypto';
+import { DatasetReader, DatasetWriter, decodeIndex, encodeIndex, type Manifest, ShardCorruptError, type ShardIndex, verifyDataset } from '../../src/shard/index.js';
 import { writeFixture } from './fixture.js';
 import { indexRows } from './index-rows.js';
 import { makeBatch } from './make-batch.js';
@@ -99,6 +100,57 @@ describe('integrity', () => {
         expect(report.problems.every((p) => p.shard === 'shards/shard-000000.arrow')).toBe(true);
         expect(report.problems.some((p) => message.test(p.message))).toBe(true);
         expect(report.checked).toBe(2);
+      });
+    }
+  });
+
+  it('verify reports an Arrow footer that disagrees with the index (what pyarrow would read)', async () => {
+    const { dir, manifest } = writeFixture({ root });
+    const shard = manifest.shards[0];
+    const path = join(dir, shard.file);
+    const bytes = readFileSync(path);
+    const row1 = indexRows(dir, manifest)[1];
+    // Block 1's offset as stored in the footer (int64 LE), after the last batch.
+    const needle = Buffer.alloc(8);
+    needle.writeBigInt64LE(BigInt(row1.offset));
+    const at = bytes.indexOf(needle, row1.offset + row1.length);
+    expect(at).toBeGreaterThan(0);
+    bytes.writeBigInt64LE(BigInt(row1.offset + 8), at);
+    writeFileSync(path, bytes);
+    // A manifest that vouches for the changed file: only the footer check can notice.
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    m.shards[0].sha256 = (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+    const report = await verifyDataset(dir);
+    expect(report.problems).toEqual([{ shard: shard.file, batch: null, message: `footer block 1 at ${row1.offset + 8}+${row1.length} differs from index row 1 at ${row1.offset}+${row1.length}` }]);
+    expect(report.checked).toBe(manifest.batchCount);
+  });
+
+  describe('an index whose hash matches but whose rows do not agree with the manifest is refused', () => {
+    // Each case rewrites shard 0's index and the manifest's hash of it, so only the invariants can object.
+    const cases: [string, (ix: ShardIndex) => void, RegExp][] = [
+      ['rows out of order', (ix) => { [ix.offset[0], ix.offset[1]] = [ix.offset[1], ix.offset[0]]; }, /row 0: offset \d+, expected \d+/],
+      ['a message running past the file', (ix) => { ix.length[1] += 1e6; }, /row 1: message at \d+\+\d+ does not fit the \d+-byte shard/],
+      ['a short middle batch', (ix) => { ix.samples[0] -= 1; ix.samples[1] += 1; }, /row 0: 3 samples; batchSize is 4/],
+      ['token sums that disagree', (ix) => { ix.tokens[1] += 1; }, /rows sum to 8 samples\/\d+ tokens, manifest says 8\/\d+/],
+      ['another shard\'s first batch', (ix) => { ix.firstBatch = 2; }, /starts at batch 2 sample 0, manifest says batch 0 sample 0/],
+      ['a missing row', (ix) => { ix.rows = 1; }, /has 1 rows, manifest says 2 batches/],
+    ];
+    for (const [name, damage, message] of cases) {
+      it(name, async () => {
+        const { dir, manifest } = writeFixture({ root });
+        const shard = manifest.shards[0];
+        const ix = decodeIndex(readFileSync(join(dir, shard.index.file)), 'test');
+        damage(ix);
+        const bytes = encodeIndex(ix);
+        writeFileSync(join(dir, shard.index.file), bytes);
+        const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+        m.shards[0].index = { ...m.shards[0].index, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+        writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+        const errors = await readAll(dir, manifest);
+        expect([...errors.keys()]).toEqual([0, 1]);
+        expect(errors.get(0)!.message).toMatch(/^shard shards\/shard-000000\.arrow: index shards\/shard-000000\.idx\.arrow /);
+        expect(errors.get(0)!.message).toMatch(message);
       });
     }
   });
@@ -217,6 +269,28 @@ describe('versioning', () => {
     const reader = await DatasetReader.open(dir);
     expect((await reader.readBatch(0)).sampleIds.length).toBe(4);
     await reader.close();
+  });
+});
+
+describe('generation folders', () => {
+  it('reads and verifies a dataset whose shards live in shards/g<N>/', async () => {
+    const { dir, manifest, batches } = writeFixture({ root, batches: 5, batchesPerShard: 2 });
+    mkdirSync(join(dir, 'shards', 'g7'));
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    for (const s of m.shards) {
+      for (const f of [s.file, s.index.file]) renameSync(join(dir, f), join(dir, f.replace('shards/', 'shards/g7/')));
+      s.file = s.file.replace('shards/', 'shards/g7/');
+      s.index.file = s.index.file.replace('shards/', 'shards/g7/');
+    }
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+    const reader = await DatasetReader.open(dir);
+    for (let b = 0; b < manifest.batchCount; b++) expect(Array.from((await reader.readBatch(b)).inputIds)).toEqual(Array.from(batches[b].inputIds));
+    await reader.close();
+    expect((await verifyDataset(dir)).problems).toEqual([]);
+    // The index must sit beside its shard, in the same generation.
+    m.shards[0].index.file = 'shards/shard-000000.idx.arrow';
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+    await expect(DatasetReader.open(dir)).rejects.toThrow(/index file shards\/shard-000000\.idx\.arrow, expected shards\/g7\/shard-000000\.idx\.arrow/);
   });
 });
 
