@@ -8,19 +8,23 @@
 // Otherwise one teacher call on the longest sample decides; only when that call fails are a
 // few more made on its prefixes, to name the length the teacher does accept.
 import { basename } from 'node:path';
-import { CodedError } from '../errors.js';
+import { CodedError, codeOf } from '../errors.js';
 import { declaredContextLength } from '../teacher/context-length.js';
-import { type TeacherSession, TeacherNonFiniteError } from '../teacher/index.js';
 import type { PrecomputeOptions } from './options.js';
 import type { ScanResult } from './scan.js';
 
+/** What the check needs of a teacher: an in-process TeacherSession or one in a worker thread. */
+export interface RunsTopk {
+  run(inputIds: Int32Array, batch: number, seq: number, lengths: Int32Array): Promise<unknown>;
+}
+
 /** Runs one row of `ids[0..len)`; true when the teacher accepts it. Non-finite output is not a length problem. */
-async function accepts(session: TeacherSession, ids: Int32Array, len: number): Promise<{ ok: true } | { ok: false; error: Error }> {
+async function accepts(session: RunsTopk, ids: Int32Array, len: number): Promise<{ ok: true } | { ok: false; error: Error }> {
   try {
     await session.run(ids.subarray(0, len), 1, len, Int32Array.of(len));
     return { ok: true };
   } catch (e) {
-    if (e instanceof TeacherNonFiniteError) return { ok: true };
+    if (codeOf(e) === 'LC_ERR_TEACHER_NON_FINITE') return { ok: true };
     return { ok: false, error: e as Error };
   }
 }
@@ -41,7 +45,7 @@ function tooLong(opts: PrecomputeOptions, scan: ScanResult, context: number, how
     { file: opts.data, sample: longest.sampleId, tokens: longest.inputIds.length, context, samplesTooLong: over }, { cause });
 }
 
-export async function checkBeforeWriting(opts: PrecomputeOptions, session: TeacherSession, scan: ScanResult): Promise<void> {
+export async function checkBeforeWriting(opts: PrecomputeOptions, session: RunsTopk, scan: ScanResult): Promise<void> {
   const longest = scan.longest;
   if (!longest) return; // only empty samples: the teacher never runs
   const len = longest.inputIds.length;
