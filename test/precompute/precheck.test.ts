@@ -10,6 +10,7 @@ import { declaredContextLength } from '../../src/teacher/context-length.js';
 import { writeSyntheticTeacher } from '../../src/teacher/index.js';
 import { errorCode, runCli } from '../cli.js';
 import { sharedDir } from '../python.js';
+import { SHORT_CONTEXT, writeShortContextTeacher } from './short-context-model.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lc-precheck-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -50,6 +51,19 @@ describe('context length', () => {
     const ok = run(stories, data, 'long', ['--max-seq-len', '512']);
     expect(ok.status, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ samples: 4, tokens: 20 + 512 + 40 + 512, complete: true });
+  });
+  it('finds a context the graph does not state by running the teacher, and names it', () => {
+    const model = writeShortContextTeacher(join(root, 'short.onnx'));
+    expect(declaredContextLength(model)).toBeNull();
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => (i * 7 + 3) % 300);
+    const data = jsonl('short.jsonl', [ids(10), ids(SHORT_CONTEXT), ids(57), ids(12)]);
+    const r = run(model, data, 'short');
+    expect([r.status, errorCode(r.stderr)]).toEqual([2, 'LC_ERR_SEQ_TOO_LONG']);
+    expect(r.stderr).toMatch(/sample 2 has 57 tokens, more than the 40-token context/);
+    expect(r.stderr).toContain(`--max-seq-len ${SHORT_CONTEXT}`);
+    expect(existsSync(join(root, 'out', 'short'))).toBe(false);
+    const ok = run(model, data, 'short', ['--max-seq-len', String(SHORT_CONTEXT)]);
+    expect(ok.status, ok.stderr).toBe(0);
   });
 });
 
