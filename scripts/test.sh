@@ -11,5 +11,5 @@ bash scripts/setup-system.sh   # chromium and nginx for tests that drive them (t
 export LOGIT_CACHE_PYTHON="$PWD/.venv/bin/python"
 status=0
 npx vitest run || status=1
-(cd clients/python && "$LOGIT_CACHE_PYTHON" -m pytest -q -p no:cacheprovider) || status=1
+LOGIT_CACHE_SKIP_BUILD=1 bash scripts/test-python.sh || status=1
 exit $status

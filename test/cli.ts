@@ -15,3 +15,8 @@ export function runCli(name: 'precompute-logits' | 'logit-cache', args: string[]
 export function startCli(name: 'precompute-logits' | 'logit-cache', args: string[]): ChildProcess {
   return spawn(process.execPath, [cliPath(name), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
+
+/** The LC_ERR_* code a command printed on stderr (`<name>: [LC_ERR_…] message`), or null. */
+export function errorCode(stderr: string): string | null {
+  return /\[(LC_ERR_[A-Z0-9_]+)\]/.exec(stderr)?.[1] ?? null;
+}

@@ -1,7 +1,9 @@
 // Declarative option tables for the commands: each flag is declared once with its type,
 // default and help, and a bad value is a usage error (exit 2) that names the flag.
 import { parseArgs } from 'node:util';
+import { codeOf, exitCodeOf } from '../errors.js';
 import { UsageError } from '../precompute/errors.js';
+import { checkInputPath } from './input-path.js';
 
 export type OptionSpec =
   | { type: 'string'; help: string; default?: string; required?: boolean; choices?: readonly string[]; placeholder?: string }
@@ -29,7 +31,8 @@ export function parseOptions(argv: string[], table: OptionTable): { values: Pars
       continue;
     }
     if (raw === undefined) {
-      if ('required' in spec && spec.required) throw new UsageError(`--${name} is required (${spec.help})`);
+      // `--help` wins over a missing required flag: `serve --help` must print the help.
+      if ('required' in spec && spec.required && parsed.values.help !== true) throw new UsageError(`--${name} is required (${spec.help})`);
       values[name] = spec.default;
       continue;
     }
@@ -60,16 +63,21 @@ export function formatHelp(usage: string, table: OptionTable): string {
   return `${usage}\n\nOptions:\n${rows.map(([a, b]) => a.padEnd(width) + b).join('\n')}\n`;
 }
 
-/** Runs a command body with the project's exit codes: 0 ok, 1 failure, 2 usage error. */
+/**
+ * Runs a command body with the project's exit codes (0 ok, else the code's exit code from
+ * src/errors.ts: 2 usage, 130 interrupted, 1 other failures). The error line starts with its
+ * LC_ERR_* code in brackets, which scripts and tests match on rather than on the wording.
+ */
 export async function runCommand(name: string, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (e) {
-    const usage = e instanceof UsageError;
-    process.stderr.write(`${name}: ${usage ? 'usage: ' : ''}${(e as Error).message}\n`);
-    if (usage) process.stderr.write(`Run '${name} --help' for the options.\n`);
-    else if (process.env.LOGIT_CACHE_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
-    return usage ? 2 : 1;
+    const code = codeOf(e);
+    process.stderr.write(`${name}: [${code}] ${(e as Error)?.message ?? String(e)}\n`);
+    if (code === 'LC_ERR_USAGE') process.stderr.write(`Run '${name} --help' for the options.\n`);
+    else if (process.env.LOGIT_CACHE_DEBUG) process.stderr.write(`${(e as Error)?.stack}\n`);
+    else if (code === 'LC_ERR_INTERNAL') process.stderr.write(`(LOGIT_CACHE_DEBUG=1 prints the stack)\n`);
+    return exitCodeOf(e);
   }
 }
 
@@ -85,6 +93,7 @@ export function folderCommand(name: string, usage: string, table: OptionTable, b
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError(`${name} takes exactly one dataset folder, got ${positionals.length} arguments`);
+    checkInputPath('<datasetDir>', positionals[0], 'directory', 'a dataset folder');
     return body(positionals[0], values);
   });
 }

@@ -1,4 +1,5 @@
 // logit-cache finalize <datasetDir>: write the manifest once every worker's shards are in.
+import { CodedError } from '../errors.js';
 import { folderCommand } from './args.js';
 
 export const finalizeCommand = folderCommand(
@@ -9,9 +10,10 @@ export const finalizeCommand = folderCommand(
     const { finalizeDataset } = await import('../shard/finalize.js');
     const result = finalizeDataset(dir);
     if (Array.isArray(result)) {
-      process.stderr.write(`logit-cache finalize: shards ${result.join(', ')} are missing or do not match their sidecars; run the workers that own them\n`);
       process.stdout.write(`${JSON.stringify({ complete: false, missingShards: result })}\n`);
-      return 1;
+      throw new CodedError('LC_ERR_INCOMPLETE',
+        `shards ${result.join(', ')} of ${dir} are missing or do not match their sidecars; re-run the precompute command that started this dataset (it resumes after the committed shards and writes the manifest itself); with --num-workers, re-run the workers that own those shards`,
+        { dir, missingShards: result });
     }
     process.stdout.write(`${JSON.stringify({ complete: true, datasetId: result.datasetId, batches: result.batchCount, shards: result.shards.length, tokens: result.tokenCount })}\n`);
     return 0;

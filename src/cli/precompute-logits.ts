@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { CODECS, VALUE_ENCODINGS } from '../shard/types.js';
 import { type PresetName, PRESETS, presetSettings } from '../shard/encodings/presets.js';
 import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
+import { checkInputPath } from './input-path.js';
+import { exitOnInterrupt } from './interrupt.js';
 import { progressRenderer } from './progress.js';
 import { runMain } from './is-main.js';
 
@@ -70,6 +72,8 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
     if (!model) throw new UsageError('--model is required (or --demo)');
     if (!data) throw new UsageError('--data is required (or --demo)');
     if (!datasetId) throw new UsageError('--dataset-id is required');
+    checkInputPath('--model', model, 'file', 'an ONNX model file (.onnx)');
+    checkInputPath('--data', data, 'file', 'a .jsonl, .arrow or .parquet dataset file');
     const { isDatasetId } = await import('../shard/types.js');
     if (!isDatasetId(datasetId)) {
       throw new UsageError(`--dataset-id "${datasetId}" must be 1-128 letters, digits, '.', '_' or '-', not starting with a punctuation mark`);
@@ -81,6 +85,7 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
     const tokenizer = tokenizerPath === undefined ? null : await readTokenizer(tokenizerPath, UsageError);
     const storage = storageOf(v, UsageError);
     const { precompute } = await import('../precompute/index.js');
+    const stopHandling = exitOnInterrupt('precompute-logits', 're-run the same command to resume');
     const summary = await precompute({
       model, data, out, datasetId,
       k: v['top-k'] as number, q8Scale: v['q8-scale'] as number, ...storage,
@@ -89,7 +94,7 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
       topkOn: v['topk-on'] as never, vocabSize: v['vocab-size'] as number | undefined, logitsOutput: v['logits-output'] as string,
       format: v.format as never, column: v.column as string, device: v.device as never, threads: v.threads as number | undefined,
       overwrite: v.overwrite as boolean, worker,
-    }, progressRenderer(process.stderr, v.quiet as boolean));
+    }, progressRenderer(process.stderr, v.quiet as boolean)).finally(stopHandling);
     if (!summary.complete) {
       process.stderr.write(`precompute-logits: worker ${worker.index} of ${worker.count} done; waiting for shards ${summary.pendingShards.join(', ')} from other workers (the last worker to finish writes the manifest; or run 'logit-cache finalize ${summary.dir}')\n`);
     }

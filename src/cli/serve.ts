@@ -1,7 +1,9 @@
 // `logit-cache serve --root DIR [--host 127.0.0.1] [--port 8080] [--token T]`: the only
 // place that listens. Exit codes: 0 after a graceful shutdown, 1 on failure, 2 on usage.
-import { statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { UsageError } from '../precompute/errors.js';
+import { checkInputPath } from './input-path.js';
 import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
 
 const USAGE = `Usage: logit-cache serve --root DIR [--host 127.0.0.1] [--port 8080] [--token T]
@@ -28,13 +30,7 @@ function parse(argv: string[]): ServeConfig | 'help' {
   if (values.help) return 'help';
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const root = values.root as string;
-  let isDir = false;
-  try {
-    isDir = statSync(root).isDirectory();
-  } catch {
-    // reported below
-  }
-  if (!isDir) throw new UsageError(`--root ${root}: not a directory`);
+  checkInputPath('--root', root, 'directory', 'a folder whose sub-folders are datasets');
   const token = (values.token as string | undefined) ?? process.env.LOGIT_CACHE_TOKEN ?? null;
   if (token !== null && !/^[\x21-\x7e]+$/.test(token)) throw new UsageError('--token: must be non-empty printable ASCII without spaces');
   return {
@@ -84,6 +80,10 @@ async function listen(cfg: ServeConfig): Promise<number> {
   const port = typeof address === 'object' && address ? address.port : cfg.port;
   const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
   process.stderr.write(`logit-cache serve: listening on http://${host}:${port} (root ${cfg.root}, auth ${cfg.token ? 'bearer token' : 'off'})\n`);
+  const datasets = countDatasets(cfg.root);
+  process.stderr.write(datasets === 0
+    ? `logit-cache serve: no dataset under ${cfg.root} yet (no <dataset-id>/manifest.json); every request for data answers 404 until a precompute commits one there\n`
+    : `logit-cache serve: ${datasets} dataset${datasets === 1 ? '' : 's'} under ${cfg.root}\n`);
 
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -104,4 +104,13 @@ async function listen(cfg: ServeConfig): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/** Sub-folders of the root holding a committed manifest (the server checks each one on request). */
+function countDatasets(root: string): number {
+  try {
+    return readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(root, e.name, 'manifest.json'))).length;
+  } catch {
+    return 0;
+  }
 }

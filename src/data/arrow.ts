@@ -11,6 +11,7 @@ import { type ReadStream, createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { type Data, DataType, type Field, RecordBatchReader, type Schema } from 'apache-arrow';
 import { type Sample, DEFAULT_COLUMN, checkInt32Ids, checkMaxSeqLen, makeSample, toTokenIds } from './sample.js';
+import { CodedError } from '../errors.js';
 
 export interface ArrowReadOptions {
   column?: string;
@@ -21,13 +22,13 @@ function findListColumn(schema: Schema, file: string, column: string): number {
   const index = schema.fields.findIndex((f: Field) => f.name === column);
   if (index < 0) {
     const names = schema.fields.map((f: Field) => f.name).join(', ');
-    throw new Error(`dataset ${file}: no column "${column}" (columns: ${names})`);
+    throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: no column "${column}" (columns: ${names})`);
   }
   const type = schema.fields[index].type;
   const isList = DataType.isList(type) || DataType.isLargeList(type);
   const child = isList ? type.children[0]?.type : undefined;
   if (!isList || !child || !DataType.isInt(child)) {
-    throw new Error(`dataset ${file}: column "${column}" is ${type}; expected a list of integers`);
+    throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: column "${column}" is ${type}; expected a list of integers`);
   }
   return index;
 }
@@ -49,13 +50,13 @@ function* samplesFromListData(
     const sampleId = firstSampleId + row;
     const where = `${file}: sample ${sampleId}`;
     if (data.nullCount > 0 && !data.getValid(row)) {
-      throw new Error(`dataset ${where}: ${column} is null; expected a list of ids`);
+      throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${where}: ${column} is null; expected a list of ids`);
     }
     const start = Number(offsets[data.offset + row]);
     const end = Number(offsets[data.offset + row + 1]);
     if (child.nullCount > 0) {
       for (let i = start; i < end; i++) {
-        if (!child.getValid(i)) throw new Error(`dataset ${where}: ${column}[${i - start}] is null; ids must be non-negative integers below 2^31`);
+        if (!child.getValid(i)) throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${where}: ${column}[${i - start}] is null; ids must be non-negative integers below 2^31`);
       }
     }
     let ids: Int32Array;
@@ -99,7 +100,7 @@ export async function* readArrowSamples(file: string, opts: ArrowReadOptions = {
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     if (msg.startsWith('dataset ')) throw err;
-    throw new Error(`dataset ${file}: not a readable Arrow IPC file or stream: ${msg}`);
+    throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: not a readable Arrow IPC file or stream: ${msg}`);
   } finally {
     await handle?.close();
     stream?.destroy();

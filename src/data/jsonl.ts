@@ -10,6 +10,7 @@
 import { createReadStream } from 'node:fs';
 import { IdScratch, scanIdField } from './jsonl-scan.js';
 import { type Sample, DEFAULT_COLUMN, checkMaxSeqLen, makeSample } from './sample.js';
+import { CodedError } from '../errors.js';
 
 export interface JsonlReadOptions {
   column?: string;
@@ -52,7 +53,7 @@ export async function* readJsonlSamples(file: string, opts: JsonlReadOptions = {
       return makeSample(sampleId++, scratch.ids.slice(0, n), maxSeqLen);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      throw new Error(`dataset ${file}:${lineNo}: sample ${sampleId}: ${msg}`);
+      throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}:${lineNo}: sample ${sampleId}: ${msg}`);
     }
   }
 

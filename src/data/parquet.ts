@@ -21,6 +21,7 @@ import {
   parquetSchema,
 } from 'hyparquet';
 import { type Sample, DEFAULT_COLUMN, checkMaxSeqLen, makeSample, toTokenIds } from './sample.js';
+import { CodedError } from '../errors.js';
 
 export interface ParquetReadOptions {
   column?: string;
@@ -66,7 +67,7 @@ async function compressorsFor(metadata: FileMetaData): Promise<Compressors> {
 function checkColumn(metadata: FileMetaData, file: string, column: string): void {
   const names = parquetSchema(metadata).children.map((c) => c.element.name);
   if (!names.includes(column)) {
-    throw new Error(`dataset ${file}: no column "${column}" (columns: ${names.join(', ')})`);
+    throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: no column "${column}" (columns: ${names.join(', ')})`);
   }
 }
 
@@ -110,7 +111,7 @@ export async function* readParquetSamples(file: string, opts: ParquetReadOptions
     try {
       metadata = await parquetMetadataAsync(buffer);
     } catch (err) {
-      throw new Error(`dataset ${file}: not a readable Parquet file: ${err instanceof Error ? err.message : String(err)}`);
+      throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: not a readable Parquet file: ${err instanceof Error ? err.message : String(err)}`);
     }
     checkColumn(metadata, file, column);
     const compressors = await compressorsFor(metadata);
@@ -123,13 +124,13 @@ export async function* readParquetSamples(file: string, opts: ParquetReadOptions
         rows = await readRowGroupColumn(buffer, metadata, column, groupStart, groupEnd, compressors);
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);
-        throw new Error(`dataset ${file}: row group ${g} (samples ${groupStart}..${groupEnd - 1}): ${msg}`);
+        throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: row group ${g} (samples ${groupStart}..${groupEnd - 1}): ${msg}`);
       }
       for (let r = 0; r < groupRows; r++) {
         const sampleId = groupStart + r;
         const row = rows[r];
         if (!Array.isArray(row)) {
-          throw new Error(`dataset ${file}: sample ${sampleId}: ${column} is ${row === undefined ? 'missing' : String(row)}; expected a list of ids`);
+          throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: sample ${sampleId}: ${column} is ${row === undefined ? 'missing' : String(row)}; expected a list of ids`);
         }
         const ids = toTokenIds(row as ArrayLike<number | bigint>, 0, row.length, `${file}: sample ${sampleId}`, column);
         yield makeSample(sampleId, ids, maxSeqLen);

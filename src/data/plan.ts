@@ -58,7 +58,8 @@ function cost(seqLen: number): number {
  * greedily: a micro-batch takes the next row while (rows + 1) × seqLen stays within
  * maxBatchTokens, where seqLen is its first (longest) row's length. A sample longer than the
  * budget therefore runs alone. Descending order also puts the most memory-hungry batch first,
- * so an out-of-memory budget fails at once rather than at the end of a long run.
+ * so an out-of-memory budget fails at once rather than at the end of a long run. Empty samples
+ * form their own micro-batches (seqLen 0), never mixed with non-empty ones.
  */
 export function planInference(
   lengths: Int32Array | readonly number[],
@@ -77,7 +78,10 @@ export function planInference(
     const seqLen = lengths[order[start]];
     const perRow = cost(seqLen);
     let end = start + 1;
-    while (end < n && end - start < maxRows && (end - start + 1) * perRow <= maxBatchTokens) end++;
+    // Empty samples have no positions (docs/FORMAT.md §2) and come last in length order; they
+    // never share a micro-batch with real rows, so the teacher is never fed a zero-length row
+    // and callers skip the seqLen-0 micro-batches whole.
+    while (end < n && end - start < maxRows && (end - start + 1) * perRow <= maxBatchTokens && (seqLen === 0) === (lengths[order[end]] === 0)) end++;
     // slice() rather than subarray(): each micro-batch owns its rows, not the whole order array.
     batches.push({ rows: order.slice(start, end), seqLen });
     start = end;

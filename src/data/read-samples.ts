@@ -4,6 +4,7 @@ import { readArrowSamples } from './arrow.js';
 import { readJsonlSamples } from './jsonl.js';
 import { readParquetSamples } from './parquet.js';
 import { type ReadSamplesOptions, type Sample, formatFromPath } from './sample.js';
+import { CodedError } from '../errors.js';
 
 /**
  * Stream the samples of a tokenized dataset, in file order, one at a time.
@@ -32,6 +33,6 @@ export function readSamples(file: string, opts: ReadSamplesOptions = {}): AsyncI
     case 'parquet':
       return readParquetSamples(file, readerOpts);
     default:
-      throw new Error(`dataset ${file}: unknown format ${String(format)} (expected jsonl, arrow or parquet)`);
+      throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: unknown format ${String(format)} (expected jsonl, arrow or parquet)`);
   }
 }

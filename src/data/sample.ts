@@ -5,6 +5,8 @@
  * file, in file order, and leaves "is zero samples an error?" to the caller.
  */
 
+import { CodedError } from '../errors.js';
+
 export type DatasetFormat = 'jsonl' | 'arrow' | 'parquet';
 
 export interface Sample {
@@ -53,7 +55,7 @@ export function formatFromPath(file: string): DatasetFormat {
     if (lower.endsWith(ext)) return format;
   }
   const known = EXTENSIONS.map(([ext]) => ext).join(' ');
-  throw new Error(`dataset ${file}: cannot tell the format from the extension (known: ${known}); pass format`);
+  throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: cannot tell the format from the extension (known: ${known}); pass format`);
 }
 
 export function checkMaxSeqLen(maxSeqLen: number | undefined): void {
@@ -94,7 +96,7 @@ export function toTokenIds(
     // Number() on a bigint is exact for |v| < 2^53, and anything that large fails the range test anyway.
     const n = typeof v === 'bigint' ? Number(v) : v;
     if (!(n >= 0 && n < MAX_TOKEN_ID_EXCLUSIVE && Number.isInteger(n))) {
-      throw new Error(`dataset ${where}: ${badIdMessage(column, i - start, String(v))}`);
+      throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${where}: ${badIdMessage(column, i - start, String(v))}`);
     }
     out[i - start] = n;
   }
@@ -104,6 +106,6 @@ export function toTokenIds(
 /** Check ids already in an Int32Array (only the sign can be wrong) without copying them. */
 export function checkInt32Ids(ids: Int32Array, where: string, column: string): void {
   for (let i = 0; i < ids.length; i++) {
-    if (ids[i] < 0) throw new Error(`dataset ${where}: ${badIdMessage(column, i, String(ids[i]))}`);
+    if (ids[i] < 0) throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${where}: ${badIdMessage(column, i, String(ids[i]))}`);
   }
 }

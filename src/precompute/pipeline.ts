@@ -27,6 +27,8 @@ import { basename } from 'node:path';
 import { RemoteTeacher } from '../teacher/remote-session.js';
 import type { TeacherSessionOptions } from '../teacher/session.js';
 import { UsageError } from './errors.js';
+import { CodedError } from '../errors.js';
+import { checkBeforeWriting } from './precheck.js';
 import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
 import type { ScanResult } from './scan.js';
 
@@ -43,7 +45,7 @@ export async function precompute(
 ): Promise<PrecomputeSummary> {
   const started = performance.now();
   const overlap = tuning.overlap ?? true;
-  if (!existsSync(opts.model)) throw new Error(`teacher ${opts.model}: no such file`);
+  if (!existsSync(opts.model)) throw new CodedError('LC_ERR_INPUT_PATH', `teacher ${opts.model}: no such file`, { path: opts.model });
   const sessionOpts: TeacherSessionOptions = {
     k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
   };
@@ -61,11 +63,13 @@ export async function precompute(
     const scan = await scanOrThrow(opts, vocabSize, onProgress);
     if (remote) {
       await remote.ready;
+      await checkBeforeWriting(opts, remote, scan);
       return await stages.runWithTeacher(opts, remote, await modelHash!, scan, started, onProgress, QUEUE_WINDOWS);
     }
     const { TeacherSession } = await import('../teacher/session.js');
     const session = await TeacherSession.open(opts.model, sessionOpts);
     try {
+      await checkBeforeWriting(opts, session, scan);
       return await stages.runWithTeacher(opts, session, session.modelSha256, scan, started, onProgress, 0);
     } finally {
       await session.dispose();
@@ -79,7 +83,7 @@ async function scanOrThrow(opts: PrecomputeOptions, vocabSize: number, onProgres
   const { scanDataset } = await import('./scan.js');
   const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
   const scan = await scanDataset(opts.data, readOpts, vocabSize, (samples, tokens) => onProgress({ type: 'scan', samples, tokens }));
-  if (scan.samples === 0) throw new Error(`dataset ${opts.data}: no samples`);
+  if (scan.samples === 0) throw new CodedError('LC_ERR_DATA_EMPTY', `dataset ${opts.data}: no samples`, { file: opts.data });
   return scan;
 }
 

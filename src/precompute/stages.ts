@@ -149,7 +149,7 @@ class WindowRunner {
           if (!(e instanceof TeacherNonFiniteError)) throw e;
           const [b, i] = owner[micro.rows[e.sample]];
           const sample = window[b][i].sampleId;
-          throw new Error(`teacher ${basename(this.opts.model)}: non-finite log-probability ${e.value} in batch ${firstBatch + b} (sample ${sample}, position ${e.position})`);
+          throw new TeacherNonFiniteError(basename(this.opts.model), sample, e.position, e.value, firstBatch + b);
         },
       );
       call.catch(() => {}); // Promise.all below reports the first failure

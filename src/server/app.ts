@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { VERSION } from '../version.js';
 import { catalogPlugin } from './catalog-plugin.js';
-import { installErrorHandling, sendError } from './error-handler.js';
+import { clientErrorHandler, installErrorHandling, sendError } from './error-handler.js';
 import { BadRequest } from './errors.js';
 import { installBearerAuth, installShutdownGuard } from './guards.js';
 import { Metrics } from './metrics.js';
@@ -38,6 +38,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     routerOptions: { maxParamLength: 16384 },
     // Our own guard answers with a coded 503 during shutdown.
     return503OnClosing: false,
+    clientErrorHandler,
     frameworkErrors: (err, _req, reply) => {
       sendError(reply, new BadRequest(err.message));
     },

@@ -2,6 +2,9 @@
 // failures are mapped to the contract's codes; anything unexpected becomes a 500 whose
 // body says nothing of the stack (the log keeps the details).
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { CodedError as ProjectError, ERRORS, type ErrorCode } from '../errors.js';
 import { ShardCorruptError } from '../shard/index.js';
 import { BadBatch, BadDatasetId, BadRequest, type ErrorBody, Internal, RouteNotFound, ShardCorrupt } from './errors.js';
 
@@ -30,6 +33,8 @@ function classify(err: FastifyError, req: FastifyRequest): CodedError {
     const root = req.server.hasDecorator('catalog') ? req.server.catalog.root : null;
     return new ShardCorrupt(root ? err.message.split(root).join('<root>') : err.message);
   }
+  // A coded error from another layer (src/errors.ts) takes the status the registry gives it.
+  if (err instanceof ProjectError && ERRORS[err.code].http !== null) return Object.assign(err, { statusCode: ERRORS[err.code].http! });
   const status = err.statusCode ?? 500;
   if (typeof err.code === 'string' && err.code.startsWith('LC_ERR_') && status >= 400) return err as CodedError;
   // Fastify's own client errors (bad content type, body too large, malformed URL...).
@@ -54,4 +59,24 @@ export function installErrorHandling(app: FastifyInstance): void {
     return sendError(reply, coded);
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, new RouteNotFound(req.method, quote(req.url))));
+}
+
+/**
+ * Errors Node's HTTP parser raises before there is a request (headers too large, timeout,
+ * malformed request line) get the same {code, message} body as every other error, instead of
+ * Fastify's default body.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [code, message]: [ErrorCode, string] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? ['LC_ERR_HEADERS_TOO_LARGE', 'request headers exceed the server limit']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? ['LC_ERR_REQUEST_TIMEOUT', 'the request was not received in time']
+      : ['LC_ERR_BAD_REQUEST', `malformed HTTP request (${err.code ?? 'parse error'})`];
+  const status = ERRORS[code].http!;
+  const body = JSON.stringify({ code, message } satisfies ErrorBody);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }

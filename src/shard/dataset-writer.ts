@@ -1,14 +1,23 @@
 // Writes a dataset folder: shard files committed one at a time, each followed by a sidecar in
 // .partial/ (what a resumed run or `finalize` trusts), and manifest.json last. Shards can be
 // produced in any order and by several workers (worker i owns shards s with s % n == i); a
-// killed run leaves only whole shards, and re-running the same command skips them.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+// killed run leaves only whole shards, and re-running the same command skips them. One writer
+// per folder (and worker slot) holds a lock; `overwrite` builds the new version in a fresh
+// generation folder beside the served one and switches by the manifest rename.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Schema } from 'apache-arrow';
+import { CodedError } from '../errors.js';
 import { indexFileOf } from './index-file.js';
-import { finalizeDataset, PARTIAL_DIR, readSidecar, type DatasetMeta, type Sidecar, sidecarPath, type StatSums, zeroSums } from './finalize.js';
+import { completeSwitch, finalizeDataset, readSidecar, type DatasetMeta, type Sidecar, sidecarPath, type StatSums, zeroSums } from './finalize.js';
+import { onInterrupt } from './cleanup.js';
 import { writeFileAtomic } from './fs-atomic.js';
-import { MANIFEST_FILE, type Manifest } from './manifest.js';
+import {
+  buildGeneration, generationDir, manifestGeneration, nextGeneration, PARTIAL_DIR, removeOrphanTemporaries, retireUnreferenced,
+  SHARDS_DIR, shardFileName, writeBuildGeneration,
+} from './generations.js';
+import { DatasetLock } from './lock.js';
+import { MANIFEST_FILE, type Manifest, readManifest } from './manifest.js';
 import { shardSchema } from './schema.js';
 import { ShardWriter } from './shard-writer.js';
 import type { CodecName, TopkBatch, TopkLayout } from './types.js';
@@ -32,9 +41,11 @@ export interface DatasetWriterOptions {
   worker?: { index: number; count: number };
   /** Teacher and source description, recorded up front so any worker or `finalize` can write the manifest. */
   meta?: Pick<Manifest, 'teacher' | 'source'>;
+  /** After an overwrite's switch, how long the old generation stays (see FinalizeOptions). */
+  retireGraceMs?: number;
 }
 
-export const shardFileName = (index: number): string => `shards/shard-${String(index).padStart(6, '0')}.arrow`;
+export { shardFileName };
 // Shard, index and temporary files of shard N all start `shard-NNNNNN.`.
 const shardIndexOfFile = (name: string): number => Number(/^shard-(\d{6})\./.exec(name)?.[1] ?? -1);
 
@@ -44,38 +55,104 @@ export class DatasetWriter {
   readonly dir: string;
   /** The manifest exists and was written with these settings: nothing to do. */
   readonly complete: boolean;
+  /** Generation folder this build writes (0: shards/, N: shards/gN/); see generations.ts. */
+  readonly generation: number;
   private readonly done = new Map<number, Sidecar>();
   private readonly schema: Schema;
   private readonly worker: { index: number; count: number };
   private current: OpenShard | null = null;
   private nextSequential = 0;
+  private readonly lock: DatasetLock;
+  /** What to undo when this run ends without committing a shard. */
+  private readonly undo: { createdDir: boolean; previousRun: string | null; startedBuild: boolean };
+  private finished = false;
+  private readonly dropInterruptUndo: () => void;
 
   constructor(private readonly opts: DatasetWriterOptions) {
     this.dir = join(opts.root, opts.datasetId);
     this.schema = shardSchema(opts.layout);
     this.worker = opts.worker ?? { index: 0, count: 1 };
-    const runPath = join(this.dir, RUN_FILE);
+    const createdDir = !existsSync(this.dir);
+    mkdirSync(this.dir, { recursive: true });
+    try {
+      this.lock = DatasetLock.acquire(this.dir, this.worker);
+    } catch (e) {
+      if (createdDir) rmEmptyDir(this.dir);
+      throw e;
+    }
+    try {
+      const state = this.open(createdDir);
+      this.complete = state.complete;
+      this.generation = state.generation;
+      this.undo = state.undo;
+    } catch (e) {
+      this.lock.release();
+      if (createdDir) rmEmptyDir(this.dir);
+      throw e;
+    }
+    this.dropInterruptUndo = onInterrupt(() => this.abort());
+    // A finished dataset needs no writer: nothing to hold the lock for.
+    if (this.complete) this.close();
+  }
+
+  /**
+   * Brings the folder to a known state under the lock: finishes a switch a kill interrupted,
+   * removes leftovers, checks the settings, and decides which build (generation) to continue.
+   */
+  private open(createdDir: boolean): { complete: boolean; generation: number; undo: DatasetWriter['undo'] } {
+    const { opts, dir } = this;
+    const multi = this.worker.count > 1;
+    removeOrphanTemporaries(dir, multi);
+    const runPath = join(dir, RUN_FILE);
     const wanted = JSON.stringify(opts.runConfig);
-    if (opts.overwrite) clearDataset(this.dir);
-    else {
+    let manifest = readManifestIfAny(dir);
+    let building = buildGeneration(dir);
+    // Killed between the manifest rename and the cleanup: the build is committed already.
+    if (manifest && building !== null && building === manifestGeneration(manifest)) {
+      completeSwitch(dir, manifest);
+      building = null;
+    }
+    const had = readIfExists(runPath);
+    let generation: number;
+    if (opts.overwrite) {
+      if (building !== null && had === wanted) generation = building; // resume the same overwrite
+      else {
+        // Drop any other build in progress; the served version (if any) stays until the switch.
+        rmSync(join(dir, PARTIAL_DIR), { recursive: true, force: true });
+        if (manifest) generation = nextGeneration(dir, manifest);
+        else {
+          clearDataset(dir);
+          generation = 0;
+        }
+        building = null;
+      }
+    } else {
       // Workers starting together race here: run.json is written before any shard, so a
       // folder with data but no run.json is looked at twice before it is called foreign.
-      let had = readIfExists(runPath);
-      if (had === null && hasData(this.dir)) had = readIfExists(runPath);
-      if (had === null && hasData(this.dir)) {
-        throw new Error(`dataset ${this.dir} exists but has no ${RUN_FILE} to compare settings with; use --overwrite to replace it`);
+      let seen = had;
+      if (seen === null && hasData(dir)) seen = readIfExists(runPath);
+      if (seen === null && hasData(dir)) {
+        throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${dir} exists but has no ${RUN_FILE} to compare settings with; use --overwrite to replace it`, { dir });
       }
-      if (had !== null && had !== wanted) {
-        throw new Error(`dataset ${this.dir} was written with other settings (${diffKeys(JSON.parse(had), opts.runConfig)}); use --overwrite to replace it`);
+      if (seen !== null && seen !== wanted) {
+        throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${dir} was written with other settings (${diffKeys(JSON.parse(seen), opts.runConfig)}); use --overwrite to replace it (the current version is served until the new one commits)`, { dir });
       }
+      if (building === null && manifest) {
+        retireUnreferenced(dir, manifest, null); // an old generation a kill left behind
+        return { complete: true, generation: manifestGeneration(manifest), undo: { createdDir, previousRun: had, startedBuild: false } };
+      }
+      generation = building ?? 0;
     }
-    mkdirSync(this.dir, { recursive: true });
+    const startedBuild = building === null;
     writeFileAtomic(runPath, wanted);
-    mkdirSync(join(this.dir, 'shards'), { recursive: true });
-    mkdirSync(join(this.dir, PARTIAL_DIR), { recursive: true });
-    this.complete = existsSync(join(this.dir, MANIFEST_FILE));
-    if (!this.complete) this.recover();
-    if (opts.meta && !this.complete) this.writeMeta(opts.meta);
+    mkdirSync(join(dir, generationDir(generation)), { recursive: true });
+    mkdirSync(join(dir, PARTIAL_DIR), { recursive: true });
+    if (startedBuild) writeBuildGeneration(dir, generation);
+    manifest = readManifestIfAny(dir);
+    retireUnreferenced(dir, manifest, generation);
+    this.recover(generation);
+    if (opts.meta) this.writeMeta(opts.meta);
+    return { complete: false, generation, undo: { createdDir, previousRun: had, startedBuild } };
   }
 
   /** Batches committed by earlier runs (in shards this writer will skip). */
@@ -97,8 +174,8 @@ export class DatasetWriter {
     const first = index * this.opts.batchesPerShard * this.opts.batchSize;
     this.current = {
       index, sums: zeroSums(), samples: 0, nextSample: first,
-      writer: new ShardWriter(join(this.dir, shardFileName(index)), this.schema, this.opts.layout, this.opts.codec, {
-        indexPath: join(this.dir, indexFileOf(shardFileName(index))), firstBatch: index * this.opts.batchesPerShard, firstSample: first,
+      writer: new ShardWriter(join(this.dir, shardFileName(index, this.generation)), this.schema, this.opts.layout, this.opts.codec, {
+        indexPath: join(this.dir, indexFileOf(shardFileName(index, this.generation))), firstBatch: index * this.opts.batchesPerShard, firstSample: first,
         zstdLevel: this.opts.zstdLevel,
       }),
     };
@@ -121,7 +198,7 @@ export class DatasetWriter {
       cur.writer.append(batch);
     } catch (e) {
       // A rejected batch leaves nothing behind: the unfinished shard goes with it.
-      this.abort();
+      this.dropShard();
       throw e;
     }
     cur.nextSample += n;
@@ -136,7 +213,7 @@ export class DatasetWriter {
     if (!cur) return;
     // Shard, then index, then sidecar: a sidecar vouches for two committed files.
     const result = cur.writer.finish();
-    const file = shardFileName(cur.index);
+    const file = shardFileName(cur.index, this.generation);
     const sidecar: Sidecar = {
       shard: {
         file,
@@ -169,16 +246,53 @@ export class DatasetWriter {
   }
 
   tryFinish(meta?: Pick<Manifest, 'teacher' | 'source'>): Manifest | number[] {
-    this.endShard();
-    if (meta) this.writeMeta(meta);
-    // Shards this process wrote are trusted; others are checked against their sidecars.
-    return finalizeDataset(this.dir, { trusted: new Set(this.done.keys()) });
+    try {
+      this.endShard();
+      if (meta) this.writeMeta(meta);
+      // Shards this process wrote are trusted; others are checked against their sidecars.
+      return finalizeDataset(this.dir, { trusted: new Set(this.done.keys()), retireGraceMs: this.opts.retireGraceMs });
+    } finally {
+      this.close();
+    }
   }
 
-  /** Drops the shard in progress; committed shards stay for a later resume. */
+  /**
+   * Ends a failed or interrupted run: drops the shard in progress and keeps committed shards
+   * for a later resume. A run that leaves no committed shard leaves nothing at all: its build
+   * folder, .partial/, run.json (the previous one comes back) and the folder if it made it.
+   */
   abort(): void {
+    this.dropShard();
+    if (this.finished) return;
+    if (this.done.size === 0 && this.worker.count === 1 && !this.complete) this.undoBuild();
+    this.close();
+  }
+
+  private dropShard(): void {
     this.current?.writer.abort();
     this.current = null;
+  }
+
+  /** Releases the lock; the writer is done. */
+  private close(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.dropInterruptUndo?.();
+    this.lock.release();
+  }
+
+  private undoBuild(): void {
+    const { dir } = this;
+    rmSync(join(dir, PARTIAL_DIR), { recursive: true, force: true });
+    if (this.generation > 0) rmSync(join(dir, generationDir(this.generation)), { recursive: true, force: true });
+    else if (!existsSync(join(dir, MANIFEST_FILE))) rmSync(join(dir, SHARDS_DIR), { recursive: true, force: true });
+    const runPath = join(dir, RUN_FILE);
+    if (this.undo.previousRun === null) rmSync(runPath, { force: true });
+    else writeFileAtomic(runPath, this.undo.previousRun);
+    if (this.undo.createdDir) {
+      this.lock.release();
+      rmEmptyDir(dir);
+    }
   }
 
   private writeMeta(meta: Pick<Manifest, 'teacher' | 'source'>): void {
@@ -192,8 +306,8 @@ export class DatasetWriter {
    * shard's rename, so it vouches for a whole file); removes this worker's other shard files,
    * temporary ones included, and leaves other workers' files alone.
    */
-  private recover(): void {
-    const shardsDir = join(this.dir, 'shards');
+  private recover(generation: number): void {
+    const shardsDir = join(this.dir, generationDir(generation));
     for (const f of readdirSync(shardsDir)) {
       const index = shardIndexOfFile(f);
       if (index < 0 || index % this.worker.count !== this.worker.index) continue;
@@ -218,13 +332,26 @@ function readIfExists(path: string): string | null {
   }
 }
 
-/** A manifest or a committed shard file: the folder holds a dataset, not just empty folders. */
+/** A manifest or a committed shard file (any generation): the folder holds a dataset, not just empty folders. */
 function hasData(dir: string): boolean {
   if (existsSync(join(dir, MANIFEST_FILE))) return true;
   try {
-    return readdirSync(join(dir, 'shards')).some((f) => f.endsWith('.arrow'));
+    return readdirSync(join(dir, SHARDS_DIR), { recursive: true }).some((f) => String(f).endsWith('.arrow'));
   } catch {
     return false;
+  }
+}
+
+function readManifestIfAny(dir: string): Manifest | null {
+  return existsSync(join(dir, MANIFEST_FILE)) ? readManifest(dir) : null;
+}
+
+/** Removes `dir` if it is empty (a folder this run created and left nothing in). */
+function rmEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty, or gone: either way nothing of ours is left
   }
 }
 

@@ -1,16 +1,18 @@
 // Turns committed shards into a dataset: checks that every shard of the dataset has a sidecar
 // whose file still matches it, sums the statistics, and writes manifest.json (the commit
 // point). Run by the last precompute worker to finish, or by `logit-cache finalize`.
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
 import { sha256File } from './checksum.js';
 import { MANIFEST_FILE, type Manifest, readManifest, type ShardEntry, writeManifest } from './manifest.js';
 import { type CodecName, FORMAT_VERSION, indexTypeFor, type TopkLayout } from './types.js';
 import { DEFAULT_Q8_SCALE } from './values.js';
 import { isPlaneEncoded, rankDeltaFields } from './encodings/value-planes.js';
 import { VERSION } from '../version.js';
+import { CodedError } from '../errors.js';
+import { PARTIAL_DIR, retireUnreferenced, sleepSync } from './generations.js';
 
-export const PARTIAL_DIR = '.partial';
+export { PARTIAL_DIR };
 
 /** Per-token statistics a shard accumulates; summed over shards for the manifest. */
 export interface StatSums { tokens: number; massSum: number; top1Hits: number; top1Count: number }
@@ -52,16 +54,34 @@ export function readSidecar(dir: string, index: number, checkHash = true): { sid
 
 export function readMeta(dir: string): DatasetMeta {
   const path = join(dir, PARTIAL_DIR, 'meta.json');
-  if (!existsSync(path)) throw new Error(`${path}: missing; finalize needs a dataset folder that precompute-logits has started`);
+  if (!existsSync(path)) throw new CodedError('LC_ERR_INPUT_PATH', `${path}: missing; finalize needs a dataset folder that precompute-logits has started`, { path });
   return JSON.parse(readFileSync(path, 'utf8')) as DatasetMeta;
 }
 
+export interface FinalizeOptions {
+  /** Shards whose files this process wrote: their sha256 is not recomputed. */
+  trusted?: ReadonlySet<number>;
+  /**
+   * After the manifest switches to a new generation, how long the old one stays on disk before
+   * it is deleted, so servers that cached the old manifest (catalog TTL, 1 s by default) see the
+   * new one before the old files go. Default: $LOGIT_CACHE_RETIRE_GRACE_MS or 2000.
+   */
+  retireGraceMs?: number;
+}
+
+export function defaultRetireGraceMs(): number {
+  const env = Number(process.env.LOGIT_CACHE_RETIRE_GRACE_MS);
+  return Number.isFinite(env) && env >= 0 ? env : 2000;
+}
+
 /**
- * Writes the manifest when every shard is committed and returns it; otherwise returns the
- * indices of the shards still missing. `trusted` shards skip the sha256 re-check.
+ * Writes the manifest when every shard of the build in progress is committed and returns it;
+ * otherwise returns the indices of the shards still missing. With no build in progress, the
+ * committed manifest is returned. The manifest rename is the switch: the previous version is
+ * served until it, then its files are retired (after the grace period).
  */
-export function finalizeDataset(dir: string, opts: { trusted?: ReadonlySet<number> } = {}): Manifest | number[] {
-  if (existsSync(join(dir, MANIFEST_FILE))) return readManifest(dir);
+export function finalizeDataset(dir: string, opts: FinalizeOptions = {}): Manifest | number[] {
+  if (!existsSync(join(dir, PARTIAL_DIR, 'meta.json')) && existsSync(join(dir, MANIFEST_FILE))) return readManifest(dir);
   let meta: DatasetMeta;
   try {
     meta = readMeta(dir);
@@ -79,11 +99,31 @@ export function finalizeDataset(dir: string, opts: { trusted?: ReadonlySet<numbe
     if (side?.valid) sidecars.push(side.sidecar);
     else missing.push(s);
   }
-  if (missing.length) return existsSync(join(dir, MANIFEST_FILE)) ? readManifest(dir) : missing;
+  // Another worker may have finalized meanwhile (and removed .partial/).
+  if (missing.length) return !existsSync(join(dir, PARTIAL_DIR, 'meta.json')) && existsSync(join(dir, MANIFEST_FILE)) ? readManifest(dir) : missing;
   const manifest = buildManifest(meta, sidecars);
   writeManifest(dir, manifest);
-  rmSync(join(dir, PARTIAL_DIR), { recursive: true, force: true });
+  completeSwitch(dir, manifest, opts.retireGraceMs ?? defaultRetireGraceMs());
   return manifest;
+}
+
+/**
+ * What follows a manifest switch: the files of other generations are deleted (after the grace
+ * period when there are any) and the build's .partial/ goes. Also run by the next writer when a
+ * kill came between the switch and this cleanup.
+ */
+export function completeSwitch(dir: string, manifest: Manifest, graceMs = 0): void {
+  if (graceMs > 0 && hasOtherGenerations(dir, manifest)) sleepSync(graceMs);
+  retireUnreferenced(dir, manifest, null);
+  rmSync(join(dir, PARTIAL_DIR), { recursive: true, force: true });
+}
+
+function hasOtherGenerations(dir: string, manifest: Manifest): boolean {
+  const named = new Set(manifest.shards.flatMap((s) => [s.file, s.index.file]));
+  const shards = join(dir, 'shards');
+  if (!existsSync(shards)) return false;
+  return readdirSync(shards, { recursive: true, withFileTypes: true })
+    .some((e) => e.isFile() && /^shard-\d{6}\.(idx\.)?arrow$/.test(e.name) && !named.has(relative(dir, join(e.parentPath, e.name)).split(sep).join('/')));
 }
 
 function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {

@@ -9,6 +9,7 @@ import { writeFileAtomic } from './fs-atomic.js';
 import { indexFileOf } from './index-file.js';
 import { parseMajor } from './schema.js';
 import { type CodecName, FORMAT_MAJOR, type IndexType, type ValueEncoding } from './types.js';
+import { CodedError } from '../errors.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -65,7 +66,7 @@ export function validateManifest(m: unknown, where: string): asserts m is Manife
   const v = schemaValidator();
   if (!v(m)) {
     const errs = (v.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
-    throw new Error(`${where}: manifest does not match schemas/manifest.schema.json: ${errs}`);
+    throw new CodedError('LC_ERR_MANIFEST_INVALID', `${where}: manifest does not match schemas/manifest.schema.json: ${errs}`);
   }
   checkManifestSums(m as Manifest, where);
 }
@@ -74,21 +75,21 @@ function checkManifestSums(m: Manifest, where: string): void {
   let batch = 0, sample = 0, tokens = 0;
   m.shards.forEach((s, i) => {
     const at = `${where}: shards[${i}] (${s.file})`;
-    if (s.firstBatch !== batch) throw new Error(`${at}: firstBatch ${s.firstBatch}, expected ${batch}`);
-    if (s.firstSample !== sample) throw new Error(`${at}: firstSample ${s.firstSample}, expected ${sample}`);
-    if (s.firstSample !== s.firstBatch * m.batchSize) throw new Error(`${at}: firstSample ${s.firstSample} is not firstBatch x batchSize (${s.firstBatch * m.batchSize})`);
+    if (s.firstBatch !== batch) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: firstBatch ${s.firstBatch}, expected ${batch}`);
+    if (s.firstSample !== sample) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: firstSample ${s.firstSample}, expected ${sample}`);
+    if (s.firstSample !== s.firstBatch * m.batchSize) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: firstSample ${s.firstSample} is not firstBatch x batchSize (${s.firstBatch * m.batchSize})`);
     // Every batch but the dataset's last holds batchSize samples.
     const last = i === m.shards.length - 1;
     const full = s.batchCount * m.batchSize;
     if (last ? s.sampleCount <= full - m.batchSize || s.sampleCount > full : s.sampleCount !== full) {
-      throw new Error(`${at}: ${s.sampleCount} samples in ${s.batchCount} batches; every batch but the last holds batchSize (${m.batchSize})`);
+      throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: ${s.sampleCount} samples in ${s.batchCount} batches; every batch but the last holds batchSize (${m.batchSize})`);
     }
-    if (s.index.file !== indexFileOf(s.file)) throw new Error(`${at}: index file ${s.index.file}, expected ${indexFileOf(s.file)}`);
-    if (8 + s.schemaLength >= s.bytes) throw new Error(`${at}: a ${s.schemaLength}-byte schema message does not fit a ${s.bytes}-byte file`);
+    if (s.index.file !== indexFileOf(s.file)) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: index file ${s.index.file}, expected ${indexFileOf(s.file)}`);
+    if (8 + s.schemaLength >= s.bytes) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: a ${s.schemaLength}-byte schema message does not fit a ${s.bytes}-byte file`);
     batch += s.batchCount; sample += s.sampleCount; tokens += s.tokens;
   });
   if (batch !== m.batchCount || sample !== m.sampleCount || tokens !== m.tokenCount) {
-    throw new Error(`${where}: shards hold ${batch} batches/${sample} samples/${tokens} tokens, manifest says ${m.batchCount}/${m.sampleCount}/${m.tokenCount}`);
+    throw new CodedError('LC_ERR_MANIFEST_INVALID', `${where}: shards hold ${batch} batches/${sample} samples/${tokens} tokens, manifest says ${m.batchCount}/${m.sampleCount}/${m.tokenCount}`);
   }
 }
 
@@ -123,7 +124,7 @@ export async function readManifestAsync(datasetDir: string): Promise<{ manifest:
 
 function manifestReadError(path: string, e: unknown): Error {
   const code = (e as NodeJS.ErrnoException).code;
-  return new Error(code === 'ENOENT' ? `${path}: no manifest; not a dataset, or its precompute has not finished` : `${path}: ${(e as Error).message}`);
+  return new CodedError('LC_ERR_MANIFEST_INVALID', code === 'ENOENT' ? `${path}: no manifest; not a dataset, or its precompute has not finished` : `${path}: ${(e as Error).message}`);
 }
 
 /** Parses and validates manifest text already read (the server parses exactly what it serves). */
@@ -132,7 +133,7 @@ export function parseManifest(text: string, path: string): Manifest {
   try {
     m = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
+    throw new CodedError('LC_ERR_MANIFEST_INVALID', `${path}: invalid JSON: ${(e as Error).message}`);
   }
   // Version first, so an older or newer manifest gets a clear message rather than schema noise.
   const version = (m as { formatVersion?: unknown } | null)?.formatVersion;

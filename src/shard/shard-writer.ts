@@ -1,12 +1,14 @@
 // Writes one shard: an Arrow IPC file assembled message by message under a temporary
 // name, committed by fsync + rename only when complete, then its index file (format 2.0)
 // the same way. The caller records both in a sidecar only after both are committed.
+import { CodedError, describeWriteFailure } from '../errors.js';
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Schema } from 'apache-arrow';
 import { compressionTypeOf, registerCodecs, withZstdLevel } from './codecs.js';
-import { commitFile, writeAll } from './fs-atomic.js';
+import { onInterrupt } from './cleanup.js';
+import { commitFile, temporaryName, writeAll, writeFileAtomic } from './fs-atomic.js';
 import { encodeIndex, IndexBuilder } from './index-file.js';
 import { type BlockInfo, EOS, FILE_HEAD, fileTail, serializeBatch } from './ipc-framing.js';
 import { toRecordBatch } from './record-batch.js';
@@ -45,6 +47,7 @@ export class ShardWriter {
   private readonly index: IndexBuilder;
   private samples = 0;
   private tokens = 0;
+  private readonly dropInterruptUndo: () => void;
 
   constructor(
     readonly path: string,
@@ -54,9 +57,11 @@ export class ShardWriter {
     private readonly opts: ShardWriterOptions,
   ) {
     registerCodecs();
-    this.tmp = `${path}.tmp`;
+    this.tmp = temporaryName(path);
     this.index = new IndexBuilder(opts.firstBatch, opts.firstSample);
-    this.fd = openSync(this.tmp, 'w');
+    this.fd = openSync(this.tmp, 'wx');
+    // Ctrl-C between here and the commit removes the unfinished file.
+    this.dropInterruptUndo = onInterrupt(() => this.abort());
     this.write(FILE_HEAD);
   }
 
@@ -91,17 +96,10 @@ export class ShardWriter {
     this.write(fileTail(this.schema, this.blocks));
     commitFile(this.fd, this.tmp, this.path);
     this.fd = -1;
+    this.dropInterruptUndo();
+    // A shard without its index has no sidecar yet: the next run removes both and redoes it.
     const indexBytes = encodeIndex(this.index.build());
-    const indexTmp = `${this.opts.indexPath}.tmp`;
-    const fd = openSync(indexTmp, 'w');
-    try {
-      writeAll(fd, indexBytes);
-    } catch (e) {
-      closeSync(fd);
-      rmSync(indexTmp, { force: true });
-      throw this.writeError(indexTmp, e);
-    }
-    commitFile(fd, indexTmp, this.opts.indexPath);
+    writeFileAtomic(this.opts.indexPath, indexBytes);
     return {
       bytes: this.position,
       sha256: this.fileHash.digest('hex'),
@@ -121,21 +119,20 @@ export class ShardWriter {
       this.fd = -1;
     }
     rmSync(this.tmp, { force: true });
+    this.dropInterruptUndo();
   }
 
   private write(bytes: Uint8Array): void {
     try {
       writeAll(this.fd, bytes);
     } catch (e) {
-      throw this.writeError(this.tmp, e);
+      throw this.writeError(this.path, e);
     }
     this.fileHash.update(bytes);
     this.position += bytes.length;
   }
 
   private writeError(file: string, e: unknown): Error {
-    const code = (e as NodeJS.ErrnoException).code;
-    const what = code === 'ENOSPC' ? 'disk full' : code === 'EFBIG' ? 'file too large for this filesystem or ulimit' : (e as Error).message;
-    return new Error(`shard ${file}: write failed (${what}); committed shards are kept, so re-running the same command resumes after them`, { cause: e });
+    return new CodedError('LC_ERR_WRITE_FAILED', `shard ${file}: write failed (${describeWriteFailure(e)}); committed shards are kept, so re-running the same command resumes after them`, { file }, { cause: e });
   }
 }

@@ -1,6 +1,7 @@
 // Building the model inputs for a right-padded batch. Pure typed-array work, so it needs no
 // onnxruntime import; TeacherSession wraps the results in tensors.
 
+import { TeacherError } from './errors.js';
 /** Inputs TeacherSession knows how to fill; anything else a model declares is an error. */
 export const KNOWN_INPUTS = ['input_ids', 'attention_mask', 'position_ids'] as const;
 export type KnownInput = (typeof KNOWN_INPUTS)[number];
@@ -9,11 +10,11 @@ export type KnownInput = (typeof KNOWN_INPUTS)[number];
 export function planFeeds(inputNames: readonly string[], label: string): { attentionMask: boolean; positionIds: boolean } {
   const listed = inputNames.join(', ') || '(none)';
   if (!inputNames.includes('input_ids')) {
-    throw new Error(`teacher ${label}: model has no input "input_ids"; inputs: ${listed}`);
+    throw new TeacherError(`teacher ${label}: model has no input "input_ids"; inputs: ${listed}`);
   }
   for (const name of inputNames) {
     if (!(KNOWN_INPUTS as readonly string[]).includes(name)) {
-      throw new Error(
+      throw new TeacherError(
         `teacher ${label}: model input "${name}" cannot be fed (known: ${KNOWN_INPUTS.join(', ')}); inputs: ${listed}`,
       );
     }

@@ -1,6 +1,7 @@
 // Graph surgery that appends a top-k head to a teacher's logits, so the session hands back
 // [B,S,k] ids and log-probabilities instead of [B,S,V] logits (12·k bytes per token instead
 // of 4·V). The original logits output stops being a graph output, so ORT never copies it out.
+import { TeacherError } from './errors.js';
 import {
   DT,
   attrInt,
@@ -50,13 +51,13 @@ export function findLogitsOutput(model: ModelProto, logitsOutput: string, label:
   const out = outputs.find((o) => o.name === logitsOutput);
   if (!out) {
     const names = outputs.map((o) => o.name).join(', ');
-    throw new Error(`teacher ${label}: model has no output "${logitsOutput}"; outputs: ${names || '(none)'}`);
+    throw new TeacherError(`teacher ${label}: model has no output "${logitsOutput}"; outputs: ${names || '(none)'}`);
   }
   const tensor = out.type?.tensorType;
-  if (!tensor) throw new Error(`teacher ${label}: output "${logitsOutput}" is not a tensor`);
+  if (!tensor) throw new TeacherError(`teacher ${label}: output "${logitsOutput}" is not a tensor`);
   const elemType = tensor.elemType ?? 0;
   if (elemType !== DT.FLOAT && elemType !== DT.FLOAT16 && elemType !== DT.BFLOAT16 && elemType !== DT.DOUBLE) {
-    throw new Error(`teacher ${label}: output "${logitsOutput}" has element type ${elemType}, expected a float type`);
+    throw new TeacherError(`teacher ${label}: output "${logitsOutput}" has element type ${elemType}, expected a float type`);
   }
   const rawDims = tensor.shape?.dim;
   const dims = rawDims ? rawDims.map(dimOf) : null;
@@ -92,16 +93,16 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
   if (!Number.isInteger(k) || k < 1) throw new Error(`teacher ${label}: k must be an integer >= 1, got ${k}`);
   const vocab = resolveVocab(info, opts.vocabSize, label);
   if (vocab !== null && k > vocab) {
-    throw new Error(`teacher ${label}: k=${k} exceeds the vocabulary size ${vocab}`);
+    throw new TeacherError(`teacher ${label}: k=${k} exceeds the vocabulary size ${vocab}`);
   }
   const opset = defaultOpset(proto);
   // TopK-11 is the first with `largest`/`sorted` and k as an input; older graphs are not worth
   // a second code path.
-  if (opset < 11) throw new Error(`teacher ${label}: opset ${opset} is too old for the fused head (need >= 11)`);
+  if (opset < 11) throw new TeacherError(`teacher ${label}: opset ${opset} is too old for the fused head (need >= 11)`);
 
   const taken = graphNames(graph);
   for (const name of [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT]) {
-    if (taken.has(name)) throw new Error(`teacher ${label}: model already defines "${name}"`);
+    if (taken.has(name)) throw new TeacherError(`teacher ${label}: model already defines "${name}"`);
   }
   const fresh = (base: string): string => {
     let name = `lc_topk/${base}`;
@@ -164,10 +165,10 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
 function resolveVocab(info: LogitsInfo, vocabSize: number | undefined, label: string): number | null {
   if (vocabSize === undefined) return info.vocab;
   if (!Number.isInteger(vocabSize) || vocabSize < 1) {
-    throw new Error(`teacher ${label}: vocabSize must be an integer >= 1, got ${vocabSize}`);
+    throw new TeacherError(`teacher ${label}: vocabSize must be an integer >= 1, got ${vocabSize}`);
   }
   if (info.vocab !== null && vocabSize > info.vocab) {
-    throw new Error(`teacher ${label}: vocabSize ${vocabSize} exceeds the logits width ${info.vocab} of "${info.name}"`);
+    throw new TeacherError(`teacher ${label}: vocabSize ${vocabSize} exceeds the logits width ${info.vocab} of "${info.name}"`);
   }
   return vocabSize;
 }

@@ -3,6 +3,7 @@
 // reliable, so the namespace is taken from there and types come from a type-only import.
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
+import { TeacherError } from './errors.js';
 
 export const onnx = onnxProto.onnx;
 export type ModelProto = OnnxTypes.ModelProto;
@@ -37,9 +38,9 @@ export function decodeModel(bytes: Uint8Array, label: string): ModelProto {
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (err) {
-    throw new Error(`teacher ${label}: not an ONNX ModelProto (${(err as Error).message})`);
+    throw new TeacherError(`teacher ${label}: not an ONNX ModelProto (${(err as Error).message})`);
   }
-  if (!model.graph) throw new Error(`teacher ${label}: model has no graph`);
+  if (!model.graph) throw new TeacherError(`teacher ${label}: model has no graph`);
   return model;
 }
 

@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { firstNonFinite } from '../topk/finite.js';
 import { topkLogprobsRows } from '../topk/topk.js';
-import { TeacherNonFiniteError } from './errors.js';
+import { TeacherError, TeacherNonFiniteError } from './errors.js';
 import { checkBatch, fillAttentionMask, fillInputIds, fillPositionIds, planFeeds } from './feeds.js';
 import {
   TOPK_IDS_OUTPUT,
@@ -97,14 +97,14 @@ export class TeacherSession {
     const proto = light.proto;
     const info = findLogitsOutput(proto, logitsOutput, label);
     if (info.vocab === null && opts.vocabSize === undefined) {
-      throw new Error(`teacher ${label}: output "${logitsOutput}" has no fixed last dim; pass vocabSize`);
+      throw new TeacherError(`teacher ${label}: output "${logitsOutput}" has no fixed last dim; pass vocabSize`);
     }
     const width = info.vocab ?? opts.vocabSize!;
     const vocabSize = opts.vocabSize ?? width;
     if (!Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > width) {
-      throw new Error(`teacher ${label}: vocabSize ${vocabSize} must be in 1..${width} (the logits width)`);
+      throw new TeacherError(`teacher ${label}: vocabSize ${vocabSize} must be in 1..${width} (the logits width)`);
     }
-    if (opts.k > vocabSize) throw new Error(`teacher ${label}: k=${opts.k} exceeds the vocabulary size ${vocabSize}`);
+    if (opts.k > vocabSize) throw new TeacherError(`teacher ${label}: k=${opts.k} exceeds the vocabulary size ${vocabSize}`);
 
     let main: Loaded;
     if (topkOn === 'graph') {
@@ -263,12 +263,12 @@ async function load(
     session = rewritten ? await ort.InferenceSession.create(rewritten, options) : await ort.InferenceSession.create(modelPath, options);
   } catch (err) {
     const hint = device === 'cuda' ? ` (${CUDA_HINT})` : '';
-    throw new Error(`teacher ${label}: onnxruntime could not load the model: ${(err as Error).message}${hint}`);
+    throw new TeacherError(`teacher ${label}: onnxruntime could not load the model: ${(err as Error).message}${hint}`);
   }
   for (const name of fetch) {
     if (!session.outputNames.includes(name)) {
       await session.release();
-      throw new Error(`teacher ${label}: model has no output "${name}"; outputs: ${session.outputNames.join(', ')}`);
+      throw new TeacherError(`teacher ${label}: model has no output "${name}"; outputs: ${session.outputNames.join(', ')}`);
     }
   }
   try {
@@ -317,6 +317,6 @@ function assertCudaAvailable(label: string): void {
   const binDir = path.join(pkgDir, 'bin', 'napi-v6', process.platform, process.arch);
   const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
   if (!existsSync(path.join(binDir, lib))) {
-    throw new Error(`teacher ${label}: device 'cuda' requested but ${lib} is not installed in ${binDir}; ${CUDA_HINT}`);
+    throw new TeacherError(`teacher ${label}: device 'cuda' requested but ${lib} is not installed in ${binDir}; ${CUDA_HINT}`);
   }
 }

@@ -36,6 +36,19 @@ describe('planInference', () => {
     );
   });
 
+  it('never mixes empty samples with non-empty ones (the teacher never sees a zero-length row)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(6), { maxLength: 60 }), budgetArb, (lengths, budget) => {
+        for (const b of planInference(lengths, budget)) {
+          const empty = Array.from(b.rows, (r) => lengths[r] === 0);
+          expect(empty.every((e) => e === empty[0])).toBe(true);
+          expect(b.seqLen === 0).toBe(empty[0]);
+        }
+      }),
+    );
+    expect(planInference([3, 0, 2, 0], 100).map((b) => [Array.from(b.rows), b.seqLen])).toEqual([[[0, 2], 3], [[1, 3], 0]]);
+  });
+
   it('puts a sample longer than the budget alone', () => {
     const plan = planInference([10, 500, 20], 100);
     const alone = plan.find((b) => b.seqLen === 500);
@@ -48,6 +61,8 @@ describe('planInference', () => {
         const plan = planInference(lengths, budget);
         for (let i = 0; i + 1 < plan.length; i++) {
           const b = plan[i];
+          // Empty samples are cut off from real rows whatever the budget.
+          if (b.seqLen > 0 && plan[i + 1].seqLen === 0) continue;
           // The next batch starts with the longest remaining row, which is no longer than b.seqLen.
           expect((b.rows.length + 1) * Math.max(1, b.seqLen)).toBeGreaterThan(budget);
         }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSyntheticTeacher } from '../../src/teacher/index.js';
 import { decodeModel, encodeModel } from '../../src/teacher/onnx-model.js';
-import { cliPath, runCli } from '../cli.js';
+import { cliPath, errorCode, runCli } from '../cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lc-errors-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -49,6 +49,7 @@ describe('precompute-logits bad input', () => {
     const data = jsonl('bad-line.jsonl', ['{"input_ids": [1, 2]}', '{"input_ids": [1, 3]}', '{"input_ids": [1, 2,, 3]}']);
     const r = run(data);
     expect(r.status).toBe(1);
+    expect(errorCode(r.stderr)).toBe('LC_ERR_DATA_INVALID');
     expect(r.stderr).toContain(`${data}:3`);
     expect(existsSync(join(root, 'out', 'd', 'manifest.json'))).toBe(false);
   });
@@ -56,48 +57,64 @@ describe('precompute-logits bad input', () => {
   it('names sample and position of an id outside the vocabulary, and of a negative id', () => {
     const r = run(jsonl('big-id.jsonl', ['{"input_ids": [1, 2]}', '{"input_ids": [1, 2, 5000]}']));
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/sample 1, position 2: token id 5000 is outside the teacher's vocabulary \[0, 1000\)/);
+    expect(errorCode(r.stderr)).toBe('LC_ERR_TOKEN_OUT_OF_VOCAB');
+    expect(r.stderr).toMatch(/sample 1, position 2/);
     const n = run(jsonl('neg-id.jsonl', ['{"input_ids": [1, -4]}']));
     expect(n.status).toBe(1);
-    expect(n.stderr).toMatch(/neg-id.jsonl:1.*input_ids\[1\] is -4/);
+    expect(errorCode(n.stderr)).toBe('LC_ERR_DATA_INVALID');
+    expect(n.stderr).toMatch(/neg-id.jsonl:1.*input_ids\[1\]/);
   });
 
   it('lists the outputs a model has when the logits output is missing', () => {
     const r = run(good, ['--logits-output', 'scores']);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/no output "scores".*logits/);
+    expect(errorCode(r.stderr)).toBe('LC_ERR_TEACHER_INVALID');
+    expect(r.stderr).toMatch(/"scores".*logits/);
   });
 
   it('treats k larger than the vocabulary, and bad flags, as usage errors (exit 2)', () => {
     const r = run(good, ['--top-k', String(VOCAB + 1)]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--top-k 1001 is larger than the teacher's vocabulary \(1000\)/);
-    expect(run(good, ['--values', 'f8']).stderr).toMatch(/--values must be one of f32, f16, bf16, q8, rank-delta; got "f8"/);
+    expect(errorCode(r.stderr)).toBe('LC_ERR_USAGE');
+    expect(r.stderr).toMatch(/--top-k 1001/);
+    const bad = run(good, ['--values', 'f8']);
+    expect([bad.status, errorCode(bad.stderr)]).toEqual([2, 'LC_ERR_USAGE']);
+    expect(bad.stderr).toContain('--values');
     expect(run(good, ['--batch-size', '0']).status).toBe(2);
-    expect(runCli('precompute-logits', ['--data', good]).stderr).toMatch(/--model is required/);
+    const missing = runCli('precompute-logits', ['--data', good]);
+    expect([missing.status, errorCode(missing.stderr)]).toEqual([2, 'LC_ERR_USAGE']);
+    expect(missing.stderr).toContain('--model');
   });
 
   it('names the batch, sample and position of non-finite teacher output', () => {
     const data = jsonl('poison.jsonl', [...Array.from({ length: 9 }, () => '{"input_ids": [1, 2, 3]}'), '{"input_ids": [1, 2, 7, 3]}']);
     const r = run(data, ['--batch-size', '4', '--overwrite'], nanModel);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/non-finite log-probability NaN in batch 2 \(sample 9, position 2\)/);
+    expect(errorCode(r.stderr)).toBe('LC_ERR_TEACHER_NON_FINITE');
+    expect(r.stderr).toMatch(/batch 2, sample 9, position 2/);
   });
 
   it('refuses other settings into an existing dataset unless --overwrite', () => {
     expect(run(good, ['--overwrite']).status).toBe(0);
     const r = run(good, ['--top-k', '4']);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/written with other settings \(k: 8 -> 4\); use --overwrite/);
+    expect(errorCode(r.stderr)).toBe('LC_ERR_DATASET_SETTINGS');
+    expect(r.stderr).toMatch(/k: 8 -> 4.*--overwrite/);
     const o = run(good, ['--top-k', '4', '--overwrite']);
     expect(o.status).toBe(0);
     expect(JSON.parse(readFileSync(join(root, 'out', 'd', 'manifest.json'), 'utf8')).topk.k).toBe(4);
   });
 
-  it('names a missing model file', () => {
+  it('names the flag and path of a missing or wrong-kind --model / --data', () => {
     const r = run(good, [], join(root, 'nope.onnx'));
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/nope.onnx: no such file/);
+    expect([r.status, errorCode(r.stderr)]).toEqual([2, 'LC_ERR_INPUT_PATH']);
+    expect(r.stderr).toContain(`--model ${join(root, 'nope.onnx')}: no such file`);
+    const dir = run(good, [], root);
+    expect([dir.status, errorCode(dir.stderr)]).toEqual([2, 'LC_ERR_INPUT_PATH']);
+    expect(dir.stderr).toContain(`--model ${root}: is a directory`);
+    const data = run(join(root, 'missing.jsonl'));
+    expect([data.status, errorCode(data.stderr)]).toEqual([2, 'LC_ERR_INPUT_PATH']);
+    expect(data.stderr).toContain(`--data ${join(root, 'missing.jsonl')}: no such file`);
   });
 });
 
@@ -111,7 +128,8 @@ describe('a write failure mid-run (disk full, file size limit)', () => {
     const args = ['--model', model, '--data', data, '--out', out, '--dataset-id', 'd', '--batch-size', '4', '--batches-per-shard', '1', '--values', 'f32', '--codec', 'none', '--quiet'];
     const limited = spawnSync('bash', ['-c', 'ulimit -f 8; exec "$@"', 'bash', process.execPath, cliPath('precompute-logits'), ...args], { encoding: 'utf8' });
     expect(limited.status).toBe(1);
-    expect(limited.stderr).toMatch(/shard .*shard-0000\d\d\.arrow\.tmp: write failed \(file too large.*re-running the same command resumes/);
+    expect(limited.stderr).toMatch(/shard-0000\d\d\.arrow/);
+    expect(errorCode(limited.stderr)).toBe('LC_ERR_WRITE_FAILED');
     expect(existsSync(join(out, 'd', 'manifest.json'))).toBe(false);
     const kept = readdirSync(join(out, 'd', 'shards'));
     expect(kept.length).toBeGreaterThan(0);

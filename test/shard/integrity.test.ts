@@ -252,7 +252,10 @@ describe('writer refuses bad batches and leaves nothing behind', () => {
     expect(() => new DatasetWriter({ ...opts, runConfig: { k: 4 } })).toThrow(/written with other settings.*--overwrite/);
     const w = new DatasetWriter({ ...opts, runConfig: { k: 4 }, overwrite: true });
     expect(w.resumeFromBatch).toBe(0);
-    expect(existsSync(join(root, 'same', 'manifest.json'))).toBe(false);
+    // The old version stays served until the new one commits (in its own generation folder).
+    expect(existsSync(join(root, 'same', 'manifest.json'))).toBe(true);
+    expect(w.generation).toBe(1);
+    w.abort();
   });
 });
 
