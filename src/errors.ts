@@ -33,6 +33,12 @@ export const ERRORS = {
   LC_ERR_DATA_EMPTY: spec(EXIT_FAILURE, null, 'precompute: the dataset holds no sample', 'pass a dataset with at least one sample'),
   LC_ERR_TOKEN_OUT_OF_VOCAB: spec(EXIT_FAILURE, null, "precompute scan: a token id is not below the teacher's vocabulary size", 'tokenize with the tokenizer of this teacher, or pass the right --model / --vocab-size'),
   LC_ERR_SEQ_TOO_LONG: spec(EXIT_USAGE, null, "precompute pre-check: a sample is longer than the teacher's context length", 'pass --max-seq-len at most the context length the message names (longer samples are cut, the cut is recorded)'),
+  // Tokenizer (precompute --tokenizer, serve --tokenizer, the inspector)
+  LC_ERR_TOKENIZER_INVALID: spec(EXIT_USAGE, null, 'tokenizer: the --tokenizer file cannot be read or is neither a tokenizer.json nor a JSON list of token strings', 'pass a Hugging Face tokenizer.json or a JSON list of strings'),
+  LC_ERR_TOKENIZER_MISMATCH: spec(EXIT_USAGE, null, "tokenizer: it names more ids than the teacher's vocabulary, or far fewer", "pass the teacher's own tokenizer"),
+  LC_ERR_TOKENIZER_CORRUPT: spec(EXIT_FAILURE, null, "inspector: a dataset's stored tokenizer disagrees with the sha256 in its manifest; ids are shown instead", 're-run the precompute command with --tokenizer (nothing is recomputed)'),
+  // Byte sources
+  LC_ERR_SOURCE_READ: spec(EXIT_FAILURE, null, 'reader: a byte range could not be read (HTTP error, a server that ignores Range, a file that changed between reads)', 'check the URL or file the message names; retry transient HTTP errors'),
   // Teacher
   LC_ERR_TEACHER_INVALID: spec(EXIT_FAILURE, null, 'teacher: the model cannot be loaded or used (not ONNX, no input_ids / logits output, shapes that do not fit, provider missing)', 'fix the model or the flag named (--logits-output, --vocab-size, --top-k, --device)'),
   LC_ERR_TEACHER_RUN: spec(EXIT_FAILURE, null, 'teacher: onnxruntime failed while running a batch', 'the message names the samples and shapes; check the model accepts them'),
@@ -54,6 +60,7 @@ export const ERRORS = {
   LC_ERR_BAD_REQUEST: spec(EXIT_FAILURE, 400, 'server: other malformed input (query, percent-encoding, body)', 'fix the request as the message says'),
   LC_ERR_UNAUTHORIZED: spec(EXIT_FAILURE, 401, 'server: a token is required and missing or wrong', 'send Authorization: Bearer <token>'),
   LC_ERR_DATASET_NOT_FOUND: spec(EXIT_FAILURE, 404, 'server: no folder with a complete, valid manifest', 'check the id (GET /datasets); a dataset appears once its manifest commits'),
+  LC_ERR_SAMPLE_NOT_FOUND: spec(EXIT_FAILURE, 404, "inspector: sample id >= the dataset's sample count", 'ask for 0..sampleCount-1'),
   LC_ERR_BATCH_NOT_FOUND: spec(EXIT_FAILURE, 404, "server: batch >= the dataset's batch count", 'ask for 0..batchCount-1'),
   LC_ERR_ROUTE_NOT_FOUND: spec(EXIT_FAILURE, 404, 'server: no such route', 'see docs/HTTP.md'),
   LC_ERR_NOT_ACCEPTABLE: spec(EXIT_FAILURE, 406, 'server: Accept excludes both Arrow and JSON', 'accept application/vnd.apache.arrow.stream or application/json'),

@@ -1,7 +1,8 @@
 // Declarative option tables for the commands: each flag is declared once with its type,
 // default and help, and a bad value is a usage error (exit 2) that names the flag.
 import { parseArgs } from 'node:util';
-import { codeOf, exitCodeOf } from '../errors.js';
+import { codeOf, ERRORS, exitCodeOf } from '../errors.js';
+import { isInterrupted } from '../interrupt.js';
 import { UsageError } from '../precompute/errors.js';
 import { checkInputPath } from './input-path.js';
 
@@ -72,6 +73,8 @@ export async function runCommand(name: string, body: () => Promise<number>): Pro
   try {
     return await body();
   } catch (e) {
+    // An interrupt stops the teacher under the pipeline; its handler tells the story and exits 130.
+    if (isInterrupted()) return ERRORS.LC_ERR_INTERRUPTED.exit;
     const code = codeOf(e);
     process.stderr.write(`${name}: [${code}] ${(e as Error)?.message ?? String(e)}\n`);
     if (code === 'LC_ERR_USAGE') process.stderr.write(`Run '${name} --help' for the options.\n`);

@@ -21,7 +21,8 @@ export interface RunsTopk {
 /** Runs one row of `ids[0..len)`; true when the teacher accepts it. Non-finite output is not a length problem. */
 async function accepts(session: RunsTopk, ids: Int32Array, len: number): Promise<{ ok: true } | { ok: false; error: Error }> {
   try {
-    await session.run(ids.subarray(0, len), 1, len, Int32Array.of(len));
+    // A copy: a teacher in a worker thread takes ownership of (detaches) the buffer it is sent.
+    await session.run(ids.slice(0, len), 1, len, Int32Array.of(len));
     return { ok: true };
   } catch (e) {
     if (codeOf(e) === 'LC_ERR_TEACHER_NON_FINITE') return { ok: true };

@@ -20,6 +20,8 @@ export const DatasetNotFound = coded<'LC_ERR_DATASET_NOT_FOUND', [string]>(
   'LC_ERR_DATASET_NOT_FOUND', 'dataset "%s" not found (no complete manifest under the root)');
 export const BatchNotFound = coded<'LC_ERR_BATCH_NOT_FOUND', [number, string, number]>(
   'LC_ERR_BATCH_NOT_FOUND', 'batch %s not found: dataset "%s" has %s batches');
+export const SampleNotFound = coded<'LC_ERR_SAMPLE_NOT_FOUND', [string, string, number]>(
+  'LC_ERR_SAMPLE_NOT_FOUND', 'sample %s not found: dataset "%s" has %s samples');
 export const BadBatch = coded<'LC_ERR_BAD_BATCH', [string]>(
   'LC_ERR_BAD_BATCH', 'batch %s is not a non-negative integer in canonical form (digits, no leading zeros)');
 export const BadDatasetId = coded<'LC_ERR_BAD_DATASET_ID', [string]>(

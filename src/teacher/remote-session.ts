@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { onStop } from '../interrupt.js';
 import { TeacherNonFiniteError } from './errors.js';
 import type { TeacherSessionOptions, TopkBatch } from './session.js';
 import type { FromWorker, ReadyInfo, RunRequest, WorkerInit } from './worker-messages.js';
@@ -35,9 +36,11 @@ export class RemoteTeacher implements TopkTeacher {
    */
   constructor(readonly modelPath: string, opts: TeacherSessionOptions) {
     const label = path.basename(modelPath);
-    const init: WorkerInit = { modelPath, opts: { ...opts, modelSha256: opts.modelSha256 ?? '' } };
+    const init: WorkerInit = { modelPath, opts: { ...opts, modelSha256: opts.modelSha256 ?? '' }, stop: this.stopFlag.buffer as SharedArrayBuffer };
     const worker = startWorker(init);
     this.worker = worker;
+    this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    this.dropStop = onStop(() => this.stop());
     this.ready = new Promise<RemoteTeacher>((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ready') {
@@ -70,6 +73,16 @@ export class RemoteTeacher implements TopkTeacher {
   }
 
   private readonly worker: Worker;
+  private readonly stopFlag = new Int32Array(new SharedArrayBuffer(4));
+  private readonly exited: Promise<void>;
+  private readonly dropStop: () => void;
+
+  /** For an interrupt: the current call finishes, queued ones are skipped, the thread ends. */
+  private stop(): Promise<void> {
+    Atomics.store(this.stopFlag, 0, 1);
+    this.worker.postMessage({ type: 'close' });
+    return this.exited;
+  }
 
   get vocabSize(): number {
     return this.readyInfo().vocabSize;
@@ -103,6 +116,7 @@ export class RemoteTeacher implements TopkTeacher {
   /** Releases the session and ends the worker (immediately when it never got ready). */
   async dispose(): Promise<void> {
     if (this.closed) return this.closed;
+    this.dropStop();
     if (!this.info || this.failure) {
       // Not ready: the session may still be loading in native code, which termination cannot
       // interrupt. Do not wait for it (an early error must surface in seconds, not after the

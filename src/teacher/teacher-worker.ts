@@ -10,6 +10,7 @@ import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.js';
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+const stopFlag = new Int32Array(init.stop);
 
 let session: TeacherSession | null = null;
 // One call at a time, in arrival order: each request waits for the previous one.
@@ -24,6 +25,13 @@ async function handle(m: ToWorker): Promise<void> {
     await session?.dispose();
     session = null;
     post({ type: 'closed' });
+    // Asked to stop (an interrupt): end this thread now that no native call is running.
+    if (Atomics.load(stopFlag, 0) !== 0) process.exit(0);
+    return;
+  }
+  if (Atomics.load(stopFlag, 0) !== 0) {
+    // Queued calls are skipped once a stop is asked for, so the 'close' behind them comes soon.
+    post({ type: 'error', id: m.id, message: 'teacher stopped (interrupted)', nonFinite: null });
     return;
   }
   try {

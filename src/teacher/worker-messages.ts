@@ -6,6 +6,8 @@ import type { TeacherSessionOptions } from './session.js';
 export interface WorkerInit {
   modelPath: string;
   opts: TeacherSessionOptions;
+  /** Int32Array(1) over shared memory: non-zero once the main thread wants the worker gone. */
+  stop: SharedArrayBuffer;
 }
 
 export interface RunRequest {

@@ -1,13 +1,12 @@
 // The dataset inspector: the page at / and /ui/... (one HTML shell; the browser routes),
 // its files under /ui/assets/, and the JSON it reads under /ui/api/. Auth is the app's
 // (every route but /healthz needs the bearer token when one is set).
-import createError from '@fastify/error';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Manifest } from '../../shard/index.js';
 import { type LoadedTokenizer, tokenizerRefOf } from '../../tokenizer/index.js';
 import type { Dataset } from '../catalog.js';
 import { DATASET_ID_PATTERN } from '../dataset-id.js';
-import { DatasetNotFound, NotReady, RouteNotFound } from '../errors.js';
+import { DatasetNotFound, NotReady, RouteNotFound, SampleNotFound } from '../errors.js';
 import { listForClients } from '../list-datasets.js';
 import { etagMatches } from '../negotiate.js';
 import { type Asset, loadAssets } from '../ui/assets.js';
@@ -16,8 +15,6 @@ import { rowOf, sampleView } from '../ui/sample.js';
 import { computeStats, DEFAULT_BUDGET, type DatasetStats, type StatsBudget } from '../ui/stats.js';
 import { TokenizerCache } from '../ui/tokenizers.js';
 
-export const SampleNotFound = createError<'LC_ERR_SAMPLE_NOT_FOUND', 404, [string, string, number]>(
-  'LC_ERR_SAMPLE_NOT_FOUND', 'sample %s not found: dataset "%s" has %s samples', 404);
 
 export interface UiOptions {
   /** `serve --tokenizer`: shows ids of datasets stored without their own tokenizer. */
