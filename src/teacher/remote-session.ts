@@ -118,11 +118,11 @@ export class RemoteTeacher implements TopkTeacher {
     if (this.closed) return this.closed;
     this.dropStop();
     if (!this.info || this.failure) {
-      // Not ready: the session may still be loading in native code, which termination cannot
-      // interrupt. Do not wait for it (an early error must surface in seconds, not after the
-      // load) and do not let it hold the process open.
-      this.worker.unref();
-      void this.worker.terminate();
+      // Not ready: the session may still be loading in native code, which neither termination
+      // nor process exit may interrupt (the binding aborts the process). Do not wait for it
+      // here (an early error must surface in seconds, not after the load): the worker sees the
+      // flag once the load returns, releases the session and ends, and the process exits then.
+      Atomics.store(this.stopFlag, 0, 1);
       this.closed = Promise.resolve();
       return this.closed;
     }

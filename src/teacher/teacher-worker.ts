@@ -49,6 +49,11 @@ async function handle(m: ToWorker): Promise<void> {
 
 try {
   session = await TeacherSession.open(init.modelPath, init.opts);
+  if (Atomics.load(stopFlag, 0) !== 0) {
+    // Disposed while loading (the run failed early): nothing will be asked of this session.
+    await session.dispose();
+    process.exit(0);
+  }
   post({
     type: 'ready', vocabSize: session.vocabSize, logitsWidth: session.logitsWidth,
     inputNames: [...session.inputNames], outputNames: [...session.outputNames],
