@@ -46,6 +46,7 @@ export async function precompute(
   if (!existsSync(opts.model)) throw new Error(`teacher ${opts.model}: no such file`);
   const sessionOpts: TeacherSessionOptions = {
     k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
+    ...(opts.tailMass ? { tailMass: true } : {}),
   };
   // Start-up stage: session creation (worker), dataset scan and model hash run side by side.
   const remote = overlap ? new RemoteTeacher(opts.model, sessionOpts) : null;
