@@ -70,7 +70,7 @@ describe.skipIf(!stories)('precompute-logits --tail-mass', () => {
       expect(mixed.status).not.toBe(0);
       expect(mixed.stderr).toMatch(/other settings \(.*tailMass/);
 
-      const batches = [];
+      const batches: { offsets: number[]; tail: number[] }[] = [];
       for (let b = 0; b < Math.min(3, reader.batchCount); b++) {
         const x = await reader.readBatch(b);
         batches.push({ offsets: Array.from(x.offsets), tail: Array.from(x.tailLogprobs!) });
