@@ -1,7 +1,7 @@
 // precompute-logits --tail-mass end to end on the real teacher: the stored column equals a
 // float64 log-sum-exp over the non-top-k logits, the manifest and schema say so (format 2.1),
 // resume refuses to mix, the JSON route serves it, and Python (pyarrow, client, loss) reads it.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { buildApp } from '../../src/server/index.js';
 import { DatasetReader } from '../../src/shard/index.js';
 import { TeacherSession } from '../../src/teacher/index.js';
 import { runCli } from '../cli.js';
-import { findPython, findStories } from '../python.js';
+import { findPython, findStories, runPythonAsync } from '../python.js';
 
 const { dir: stories, reason } = findStories();
 if (!stories) console.log(`skipping tail-mass precompute test: ${reason}`);
@@ -90,13 +90,7 @@ describe.skipIf(!stories)('precompute-logits --tail-mass', () => {
         if (!clientOk) return;
         const expected = join(root, `expected-${k}.json`);
         writeFileSync(expected, JSON.stringify({ k, vocab: V, batches }));
-        const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-          const child = spawn(python!, [join(import.meta.dirname, '../client/read_tail_mass.py'), dir, base, `t${k}${topkOn}`, 'tok', expected]);
-          let stdout = '', stderr = '';
-          child.stdout.on('data', (d) => { stdout += d; });
-          child.stderr.on('data', (d) => { stderr += d; });
-          child.on('exit', (code) => resolve({ code, stdout, stderr }));
-        });
+        const out = await runPythonAsync(python!, [join(import.meta.dirname, '../client/read_tail_mass.py'), dir, base, `t${k}${topkOn}`, 'tok', expected]);
         console.log(out.stdout.trim());
         expect(out.stderr).toBe('');
         expect(out.code).toBe(0);
