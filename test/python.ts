@@ -2,7 +2,7 @@
 // that check the contract with training jobs can run it, or skip saying why.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
 export const sharedDir = resolve(repoRoot, '../shared');
@@ -19,4 +19,15 @@ export function findPython(): { python: string | null; reason: string } {
 export function findStories(): { dir: string | null; reason: string } {
   const dir = join(sharedDir, 'teachers/stories260k');
   return existsSync(join(dir, 'model.onnx')) ? { dir, reason: '' } : { dir: null, reason: `${dir} is absent (tests with the real teacher need ../shared)` };
+}
+
+/** Runs Python asynchronously (a server in this same process can answer it meanwhile). */
+export function runPythonAsync(python: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(python, args);
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }

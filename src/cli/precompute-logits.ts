@@ -26,6 +26,7 @@ export const PRECOMPUTE_OPTIONS = {
   'batches-per-shard': { type: 'int', help: 'stored batches per shard file', default: 64, min: 1 },
   'max-seq-len': { type: 'int', help: 'keep the first N tokens of longer samples', min: 1 },
   'infer-batch-tokens': { type: 'int', help: 'padded tokens per teacher call, grouping similar lengths (default: what keeps [tokens x vocab] float32 logits near 256 MiB, 128..8192)', min: 1 },
+  'tail-mass': { type: 'boolean', help: 'also store per position the log of the probability outside the top-k, computed exactly in log space by the teacher (column topk_tail_logprob, format 2.1)' },
   'topk-on': { type: 'string', help: 'graph: fused top-k head inside ONNX Runtime; host: full logits out, JS top-k', default: 'graph', choices: ['graph', 'host'] },
   'vocab-size': { type: 'int', help: "tokenizer vocabulary when the teacher's output layer is padded wider", min: 1 },
   'logits-output': { type: 'string', help: 'name of the logits output', default: 'logits' },
@@ -93,7 +94,7 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
       maxSeqLen: v['max-seq-len'] as number | undefined, inferBatchTokens: v['infer-batch-tokens'] as number | undefined,
       topkOn: v['topk-on'] as never, vocabSize: v['vocab-size'] as number | undefined, logitsOutput: v['logits-output'] as string,
       format: v.format as never, column: v.column as string, device: v.device as never, threads: v.threads as number | undefined,
-      overwrite: v.overwrite as boolean, worker,
+      overwrite: v.overwrite as boolean, worker, ...(v['tail-mass'] ? { tailMass: true } : {}),
     }, progressRenderer(process.stderr, v.quiet as boolean)).finally(stopHandling);
     if (!summary.complete) {
       process.stderr.write(`precompute-logits: worker ${worker.index} of ${worker.count} done; waiting for shards ${summary.pendingShards.join(', ')} from other workers (the last worker to finish writes the manifest; or run 'logit-cache finalize ${summary.dir}')\n`);

@@ -10,7 +10,7 @@ export interface PendingBatch {
   sums: StatSums;
 }
 
-export function allocateBatch(samples: Sample[], k: number): PendingBatch {
+export function allocateBatch(samples: Sample[], k: number, tailMass = false): PendingBatch {
   const n = samples.length;
   const offsets = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + samples[i].inputIds.length;
@@ -24,6 +24,7 @@ export function allocateBatch(samples: Sample[], k: number): PendingBatch {
       inputIds,
       topkIds: new Int32Array(tokens * k),
       topkLogprobs: new Float32Array(tokens * k),
+      ...(tailMass ? { tailLogprobs: new Float32Array(tokens) } : {}),
     },
     sums: { tokens: 0, massSum: 0, top1Hits: 0, top1Count: 0 },
   };
@@ -37,6 +38,7 @@ export function allocateBatch(samples: Sample[], k: number): PendingBatch {
 export function scatterRow(
   into: PendingBatch, index: number,
   topkIds: Int32Array, topkLogprobs: Float32Array, row: number, seqLen: number, k: number,
+  tailLogprobs?: Float32Array,
 ): void {
   const { batch, sums } = into;
   const start = batch.offsets[index];
@@ -45,6 +47,10 @@ export function scatterRow(
   const dst = start * k;
   batch.topkIds.set(topkIds.subarray(src, src + len * k), dst);
   batch.topkLogprobs.set(topkLogprobs.subarray(src, src + len * k), dst);
+  if (batch.tailLogprobs) {
+    if (!tailLogprobs) throw new Error(`teacher output has no tail log-probabilities but the dataset stores tail mass`);
+    batch.tailLogprobs.set(tailLogprobs.subarray(row * seqLen, row * seqLen + len), start);
+  }
   const ids = batch.inputIds;
   for (let p = 0; p < len; p++) {
     let mass = 0;

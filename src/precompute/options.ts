@@ -18,6 +18,8 @@ export interface PrecomputeOptions {
   /** rank-delta values: leading ranks at float16 precision (default k) and the grid step of the rest. */
   f16Ranks?: number;
   gridStep?: number;
+  /** Also store topk_tail_logprob, the exact log probability outside the top-k (format 2.1). */
+  tailMass?: boolean;
   codec: CodecName;
   /** ZSTD level when codec is zstd (default 3). */
   zstdLevel?: number;

@@ -48,6 +48,7 @@ export async function precompute(
   if (!existsSync(opts.model)) throw new CodedError('LC_ERR_INPUT_PATH', `teacher ${opts.model}: no such file`, { path: opts.model });
   const sessionOpts: TeacherSessionOptions = {
     k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
+    ...(opts.tailMass ? { tailMass: true } : {}),
   };
   // Start-up stage: session creation (worker), dataset scan and model hash run side by side.
   const remote = overlap ? new RemoteTeacher(opts.model, sessionOpts) : null;

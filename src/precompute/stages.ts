@@ -29,6 +29,7 @@ export async function runWithTeacher(
   const layout: TopkLayout = {
     k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}),
     ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
+    ...(opts.tailMass ? { tailMass: true } : {}),
   };
   const writer = new DatasetWriter({
     root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
@@ -40,6 +41,9 @@ export async function runWithTeacher(
     runConfig: {
       teacherSha256: modelSha256, sourceSha256: scan.sha256, k: opts.k, values: opts.values, q8Scale: layout.q8Scale ?? null,
       ...(opts.values === 'rank-delta' ? { f16Ranks: layout.f16Ranks, gridStep: layout.gridStep ?? null } : {}), ...(opts.zstdLevel ? { zstdLevel: opts.zstdLevel } : {}),
+      // Present only when on, so runs from before the flag existed still resume; a run with and
+      // one without it never share a dataset.
+      ...(opts.tailMass ? { tailMass: true } : {}),
       codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
       inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: teacher.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
       column: opts.column ?? 'input_ids',
@@ -127,7 +131,7 @@ class WindowRunner {
    */
   start(window: Sample[][], firstBatch: number): Promise<PendingBatch[]> {
     const k = this.opts.k;
-    const pending = window.map((samples) => allocateBatch(samples, k));
+    const pending = window.map((samples) => allocateBatch(samples, k, this.opts.tailMass === true));
     const flat: Int32Array[] = [];
     const owner: [number, number][] = [];
     window.forEach((samples, b) => samples.forEach((s, i) => { flat.push(s.inputIds); owner.push([b, i]); }));
@@ -142,7 +146,7 @@ class WindowRunner {
         (out) => {
           for (let r = 0; r < rows; r++) {
             const [b, i] = owner[micro.rows[r]];
-            scatterRow(pending[b], i, out.topkIds, out.topkLogprobs, r, micro.seqLen, k);
+            scatterRow(pending[b], i, out.topkIds, out.topkLogprobs, r, micro.seqLen, k, out.tailLogprobs);
           }
         },
         (e: unknown) => {

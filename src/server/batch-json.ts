@@ -8,6 +8,8 @@ export interface BatchRow {
   topkIds: number[][];
   /** null stands for -Infinity (or any non-finite value), which JSON cannot spell. */
   topkLogprobs: (number | null)[][];
+  /** Only for tail-mass datasets: per position, log Σ p outside the top-k (null for -Infinity). */
+  tailLogprobs?: (number | null)[];
 }
 
 export interface BatchJson {
@@ -37,7 +39,9 @@ export function batchToJson(datasetId: string, batch: number, entry: BatchInfo, 
       }
       topkLogprobs.push(lp);
     }
-    rows.push({ sampleId: Number(b.sampleIds[i]), inputIds: Array.from(b.inputIds.subarray(from, to)), topkIds, topkLogprobs });
+    const row: BatchRow = { sampleId: Number(b.sampleIds[i]), inputIds: Array.from(b.inputIds.subarray(from, to)), topkIds, topkLogprobs };
+    if (b.tailLogprobs) row.tailLogprobs = Array.from(b.tailLogprobs.subarray(from, to), (v) => (Number.isFinite(v) ? v : null));
+    rows.push(row);
   }
   return { datasetId, batch, k, values: layout.values, samples: entry.samples, tokens: entry.tokens, sha256: entry.messageSha256, rows };
 }

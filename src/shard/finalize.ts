@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join, relative, sep } from 'node:path';
 import { sha256File } from './checksum.js';
 import { MANIFEST_FILE, type Manifest, readManifest, type ShardEntry, writeManifest } from './manifest.js';
-import { type CodecName, FORMAT_VERSION, indexTypeFor, type TopkLayout } from './types.js';
+import { type CodecName, formatVersionOf, indexTypeFor, type TopkLayout } from './types.js';
 import { DEFAULT_Q8_SCALE } from './values.js';
 import { isPlaneEncoded, rankDeltaFields } from './encodings/value-planes.js';
 import { VERSION } from '../version.js';
@@ -136,7 +136,7 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
   const bytes = shards.reduce((a, s) => a + s.bytes, 0);
   const { layout } = meta;
   return {
-    formatVersion: FORMAT_VERSION,
+    formatVersion: formatVersionOf(layout),
     datasetId: meta.datasetId,
     generator: { name: 'logit-cache', version: VERSION },
     teacher: meta.teacher,
@@ -144,7 +144,7 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
     topk: {
       k: layout.k, values: layout.values, indexType: indexTypeFor(layout.vocabSize),
       ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale ?? DEFAULT_Q8_SCALE } : {}),
-      ...(isPlaneEncoded(layout) ? rankDeltaFields(layout) : {}), temperature: 1,
+      ...(isPlaneEncoded(layout) ? rankDeltaFields(layout) : {}), ...(layout.tailMass ? { tailMass: true } : {}), temperature: 1,
     },
     codec: meta.codec,
     batchSize: meta.batchSize,

@@ -6,6 +6,7 @@ import {
 import type { TopkBatch, TopkLayout } from './types.js';
 import { decodeValues, encodeValues, type StoredValues } from './values.js';
 import { indexTypeFor } from './types.js';
+import { TAIL_COLUMN } from './schema.js';
 import { decodeValuePlanes, encodeValuePlanes, isPlaneEncoded, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
 
 function listOf(type: List, offsets: Int32Array, child: Data): Data {
@@ -15,7 +16,9 @@ function listOf(type: List, offsets: Int32Array, child: Data): Data {
 export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBatch): RecordBatch {
   const n = batch.offsets.length - 1;
   const tokens = batch.inputIds.length;
-  const [fSample, fInput, fIds, ...fValues] = schema.fields;
+  const [fSample, fInput, fIds, ...rest] = schema.fields;
+  const fTail = layout.tailMass ? rest[rest.length - 1] : null;
+  const fValues = fTail ? rest.slice(0, -1) : rest;
   const sampleIds = new BigUint64Array(n);
   for (let i = 0; i < n; i++) sampleIds[i] = BigInt(batch.sampleIds[i]);
 
@@ -45,6 +48,11 @@ export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBat
       }));
     }),
   ];
+  if (fTail) {
+    const tailType = fTail.type as List;
+    children.push(listOf(tailType, batch.offsets.slice(),
+      makeData({ type: tailType.children[0].type, length: tokens, nullCount: 0, data: batch.tailLogprobs! })));
+  }
   const struct = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
   return new RecordBatch(schema, struct);
 }
@@ -116,5 +124,12 @@ export function fromRecordBatch(rb: RecordBatch, layout: TopkLayout, where: stri
     }
   }
   const topkLogprobs = isPlaneEncoded(layout) ? decodeValuePlanes(stored as Uint8Array[], layout, where) : decodeValues(stored[0], layout);
-  return { sampleIds, offsets, inputIds, topkIds, topkLogprobs };
+  if (!layout.tailMass) return { sampleIds, offsets, inputIds, topkIds, topkLogprobs };
+  const tail = listParts(col(TAIL_COLUMN));
+  for (let i = 0; i <= n; i++) {
+    if (tail.offsets[i] - tail.offsets[0] !== input.offsets[i] - first) throw new Error(`${where}: ${TAIL_COLUMN} of row ${i} does not match input_ids length`);
+  }
+  const tailLogprobs = childValues<Float32Array>(tail.child, 1, tail.offsets[0], tokens);
+  if (tailLogprobs.length !== tokens) throw new Error(`${where}: ${TAIL_COLUMN} holds ${tailLogprobs.length} values; expected ${tokens}`);
+  return { sampleIds, offsets, inputIds, topkIds, topkLogprobs, tailLogprobs };
 }

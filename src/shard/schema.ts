@@ -1,8 +1,8 @@
 // The Arrow schema of a shard (unchanged from format 1 to 2). Column names and metadata keys are a contract
 // with every reader, the Python client included: see docs/FORMAT.md.
-import { Field, FixedSizeList, Int32, List, Schema, Uint16, Uint32, Uint64 } from 'apache-arrow';
+import { Field, Float32, FixedSizeList, Int32, List, Schema, Uint16, Uint32, Uint64 } from 'apache-arrow';
 import { FormatVersionError } from './errors.js';
-import { FORMAT_MAJOR, FORMAT_VERSION, indexTypeFor, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
+import { FORMAT_MAJOR, formatVersionOf, indexTypeFor, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
 import { DEFAULT_Q8_SCALE, valueArrowType } from './values.js';
 import { isPlaneEncoded, rankDeltaFromMeta, rankDeltaMeta, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
 
@@ -14,7 +14,11 @@ export const META = {
   q8Scale: 'logit_cache.q8_scale',
   /** Reserved for id encodings; absent means the classic topk_ids column, the only one so far. */
   ids: 'logit_cache.ids',
+  /** "1" when the shard has the topk_tail_logprob column (format 2.1). */
+  tailMass: 'logit_cache.tail_mass',
 } as const;
+
+export const TAIL_COLUMN = 'topk_tail_logprob';
 
 export const COLUMNS = ['sample_id', 'input_ids', 'topk_ids', 'topk_logprobs'] as const;
 
@@ -22,7 +26,7 @@ export function shardSchema(layout: TopkLayout): Schema {
   const indexType = indexTypeFor(layout.vocabSize) === 'uint16' ? new Uint16() : new Uint32();
   const valueField = new Field('item', valueArrowType(layout.values), false);
   const meta = new Map<string, string>([
-    [META.formatVersion, FORMAT_VERSION],
+    [META.formatVersion, formatVersionOf(layout)],
     [META.k, String(layout.k)],
     [META.values, layout.values],
     [META.vocabSize, String(layout.vocabSize)],
@@ -32,6 +36,7 @@ export function shardSchema(layout: TopkLayout): Schema {
   if (isPlaneEncoded(layout)) for (const [key, v] of rankDeltaMeta(layout)) meta.set(key, v);
   // Byte-plane encodings store the values as several uint8 columns in place of topk_logprobs.
   const valueColumns = isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'];
+  if (layout.tailMass) meta.set(META.tailMass, '1');
   return new Schema(
     [
       new Field('sample_id', new Uint64(), false),
@@ -43,6 +48,8 @@ export function shardSchema(layout: TopkLayout): Schema {
         false,
         new Map([[META.values, layout.values]]),
       )),
+      // Last, so a reader that does not know it finds every other column where it was.
+      ...(layout.tailMass ? [new Field(TAIL_COLUMN, new List(new Field('item', new Float32(), false)), false)] : []),
     ],
     meta,
   );
@@ -50,7 +57,8 @@ export function shardSchema(layout: TopkLayout): Schema {
 
 /** The columns a shard of this layout has, in order. */
 export function columnsOf(layout: TopkLayout): readonly string[] {
-  return isPlaneEncoded(layout) ? ['sample_id', 'input_ids', 'topk_ids', ...VALUE_PLANE_COLUMNS] : COLUMNS;
+  const base = isPlaneEncoded(layout) ? ['sample_id', 'input_ids', 'topk_ids', ...VALUE_PLANE_COLUMNS] : COLUMNS;
+  return layout.tailMass ? [...base, TAIL_COLUMN] : base;
 }
 
 /** Reads the layout back from a shard schema, refusing what this version cannot read. */
@@ -66,6 +74,9 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   const layout: TopkLayout = { k: Number(m.get(META.k)), vocabSize: Number(m.get(META.vocabSize)), values };
   if (values === 'q8') layout.q8Scale = Number(m.get(META.q8Scale));
   if (isPlaneEncoded(layout)) Object.assign(layout, rankDeltaFromMeta(m, layout.k, where));
+  const tail = m.get(META.tailMass);
+  if (tail !== undefined && tail !== '1') throw new Error(`shard ${where}: ${META.tailMass} is "${tail}", expected "1"`);
+  if (tail === '1') layout.tailMass = true;
   const names = schema.fields.map((f) => f.name);
   for (const c of columnsOf(layout)) if (!names.includes(c)) throw new Error(`shard ${where}: missing column ${c}; has ${names.join(', ')}`);
   return layout;

@@ -23,6 +23,8 @@ export interface TopkBatch {
   inputIds: Int32Array;
   topkIds: Uint32Array | Uint16Array | Int32Array;
   topkLogprobs: Float32Array;
+  /** One per token: log Σ p outside the top-k (present exactly when the layout has tailMass). */
+  tailLogprobs?: Float32Array;
 }
 
 /** Settings every batch of one dataset shares. */
@@ -36,9 +38,14 @@ export interface TopkLayout {
   f16Ranks?: number;
   /** rank-delta only: grid step in nats of the other ranks. */
   gridStep?: number;
+  /** Shards carry topk_tail_logprob, the exact log tail mass per position (format 2.1). */
+  tailMass?: boolean;
 }
 
 export const FORMAT_VERSION = '2.0';
+/** 2.1 adds the optional tail-mass column; datasets without it are still written as 2.0. */
+export const FORMAT_VERSION_TAIL = '2.1';
+export const formatVersionOf = (layout: TopkLayout): string => (layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
 export const FORMAT_MAJOR = 2;
 
 /** Dataset ids are folder names under the root; the pattern keeps them from ever naming

@@ -17,6 +17,11 @@ export function validateBatch(batch: TopkBatch, layout: TopkLayout, where: strin
   if (topkLogprobs.length !== tokens * k) {
     throw new Error(`${where}: topk_logprobs has ${topkLogprobs.length} entries, expected ${tokens} tokens x k=${k}`);
   }
+  const tail = batch.tailLogprobs;
+  if (layout.tailMass && tail?.length !== tokens) {
+    throw new Error(`${where}: topk_tail_logprob has ${tail?.length ?? 'no'} entries, expected one per token (${tokens})`);
+  }
+  if (!layout.tailMass && tail !== undefined) throw new Error(`${where}: batch has tail log-probabilities but the dataset was not opened with tail mass`);
   const vocab = layout.vocabSize;
   for (let i = 0; i < n; i++) {
     const start = offsets[i];
@@ -35,6 +40,8 @@ export function validateBatch(batch: TopkBatch, layout: TopkLayout, where: strin
         if (lp > prev) fail(where, sampleIds[i], t - start, `log-probabilities not descending at rank ${j - t * k} (${prev} then ${lp})`);
         prev = lp;
       }
+      // -Infinity is a real (empty) tail; NaN or a positive log-probability is not.
+      if (tail && !(tail[t] <= LOGPROB_SLACK)) fail(where, sampleIds[i], t - start, `tail log-probability ${tail[t]} is NaN or above 0`);
     }
   }
 }

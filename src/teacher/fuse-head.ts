@@ -7,6 +7,7 @@ import {
   attrInt,
   attrInts,
   defaultOpset,
+  floatTensor,
   graphNames,
   int64Tensor,
   node,
@@ -20,6 +21,8 @@ import { readModelLight, spliceModel } from './model-splice.js';
 
 export const TOPK_IDS_OUTPUT = 'topk_ids';
 export const TOPK_LOGPROBS_OUTPUT = 'topk_logprobs';
+/** [..., 1] float32: log of the probability outside the top-k (only with `tailMass`). */
+export const TOPK_TAIL_OUTPUT = 'topk_tail_logprob';
 
 export interface FuseTopkHeadOptions {
   /** Number of (id, log-probability) pairs kept per position. */
@@ -32,6 +35,8 @@ export interface FuseTopkHeadOptions {
   label?: string;
   /** How the log-sum-exp is computed; see appendLogSumExp. */
   lse?: LseMode;
+  /** Also output TOPK_TAIL_OUTPUT, the exact log tail mass (see appendTailLogprob). */
+  tailMass?: boolean;
 }
 
 export type LseMode = 'reduce' | 'sum32' | 'sum64' | 'blocked' | 'logsoftmax' | 'none';
@@ -100,8 +105,15 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
   // a second code path.
   if (opset < 11) throw new TeacherError(`teacher ${label}: opset ${opset} is too old for the fused head (need >= 11)`);
 
+  const mode = opts.lse ?? 'blocked';
+  if (opts.tailMass) {
+    // With k = V there is no tail to store; with raw logits (mode 'none') nothing is normalized.
+    if (vocab !== null && k >= vocab) throw new TeacherError(`teacher ${label}: tail mass needs k < vocabulary size ${vocab}, got k=${k}`);
+    if (mode === 'none') throw new TeacherError(`teacher ${label}: tail mass needs a normalizing head; lse mode 'none' has none`);
+  }
+
   const taken = graphNames(graph);
-  for (const name of [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT]) {
+  for (const name of [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, ...(opts.tailMass ? [TOPK_TAIL_OUTPUT] : [])]) {
     if (taken.has(name)) throw new TeacherError(`teacher ${label}: model already defines "${name}"`);
   }
   const fresh = (base: string): string => {
@@ -129,7 +141,6 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
     x = sliced;
   }
 
-  const mode = opts.lse ?? 'blocked';
   const kName = fresh('k');
   graph.initializer!.push(int64Tensor(kName, [k]));
   const topk = (input: string, values: string): void => {
@@ -147,6 +158,8 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
     const ls = fresh('logsoftmax');
     graph.node!.push(node('LogSoftmax', [x], [ls], fresh('logsoftmax'), [attrInt('axis', -1)]));
     topk(ls, TOPK_LOGPROBS_OUTPUT);
+    // Already normalized: the tail is the log-sum-exp of the masked log-probabilities.
+    if (opts.tailMass) appendTailLogprob(graph, ls, null, opset, fresh, 'blocked', vocab, info.dims?.length ?? null);
   } else if (mode === 'none') {
     // Benchmark floor only: raw top-k logits, not log-probabilities (never used to write data).
     topk(x, TOPK_LOGPROBS_OUTPUT);
@@ -155,11 +168,44 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
     const values = fresh('values');
     topk(x, values);
     graph.node!.push(node('Sub', [values, lse], [TOPK_LOGPROBS_OUTPUT], fresh('sub')));
+    if (opts.tailMass) appendTailLogprob(graph, x, lse, opset, fresh, mode, vocab, info.dims?.length ?? null);
   }
 
   const outputs = graph.output!;
   const at = outputs.findIndex((o) => o.name === logitsName);
-  outputs.splice(at, 1, headOutput(TOPK_IDS_OUTPUT, DT.INT64, info, k), headOutput(TOPK_LOGPROBS_OUTPUT, DT.FLOAT, info, k));
+  const head = [headOutput(TOPK_IDS_OUTPUT, DT.INT64, info, k), headOutput(TOPK_LOGPROBS_OUTPUT, DT.FLOAT, info, k)];
+  if (opts.tailMass) head.push(headOutput(TOPK_TAIL_OUTPUT, DT.FLOAT, info, 1));
+  outputs.splice(at, 1, ...head);
+}
+
+/**
+ * TOPK_TAIL_OUTPUT = log Σ_{i not in top-k} exp(x_i) - lse, in log space: a copy of `x` gets
+ * -inf at the top-k ids (ScatterElements), and its log-sum-exp is shifted by its own maximum
+ * (the (k+1)-th value), so a tail of 1e-30 keeps its digits. log(1 - Σp) cannot: at k = 128
+ * Σp rounds to 1 in float32. `lse` null means `x` is already log-softmax.
+ */
+function appendTailLogprob(
+  graph: GraphProto,
+  x: string,
+  lse: string | null,
+  opset: number,
+  fresh: (base: string) => string,
+  mode: LseMode,
+  vocab: number | null,
+  rank: number | null,
+): void {
+  const nodes = graph.node!;
+  const idsShape = fresh('ids_shape');
+  nodes.push(node('Shape', [TOPK_IDS_OUTPUT], [idsShape], fresh('shape')));
+  const negInf = fresh('neg_inf');
+  graph.initializer!.push(floatTensor(negInf, Float32Array.of(-Infinity), [1]));
+  const fill = fresh('neg_inf_fill');
+  nodes.push(node('Expand', [negInf, idsShape], [fill], fresh('expand')));
+  const masked = fresh('masked');
+  nodes.push(node('ScatterElements', [x, TOPK_IDS_OUTPUT, fill], [masked], fresh('scatter'), [attrInt('axis', -1)]));
+  const tailLse = appendLogSumExp(graph, masked, opset, fresh, mode, vocab, rank);
+  if (lse === null) nodes.push(node('Identity', [tailLse], [TOPK_TAIL_OUTPUT], fresh('tail')));
+  else nodes.push(node('Sub', [tailLse, lse], [TOPK_TAIL_OUTPUT], fresh('tail')));
 }
 
 function resolveVocab(info: LogitsInfo, vocabSize: number | undefined, label: string): number | null {

@@ -53,7 +53,7 @@ export class RemoteTeacher implements TopkTeacher {
           const p = this.pending.get(m.id);
           this.pending.delete(m.id);
           if (!p) return;
-          if (m.type === 'result') p.resolve({ topkIds: m.topkIds, topkLogprobs: m.topkLogprobs });
+          if (m.type === 'result') p.resolve({ topkIds: m.topkIds, topkLogprobs: m.topkLogprobs, ...(m.tailLogprobs ? { tailLogprobs: m.tailLogprobs } : {}) });
           else if (m.nonFinite) p.reject(new TeacherNonFiniteError(m.nonFinite.label, m.nonFinite.sample, m.nonFinite.position, m.nonFinite.value));
           else p.reject(new Error(m.message));
         } else if (m.type === 'closed') {

@@ -9,11 +9,13 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { firstNonFinite } from '../topk/finite.js';
 import { topkLogprobsRows } from '../topk/topk.js';
+import { tailLogprobRows } from '../topk/tail.js';
 import { TeacherError, TeacherNonFiniteError } from './errors.js';
 import { checkBatch, fillAttentionMask, fillInputIds, fillPositionIds, planFeeds } from './feeds.js';
 import {
   TOPK_IDS_OUTPUT,
   TOPK_LOGPROBS_OUTPUT,
+  TOPK_TAIL_OUTPUT,
   appendTopkHead,
   castLogitsToFloat32,
   findLogitsOutput,
@@ -42,6 +44,8 @@ export interface TeacherSessionOptions {
    * passes ''), so the session does not hash a large file a second time. Default: hashed here.
    */
   modelSha256?: string;
+  /** Also compute tailLogprobs, the exact log probability outside the top-k per position. */
+  tailMass?: boolean;
 }
 
 export interface TopkBatch {
@@ -49,6 +53,8 @@ export interface TopkBatch {
   topkIds: Int32Array;
   /** [batch * seq * k], log-softmax at T=1. */
   topkLogprobs: Float32Array;
+  /** [batch * seq], log Σ p outside the top-k; only when the session was opened with tailMass. */
+  tailLogprobs?: Float32Array;
 }
 
 export interface LogitsBatch {
@@ -82,6 +88,7 @@ export class TeacherSession {
     private readonly main: Loaded,
     private readonly logitsOutput: string,
     private readonly threads: number | undefined,
+    readonly tailMass = false,
   ) {}
 
   static async open(modelPath: string, opts: TeacherSessionOptions): Promise<TeacherSession> {
@@ -110,16 +117,17 @@ export class TeacherSession {
     if (topkOn === 'graph') {
       const external = usesExternalData(proto);
       const outputs = (proto.graph!.output ?? []).map((o) => o.name ?? '');
-      appendTopkHead(proto, { k: opts.k, vocabSize: opts.vocabSize, logitsOutput, lse: opts.lse }, label);
+      appendTopkHead(proto, { k: opts.k, vocabSize: opts.vocabSize, logitsOutput, lse: opts.lse, tailMass: opts.tailMass }, label);
       // The head goes after the untouched file bytes (see model-splice.ts): no weight is copied.
-      main = await load(modelPath, withAppendix(bytes, graphAppendix(light, outputs)), external, device, opts.threads, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT], label);
+      main = await load(modelPath, withAppendix(bytes, graphAppendix(light, outputs)), external, device, opts.threads, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, ...(opts.tailMass ? [TOPK_TAIL_OUTPUT] : [])], label);
     } else if (topkOn === 'host') {
+      if (opts.tailMass && opts.k >= vocabSize) throw new TeacherError(`teacher ${label}: tail mass needs k < vocabulary size ${vocabSize}, got k=${opts.k}`);
       main = await loadLogits(modelPath, light, logitsOutput, device, opts.threads, label);
     } else {
       throw new Error(`teacher ${label}: topkOn must be 'graph' or 'host', got ${String(topkOn)}`);
     }
     // The decoded proto is not kept: for inline-weight models it pins the whole file in memory.
-    const s = new TeacherSession(modelPath, opts.k, topkOn, device, vocabSize, width, modelSha256, main, logitsOutput, opts.threads);
+    const s = new TeacherSession(modelPath, opts.k, topkOn, device, vocabSize, width, modelSha256, main, logitsOutput, opts.threads, opts.tailMass === true);
     if (topkOn === 'host') s.logitsSession = main;
     return s;
   }
@@ -158,15 +166,23 @@ export class TeacherSession {
         for (let i = 0; i < topkIds.length; i++) topkIds[i] = Number(ids64[i]);
       }
       result = { topkIds, topkLogprobs: out[TOPK_LOGPROBS_OUTPUT].data as Float32Array };
+      if (this.tailMass) result.tailLogprobs = out[TOPK_TAIL_OUTPUT].data as Float32Array;
     } else {
       const { logits, width } = await this.runLogits(inputIds, batch, seq, lengths);
       const rows = batch * seq;
       result = { topkIds: new Int32Array(rows * this.k), topkLogprobs: new Float32Array(rows * this.k) };
       topkLogprobsRows(logits, rows, width, this.k, result.topkIds, result.topkLogprobs, this.vocabSize);
+      if (this.tailMass) {
+        result.tailLogprobs = new Float32Array(rows);
+        tailLogprobRows(logits, rows, width, this.k, result.topkIds, result.tailLogprobs, this.vocabSize);
+      }
     }
     const expected = batch * seq * this.k;
     if (result.topkIds.length !== expected || result.topkLogprobs.length !== expected) {
       throw new Error(`teacher ${label}: expected ${expected} top-k values, got ${result.topkIds.length} ids, ${result.topkLogprobs.length} logprobs`);
+    }
+    if (result.tailLogprobs && result.tailLogprobs.length !== batch * seq) {
+      throw new Error(`teacher ${label}: expected ${batch * seq} tail log-probabilities, got ${result.tailLogprobs.length}`);
     }
     this.checkFinite(result.topkLogprobs, batch, seq, lengths);
     return result;

@@ -37,9 +37,11 @@ async function handle(m: ToWorker): Promise<void> {
   try {
     const out = await session!.run(m.inputIds, m.batch, m.seq, m.lengths);
     // ORT's output arrays are ordinary ArrayBuffers owned by JS: transferable, no copy.
-    post({ type: 'result', id: m.id, topkIds: out.topkIds, topkLogprobs: out.topkLogprobs }, [
+    const tail = out.tailLogprobs;
+    post({ type: 'result', id: m.id, topkIds: out.topkIds, topkLogprobs: out.topkLogprobs, ...(tail ? { tailLogprobs: tail } : {}) }, [
       out.topkIds.buffer as ArrayBuffer,
       out.topkLogprobs.buffer as ArrayBuffer,
+      ...(tail ? [tail.buffer as ArrayBuffer] : []),
     ]);
   } catch (e) {
     const nonFinite = e instanceof TeacherNonFiniteError ? { label: e.label, sample: e.sample, position: e.position, value: e.value } : null;

@@ -31,6 +31,6 @@ export interface ReadyInfo {
 export type FromWorker =
   | ({ type: 'ready' } & ReadyInfo)
   | { type: 'open-error'; message: string }
-  | { type: 'result'; id: number; topkIds: Int32Array; topkLogprobs: Float32Array }
+  | { type: 'result'; id: number; topkIds: Int32Array; topkLogprobs: Float32Array; tailLogprobs?: Float32Array }
   | { type: 'error'; id: number; message: string; nonFinite: { label: string; sample: number; position: number; value: number } | null }
   | { type: 'closed' };

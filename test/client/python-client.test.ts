@@ -1,6 +1,6 @@
 // The Python client against the real thing: shards written by precompute-logits from the real
 // teacher, read through a mount and through the real server, equal what the TS reader sees.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/index.js';
 import { DatasetReader } from '../../src/shard/index.js';
 import { runCli } from '../cli.js';
-import { findPython, findStories } from '../python.js';
+import { findPython, findStories, runPythonAsync } from '../python.js';
 
 const { python, reason: noPython } = findPython();
 const { dir: stories, reason: noStories } = findStories();
@@ -41,13 +41,7 @@ describe.skipIf(!!skip)('Python client on precompute-logits output', () => {
       const addr = app.server.address();
       const base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
       // Async spawn: the server answers from this same process while Python reads.
-      const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(python!, [join(import.meta.dirname, 'read_with_client.py'), join(root, 'st'), base, 'st', 'tok', expected, join(stories!, 'model.onnx')]);
-        let stdout = '', stderr = '';
-        child.stdout.on('data', (d) => { stdout += d; });
-        child.stderr.on('data', (d) => { stderr += d; });
-        child.on('exit', (code) => resolve({ code, stdout, stderr }));
-      });
+      const out = await runPythonAsync(python!, [join(import.meta.dirname, 'read_with_client.py'), join(root, 'st'), base, 'st', 'tok', expected, join(stories!, 'model.onnx')]);
       console.log(out.stdout.trim());
       expect(out.stderr).toBe('');
       expect(out.code).toBe(0);

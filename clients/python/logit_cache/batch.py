@@ -101,7 +101,8 @@ def record_batch_to_tensors(
 
     Returns ``input_ids`` [B,S] int64 (pad 0), ``attention_mask`` [B,S] int64,
     ``topk_ids`` [B,S,k] int64 (pad 0), ``topk_logprobs`` [B,S,k] float32 (pad
-    ``logprob_fill``), ``sample_id`` [B] int64.  ``pad_to`` fixes S (for static shapes).
+    ``logprob_fill``), ``sample_id`` [B] int64, and for tail-mass datasets (format 2.1)
+    ``topk_tail_logprob`` [B,S] float32 (pad ``logprob_fill``).  ``pad_to`` fixes S (for static shapes).
     """
     # rank-delta (docs/FORMAT.md §4.1) stores the log-probabilities as byte planes instead.
     encoded = encodings.is_encoded(rb.schema, where)
@@ -154,13 +155,34 @@ def record_batch_to_tensors(
     logprobs = np.full((n_rows * seq, k), logprob_fill, dtype=np.float32)
     logprobs[dest] = decoded
 
-    return {
+    out = {
         "input_ids": torch.from_numpy(input_ids.reshape(n_rows, seq)),
         "attention_mask": torch.from_numpy(mask.reshape(n_rows, seq)),
         "topk_ids": torch.from_numpy(topk_ids.reshape(n_rows, seq, k)),
         "topk_logprobs": torch.from_numpy(logprobs.reshape(n_rows, seq, k)),
         "sample_id": torch.from_numpy(sample_id),
     }
+    if getattr(topk, "tail_mass", False):
+        out[TAIL_COLUMN] = torch.from_numpy(_tail_values(rb, offsets, dest, n_rows * seq, logprob_fill, where).reshape(n_rows, seq))
+    return out
+
+
+#: Format 2.1's optional column: per position, log of the teacher probability outside the top-k.
+TAIL_COLUMN = "topk_tail_logprob"
+
+
+def _tail_values(rb: pa.RecordBatch, offsets: np.ndarray, dest: np.ndarray, size: int, fill: float, where: str) -> np.ndarray:
+    """``topk_tail_logprob`` (list<float32>, one per token) scattered to padded positions."""
+    if rb.schema.get_field_index(TAIL_COLUMN) < 0:
+        raise FormatError(f"{where}: manifest says topk.tailMass but the shard has no {TAIL_COLUMN!r} column; has {rb.schema.names}")
+    tail_offsets, child = _list_parts(rb.column(TAIL_COLUMN), TAIL_COLUMN, where)
+    if not np.array_equal(tail_offsets, offsets):
+        raise FormatError(f"{where}: column {TAIL_COLUMN} list lengths differ from input_ids")
+    if child.type != pa.float32() or child.null_count:
+        raise FormatError(f"{where}: column {TAIL_COLUMN} must be list<float32> without nulls, got list<{child.type}>")
+    values = np.full(size, fill, dtype=np.float32)
+    values[dest] = child.to_numpy(zero_copy_only=False)
+    return values
 
 
 def checked_tensors(

@@ -256,8 +256,11 @@ def topk_kl_loss(
     ``tail_bucket=False``: both distributions renormalised on the k cached ids.
     ``tail_bucket=True``: k+1 buckets, the k ids plus one holding the rest of the mass
     (teacher ``1 - Σp``, student ``1 - Σq`` of its full softmax), so the student is also
-    told how much mass belongs outside the top-k.  If quantisation makes the cached
-    Σp exceed 1, the teacher buckets are rescaled to sum to 1 (tail 0).
+    told how much mass belongs outside the top-k.  When the batch has the stored exact
+    tail (``topk_tail_logprob``, datasets written with ``--tail-mass``) the teacher's tail
+    bucket is that value, in log space, so it stays meaningful at k = 128 where 1 - Σp
+    rounds to 0 in float32.  Otherwise the tail is ``1 - Σp``, and if quantisation makes
+    the cached Σp exceed 1 the teacher buckets are rescaled to sum to 1 (tail 0).
     """
     name = "topk_kl_loss"
     b, s, v = _check_student(name, student_logits)
@@ -273,14 +276,35 @@ def topk_kl_loss(
         kl = (lp_n.exp() * (lp_n - lq_n)).sum(-1)
         return _masked_mean(kl, keep)
 
+    tiny = torch.finfo(torch.float32).tiny
+    # log(1 - Σq) from logsumexp without cancellation: log(-expm1(lse)).
+    lq_tail = torch.log((-torch.expm1(lq.logsumexp(-1))).clamp_min(tiny))
+    exact = batch.get("topk_tail_logprob")
+    if exact is not None:
+        lt = _exact_tail(name, exact, (b, s), keep, device)
+        # The k+1 teacher buckets renormalised together in log space (their sum is 1 up to
+        # float rounding); every term stays finite however small the tail is.
+        lz = torch.logsumexp(torch.cat([lp, lt[..., None]], -1), -1, keepdim=True)
+        lp_n, lt_n = lp - lz, lt - lz[..., 0]
+        kl_support = (lp_n.exp() * (lp_n - lq)).sum(-1)
+        kl_tail = lt_n.exp() * (lt_n - lq_tail)
+        return _masked_mean(kl_support + kl_tail, keep)
+
     p = lp.exp()
     mass = p.sum(-1, keepdim=True)
     p = p / mass.clamp_min(1.0)
     p_tail = (1.0 - p.sum(-1)).clamp_min(0.0)
-    lp_support = torch.log(p.clamp_min(torch.finfo(torch.float32).tiny))
-    tiny = torch.finfo(torch.float32).tiny
-    # log(1 - Σq) from logsumexp without cancellation: log(-expm1(lse)).
-    lq_tail = torch.log((-torch.expm1(lq.logsumexp(-1))).clamp_min(tiny))
+    lp_support = torch.log(p.clamp_min(tiny))
     kl_support = (p * (lp_support - lq)).sum(-1)
     kl_tail = torch.xlogy(p_tail, p_tail) - p_tail * lq_tail
     return _masked_mean(kl_support + kl_tail, keep)
+
+
+def _exact_tail(name: str, tail: torch.Tensor, shape: Tuple[int, int], keep: torch.Tensor, device) -> torch.Tensor:
+    """The stored log tail mass [B, S], masked positions and -inf (an empty tail) clamped finite."""
+    if tuple(tail.shape) != shape:
+        raise ValueError(f"{name}: topk_tail_logprob shape {tuple(tail.shape)} does not match student logits [B={shape[0]}, S={shape[1]}]")
+    if not tail.is_floating_point():
+        raise TypeError(f"{name}: topk_tail_logprob must be floating point, got {tail.dtype}")
+    lt = tail.to(device=device, dtype=torch.float32)
+    return torch.where(keep, lt, torch.full_like(lt, _MIN_LOGPROB)).clamp_min(_MIN_LOGPROB)

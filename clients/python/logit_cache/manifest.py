@@ -125,6 +125,8 @@ class TopkInfo:
     values: str
     index_type: str
     q8_scale: Optional[float] = None
+    #: Format 2.1: shards carry ``topk_tail_logprob`` (log of the probability outside the top-k).
+    tail_mass: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,8 @@ def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
         format_version=obj["formatVersion"],
         dataset_id=obj["datasetId"],
         topk=TopkInfo(k=t["k"], values=t["values"], index_type=t["indexType"],
-                      q8_scale=float(t["q8Scale"]) if "q8Scale" in t else None),
+                      q8_scale=float(t["q8Scale"]) if "q8Scale" in t else None,
+                      tail_mass=t.get("tailMass") is True),
         codec=obj["codec"],
         batch_size=obj["batchSize"],
         batch_count=obj["batchCount"],

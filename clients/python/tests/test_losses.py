@@ -267,3 +267,52 @@ def test_unknown_impute_mode_is_refused(cached):
     batch, _, student = cached
     with pytest.raises(ValueError, match="impute must be one of .*'median'"):
         bild_loss(student, batch, impute="median")
+
+
+def _exact_tail(full_logits, ids):
+    """float64 log Σ p outside `ids` per position, from the full logits."""
+    lp = F.log_softmax(full_logits.double(), -1)
+    return lp.scatter(-1, ids, -math.inf).logsumexp(-1)
+
+
+def _tail_kl_reference(lp, lt, student, ids):
+    """float64 k+1-bucket KL with the given teacher tail, student tail from its own logits."""
+    lz = torch.logsumexp(torch.cat([lp, lt[..., None]], -1), -1, keepdim=True)
+    lp, lt = lp - lz, lt - lz[..., 0]
+    ls = F.log_softmax(student.double(), -1)
+    lq, lq_tail = ls.gather(-1, ids), ls.scatter(-1, ids, -math.inf).logsumexp(-1)
+    return (lp.exp() * (lp - lq)).sum(-1) + lt.exp() * (lt - lq_tail)
+
+
+def test_topk_kl_tail_bucket_uses_the_stored_exact_tail(cached):
+    batch, teacher, student = cached
+    mask = batch["attention_mask"].bool()
+    exact = _exact_tail(teacher, batch["topk_ids"]).float()
+    with_tail = dict(batch, topk_tail_logprob=torch.where(mask, exact, torch.full_like(exact, -math.inf)))
+    assert topk_kl_loss(teacher, with_tail, tail_bucket=True).item() == pytest.approx(0.0, abs=1e-5)
+    want = _tail_kl_reference(batch["topk_logprobs"].double(), exact.double(), student, batch["topk_ids"])[mask].mean().item()
+    assert topk_kl_loss(student, with_tail, tail_bucket=True).item() == pytest.approx(want, rel=1e-4)
+    with pytest.raises(ValueError, match="topk_tail_logprob shape"):
+        topk_kl_loss(student, dict(batch, topk_tail_logprob=exact[:, :1]), tail_bucket=True)
+
+
+def test_topk_kl_exact_tail_where_one_minus_sum_rounds_away():
+    # A steep teacher at k = 128 of V = 300: Σp of the float32 top-k is 1, so 1 - Σp says "no
+    # tail" while the true tail is ~e^-40; a student that puts 10% outside the top-k pays
+    # for it only through the tail bucket's teacher side, which must be the stored value.
+    V, k = 300, 128
+    g = torch.Generator().manual_seed(3)
+    teacher = torch.cat([torch.randn(1, 1, k, generator=g), torch.randn(1, 1, V - k, generator=g) - 45.0], -1)
+    lp_full = F.log_softmax(teacher.double(), -1)
+    lp, ids = lp_full.float().topk(k, -1)
+    assert float(1 - lp.exp().sum()) <= 0.0
+    exact = _exact_tail(teacher, ids)
+    assert -60 < float(exact) < -30
+    batch = {"topk_ids": ids, "topk_logprobs": lp, "attention_mask": torch.ones(1, 1, dtype=torch.int64),
+             "topk_tail_logprob": exact.float()}
+    student = torch.randn(1, 1, V, generator=g, requires_grad=True)
+    loss = topk_kl_loss(student, batch, tail_bucket=True)
+    loss.backward()
+    assert torch.isfinite(student.grad).all()
+    want = _tail_kl_reference(lp.double(), exact, student.detach(), ids).item()
+    assert loss.item() == pytest.approx(want, rel=1e-5)
