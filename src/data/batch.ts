@@ -7,6 +7,7 @@
 import type { Sample } from './sample.js';
 
 export async function* batchSamples(samples: AsyncIterable<Sample>, batchSize: number): AsyncGenerator<Sample[]> {
+  // The CLI refuses --batch-size < 1 first (LC_ERR_USAGE): only a bug in a caller lands here.
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new Error(`batcher: batchSize must be a positive integer, got ${batchSize}`);
   }

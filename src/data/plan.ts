@@ -32,6 +32,7 @@ export interface PackBuffers {
   lengths?: Int32Array;
 }
 
+// Planner arguments come from validated flags (LC_ERR_USAGE upstream): a throw here is a bug.
 function checkPositiveInt(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) throw new Error(`plan: ${name} must be a positive integer, got ${v}`);
 }

@@ -58,6 +58,7 @@ export function formatFromPath(file: string): DatasetFormat {
   throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: cannot tell the format from the extension (known: ${known}); pass format`);
 }
 
+/** An API argument check: the CLI refuses --max-seq-len < 1 first (LC_ERR_USAGE), so only a bug in a caller lands here. */
 export function checkMaxSeqLen(maxSeqLen: number | undefined): void {
   if (maxSeqLen === undefined) return;
   if (!Number.isInteger(maxSeqLen) || maxSeqLen < 1) {

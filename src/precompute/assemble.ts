@@ -48,6 +48,7 @@ export function scatterRow(
   batch.topkIds.set(topkIds.subarray(src, src + len * k), dst);
   batch.topkLogprobs.set(topkLogprobs.subarray(src, src + len * k), dst);
   if (batch.tailLogprobs) {
+    // The teacher is built with --tail-mass whenever the dataset stores it: a bug if reached.
     if (!tailLogprobs) throw new Error(`teacher output has no tail log-probabilities but the dataset stores tail mass`);
     batch.tailLogprobs.set(tailLogprobs.subarray(row * seqLen, row * seqLen + len), start);
   }

@@ -5,6 +5,7 @@
 // on the request path blocks the event loop.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CodedError } from '../errors.js';
 import {
   CheckedDataset, layoutOf, localOpener, type Manifest, MANIFEST_FILE, parseManifest, readerCaches, type ReaderCaches,
   realpathInside, sha256Hex, type TopkLayout,
@@ -146,7 +147,7 @@ export class Catalog {
       await realpathInside(dirReal, path, `${id}/${MANIFEST_FILE}`);
       const text = await readFile(path, 'utf8');
       const manifest = parseManifest(text, path);
-      if (manifest.datasetId !== id) throw new Error(`${path}: manifest names dataset "${manifest.datasetId}", folder is "${id}"`);
+      if (manifest.datasetId !== id) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${path}: manifest names dataset "${manifest.datasetId}", folder is "${id}"`, { file: path });
       const bytes = manifest.shards.reduce((a, s) => a + s.bytes, 0);
       const reader = new CheckedDataset(manifest, localOpener(dirReal), `${dirReal}\0${stamp}`, this.caches);
       const dataset: Dataset = {

@@ -3,6 +3,7 @@
 // blocks its event loop and never needs a whole file in memory.
 import type { BigIntStats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { CodedError } from '../errors.js';
 
 export interface ByteSource {
   /** Size of the underlying object, fixed when the source was opened. */
@@ -16,6 +17,20 @@ export interface ByteSource {
 export async function readInto(source: ByteSource, start: number, into: Uint8Array): Promise<void> {
   if (source instanceof LocalFileSource) return source.readInto(start, into);
   into.set(await source.read(start, start + into.length));
+}
+
+/** A byte range that could not be read as asked: names the file or URL (never a query string). */
+function readError(name: string, detail: string, cause?: unknown): CodedError {
+  return new CodedError('LC_ERR_SOURCE_READ', `${name}: ${detail}`, { source: name }, cause === undefined ? undefined : { cause });
+}
+
+/** fetch, with a network failure (DNS, refused, reset) reported as LC_ERR_SOURCE_READ naming the source. */
+async function fetchRange(opts: HttpSourceOptions, url: string, name: string, range: string): Promise<Response> {
+  try {
+    return await (opts.fetch ?? fetch)(url, { headers: { ...opts.headers, range } });
+  } catch (e) {
+    throw readError(name, `range ${range} failed: ${(e as Error)?.message ?? String(e)}`, e);
+  }
 }
 
 function checkRange(start: number, end: number, size: number, name: string): void {
@@ -56,7 +71,7 @@ export class LocalFileSource implements ByteSource {
     checkRange(start, start + into.length, this.byteLength, this.name);
     for (let done = 0; done < into.length;) {
       const { bytesRead } = await this.handle.read(into, done, into.length - done, start + done);
-      if (bytesRead === 0) throw new Error(`${this.name}: unexpected end of file at byte ${start + done} (the file shrank after it was opened)`);
+      if (bytesRead === 0) throw readError(this.name, `unexpected end of file at byte ${start + done} (the file shrank after it was opened)`);
       done += bytesRead;
     }
   }
@@ -90,9 +105,9 @@ export class HttpRangeSource implements ByteSource {
   /** Learns the size from a one-byte range request (servers that ignore Range are refused). */
   static async open(url: string, opts: HttpSourceOptions = {}): Promise<HttpRangeSource> {
     const name = opts.name ?? url.split('?')[0];
-    const res = await (opts.fetch ?? fetch)(url, { headers: { ...opts.headers, range: 'bytes=0-0' } });
+    const res = await fetchRange(opts, url, name, 'bytes=0-0');
     try {
-      if (res.status !== 206) throw new Error(`${name}: range request answered ${res.status}, expected 206 Partial Content`);
+      if (res.status !== 206) throw readError(name, `range request answered ${res.status}, expected 206 Partial Content${res.status === 200 ? ' (the server ignores Range)' : ''}`);
       const total = parseContentRange(res.headers.get('content-range'), name).total;
       return new HttpRangeSource(url, total, opts, name);
     } finally {
@@ -104,21 +119,26 @@ export class HttpRangeSource implements ByteSource {
   async read(start: number, end: number): Promise<Uint8Array> {
     checkRange(start, end, this.byteLength, this.name);
     if (end === start) return new Uint8Array(0);
-    const res = await (this.opts.fetch ?? fetch)(this.url, { headers: { ...this.opts.headers, range: `bytes=${start}-${end - 1}` } });
+    const res = await fetchRange(this.opts, this.url, this.name, `bytes=${start}-${end - 1}`);
     // Status and Content-Range are checked before the body is read, so a server that ignores
     // the range never makes us buffer more than we asked for.
     try {
-      if (res.status !== 206) throw new Error(`${this.name}: range ${start}-${end - 1} answered ${res.status}, expected 206`);
+      if (res.status !== 206) throw readError(this.name, `range ${start}-${end - 1} answered ${res.status}, expected 206${res.status === 200 ? ' (the server ignores Range)' : ''}`);
       const cr = parseContentRange(res.headers.get('content-range'), this.name);
       if (cr.start !== start || cr.end !== end - 1 || cr.total !== this.byteLength) {
-        throw new Error(`${this.name}: asked bytes ${start}-${end - 1}/${this.byteLength}, server sent ${cr.start}-${cr.end}/${cr.total} (object changed?)`);
+        throw readError(this.name, `asked bytes ${start}-${end - 1}/${this.byteLength}, server sent ${cr.start}-${cr.end}/${cr.total} (object changed?)`);
       }
     } catch (e) {
       await res.body?.cancel();
       throw e;
     }
-    const body = new Uint8Array(await res.arrayBuffer());
-    if (body.length !== end - start) throw new Error(`${this.name}: range ${start}-${end - 1} returned ${body.length} bytes`);
+    let body: Uint8Array;
+    try {
+      body = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw readError(this.name, `range ${start}-${end - 1}: body failed: ${(e as Error)?.message ?? String(e)}`, e);
+    }
+    if (body.length !== end - start) throw readError(this.name, `range ${start}-${end - 1} returned ${body.length} bytes`);
     return body;
   }
 
@@ -129,6 +149,6 @@ export class HttpRangeSource implements ByteSource {
 
 function parseContentRange(value: string | null, name: string): { start: number; end: number; total: number } {
   const m = /^bytes ([0-9]+)-([0-9]+)\/([0-9]+)$/.exec(value ?? '');
-  if (!m) throw new Error(`${name}: Content-Range ${JSON.stringify(value)} is not "bytes a-b/size"`);
+  if (!m) throw readError(name, `Content-Range ${JSON.stringify(value)} is not "bytes a-b/size"`);
   return { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) };
 }

@@ -4,6 +4,7 @@
 import { realpath } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { type ByteSource, HttpRangeSource, type HttpSourceOptions, LocalFileSource } from './byte-source.js';
+import { CodedError } from '../errors.js';
 import { PathEscapeError, ShardCorruptError } from './errors.js';
 import { LeasePool, PromiseLru } from './lease-pool.js';
 import { type Manifest, parseManifest, readManifestAsync, type ShardEntry } from './manifest.js';
@@ -99,10 +100,18 @@ export class CheckedDataset {
   /** A dataset published over HTTP: `<baseUrl>/manifest.json` and Range reads of its files. */
   static async openUrl(baseUrl: string, opts: CacheLimits & { http?: HttpSourceOptions; caches?: ReaderCaches } = {}): Promise<CheckedDataset> {
     const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
-    const res = await (opts.http?.fetch ?? fetch)(`${base}manifest.json`, { headers: opts.http?.headers });
-    const text = await res.text();
-    if (res.status !== 200) throw new Error(`${base}manifest.json: answered ${res.status}`);
-    const manifest = parseManifest(text, `${base}manifest.json`);
+    const where = `${base.split('?')[0]}manifest.json`;
+    let res: Response, text: string;
+    try {
+      res = await (opts.http?.fetch ?? fetch)(`${base}manifest.json`, { headers: opts.http?.headers });
+      text = await res.text();
+    } catch (e) {
+      throw new CodedError('LC_ERR_SOURCE_READ', `${where}: ${(e as Error)?.message ?? String(e)}`, { source: where }, { cause: e });
+    }
+    // 404: no manifest there (not a dataset, or not committed yet); any other status: the server failed us.
+    if (res.status === 404) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${where}: answered 404; no manifest, not a dataset or its precompute has not finished`, { file: where });
+    if (res.status !== 200) throw new CodedError('LC_ERR_SOURCE_READ', `${where}: answered ${res.status}`, { source: where });
+    const manifest = parseManifest(text, where);
     return new CheckedDataset(manifest, (name) => HttpRangeSource.open(base + name, { ...opts.http, name }), base, opts.caches ?? readerCaches(opts));
   }
 

@@ -169,6 +169,7 @@ export class DatasetWriter {
 
   /** Starts shard `index`; its batches follow with append(). */
   beginShard(index: number): void {
+    // Misuse of the writer API (the precompute never does this): a bug, so LC_ERR_INTERNAL on purpose.
     if (this.current) throw new Error(`dataset ${this.dir}: shard ${this.current.index} is still open`);
     if (!this.needsShard(index)) throw new Error(`dataset ${this.dir}: shard ${index} is not this worker's to write, or already written`);
     const first = index * this.opts.batchesPerShard * this.opts.batchSize;
@@ -185,6 +186,7 @@ export class DatasetWriter {
   /** Appends the next batch of the open shard (or of the next shard, written in order). */
   append(batch: TopkBatch, sums?: StatSums): void {
     const n = batch.offsets.length - 1;
+    // The batcher makes these; a caller breaking them is a bug (LC_ERR_INTERNAL on purpose).
     if (n < 1 || n > this.opts.batchSize) throw new Error(`dataset ${this.dir}: a batch holds 1..${this.opts.batchSize} samples, got ${n}`);
     const expected = this.current ? this.current.nextSample : this.nextSequential * this.opts.batchesPerShard * this.opts.batchSize;
     for (let i = 0; i < n; i++) {
@@ -241,7 +243,7 @@ export class DatasetWriter {
    */
   finish(meta?: Pick<Manifest, 'teacher' | 'source'>): Manifest {
     const result = this.tryFinish(meta);
-    if (Array.isArray(result)) throw new Error(`dataset ${this.dir}: shards ${result.join(', ')} are not written yet`);
+    if (Array.isArray(result)) throw new CodedError('LC_ERR_INCOMPLETE', `dataset ${this.dir}: shards ${result.join(', ')} are not written yet`, { dir: this.dir, missing: result });
     return result;
   }
 

@@ -5,6 +5,7 @@ import {
   Field, FixedSizeBinary, makeData, RecordBatch, RecordBatchFileReader, Schema, Struct, Table, tableToIPC, Uint32, Uint64,
 } from 'apache-arrow';
 import { FORMAT_VERSION } from './types.js';
+import { ShardCorruptError } from './errors.js';
 
 export const INDEX_META = {
   formatVersion: 'logit_cache.format_version',
@@ -78,7 +79,17 @@ export function encodeIndex(ix: ShardIndex): Uint8Array {
  * on unchecked bytes: the Arrow reader sizes buffers from them). Checks the columns' names and
  * types, since a correct hash of a wrong writer's file is still a wrong file.
  */
-export function decodeIndex(bytes: Uint8Array, where: string): ShardIndex {
+export function decodeIndex(bytes: Uint8Array, shardFile: string, indexFile: string): ShardIndex {
+  // Every failure, ours or the Arrow reader's, is the shard's: it names the shard and its index.
+  try {
+    return parseIndex(bytes, `index ${indexFile}`);
+  } catch (e) {
+    if (e instanceof ShardCorruptError) throw e;
+    throw new ShardCorruptError(shardFile, null, (e as Error)?.message ?? String(e));
+  }
+}
+
+function parseIndex(bytes: Uint8Array, where: string): ShardIndex {
   const reader = RecordBatchFileReader.from(bytes);
   reader.open();
   const schema = reader.schema;

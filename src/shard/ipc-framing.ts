@@ -14,7 +14,7 @@ export const FILE_HEAD = new Uint8Array([...FILE_MAGIC, 0, 0]);
 /** End-of-stream marker: continuation token then a zero length. */
 export const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 
-/** Length of the encapsulated message (prefix + metadata) that starts at `at`. */
+/** Length of the encapsulated message (prefix + metadata) that starts at `at`. Only the writer calls it on its own bytes: a throw is a bug. */
 export function messageMetadataLength(bytes: Uint8Array, at: number, where: string): number {
   if (bytes.length < at + 8) throw new Error(`${where}: truncated message header at byte ${at}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -93,7 +93,7 @@ export interface ParsedFooter {
   schemaLength: number;
 }
 
-/** Reads the footer of a complete IPC file held (or its tail held) in `tail`. */
+/** Reads the footer of a complete IPC file held (or its tail held) in `tail`. Its callers report a throw as the shard's problem (verify lists it). */
 export function parseFooter(tail: Uint8Array, fileSize: number, where: string): ParsedFooter {
   const n = tail.length;
   for (let i = 0; i < FILE_MAGIC.length; i++) {

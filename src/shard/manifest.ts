@@ -122,7 +122,7 @@ export async function readManifestAsync(datasetDir: string): Promise<{ manifest:
   return { manifest: parseManifest(text, path), text };
 }
 
-function manifestReadError(path: string, e: unknown): Error {
+export function manifestReadError(path: string, e: unknown): Error {
   const code = (e as NodeJS.ErrnoException).code;
   return new CodedError('LC_ERR_MANIFEST_INVALID', code === 'ENOENT' ? `${path}: no manifest; not a dataset, or its precompute has not finished` : `${path}: ${(e as Error).message}`);
 }

@@ -8,13 +8,14 @@
 import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CodedError } from '../errors.js';
 import { LocalFileSource } from './byte-source.js';
 import { CheckedDataset, localOpener, readerCaches, realpathInside } from './checked-dataset.js';
 import { ShardCorruptError } from './errors.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import { encodeIndex, IndexBuilder, indexFileOf } from './index-file.js';
 import { EOS, FILE_HEAD } from './ipc-framing.js';
-import { MANIFEST_FILE, type Manifest, parseManifest, type ShardEntry, validateManifest, writeManifest } from './manifest.js';
+import { MANIFEST_FILE, type Manifest, manifestReadError, parseManifest, type ShardEntry, validateManifest, writeManifest } from './manifest.js';
 import { parseMajor } from './schema.js';
 import { FORMAT_VERSION } from './types.js';
 
@@ -30,10 +31,16 @@ const CHUNK = 8 << 20;
 
 export async function migrateDataset(datasetDir: string): Promise<MigrateResult> {
   const path = join(datasetDir, MANIFEST_FILE);
-  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new Error(e.code === 'ENOENT' ? `${path}: no manifest; not a dataset, or its precompute has not finished` : `${path}: ${e.message}`);
+  const text = await readFile(path, 'utf8').catch((e: unknown) => {
+    throw manifestReadError(path, e);
   });
-  const raw = JSON.parse(text) as { formatVersion?: unknown };
+  let raw: { formatVersion?: unknown };
+  try {
+    raw = JSON.parse(text) as { formatVersion?: unknown };
+  } catch (e) {
+    throw new CodedError('LC_ERR_MANIFEST_INVALID', `${path}: invalid JSON: ${(e as Error).message}`, { file: path });
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${path}: not a JSON object`, { file: path });
   const from = String(raw.formatVersion);
   const major = parseMajor(from, path);
   if (major !== 1) {
@@ -100,15 +107,17 @@ async function migrateShard(dir: string, dirReal: string, s: V1Shard): Promise<S
 
 /** Enough of the 1.x schema to migrate safely; the 2.0 validation afterwards checks the rest. */
 function checkV1Shape(m: V1Manifest, path: string): void {
-  const bad = (what: string): never => { throw new Error(`${path}: not a valid 1.x manifest: ${what}`); };
+  const bad = (what: string): never => { throw new CodedError('LC_ERR_MANIFEST_INVALID', `${path}: not a valid 1.x manifest: ${what}`, { file: path }); };
   if (!Array.isArray(m.shards)) bad('no shards[]');
   const int = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const obj = (v: unknown) => v !== null && typeof v === 'object';
   m.shards.forEach((s, i) => {
+    if (!obj(s)) bad(`shards[${i}] is not an object`);
     if (typeof s.file !== 'string' || !/^shards\/shard-[0-9]{6}\.arrow$/.test(s.file)) bad(`shards[${i}].file ${JSON.stringify(s.file)}`);
     if (!int(s.bytes) || !int(s.schemaLength) || typeof s.sha256 !== 'string' || !SHA.test(s.sha256)) bad(`shards[${i}] (${s.file}) bytes/sha256/schemaLength`);
     if (!Array.isArray(s.batches) || s.batches.length !== s.batchCount) bad(`shards[${i}] (${s.file}) has ${s.batches?.length} batch entries for batchCount ${s.batchCount}`);
     s.batches.forEach((b, j) => {
-      if (!int(b.offset) || !int(b.length) || !int(b.samples) || !int(b.tokens) || typeof b.sha256 !== 'string' || !SHA.test(b.sha256)) {
+      if (!obj(b) || !int(b.offset) || !int(b.length) || !int(b.samples) || !int(b.tokens) || typeof b.sha256 !== 'string' || !SHA.test(b.sha256)) {
         bad(`shards[${i}].batches[${j}] (${s.file})`);
       }
     });

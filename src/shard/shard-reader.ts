@@ -105,12 +105,7 @@ export class ShardReader {
     const indexBytes = await indexSource.read(0, entry.index.bytes);
     const indexSha = sha256(indexBytes).toString('hex');
     if (indexSha !== entry.index.sha256) fail(`index ${entry.index.file} sha256 ${indexSha} does not match manifest ${entry.index.sha256}`);
-    let index: ShardIndex;
-    try {
-      index = decodeIndex(indexBytes, `index ${entry.index.file}`);
-    } catch (e) {
-      return fail((e as Error).message);
-    }
+    const index: ShardIndex = decodeIndex(indexBytes, entry.file, entry.index.file);
     const rowFirstSample = checkIndex(index, entry, ctx, fail);
     // 3. Schema message: hash before parse, then agree with the manifest.
     const schemaBytes = await shard.read(FILE_HEAD.length, FILE_HEAD.length + entry.schemaLength);

@@ -1,4 +1,6 @@
 // Checks a batch before anything is written, so a bad batch never leaves a file behind.
+// These stay LC_ERR_INTERNAL on purpose: user input is checked upstream with its own codes (token
+// ids by the scan, NaN/Inf by the teacher), so reaching one here means a bug in the producer.
 import type { TopkBatch, TopkLayout } from './types.js';
 
 /** Rounding in a fused log-softmax may put the top value a hair above zero. */

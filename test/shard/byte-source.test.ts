@@ -1,6 +1,6 @@
 // The byte sources under the checked reader: positional local reads, and HTTP Range reads
 // against a real static file server (Range, 206 and Content-Range as any such server sends).
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
@@ -62,6 +62,18 @@ describe('LocalFileSource', () => {
     await expect(src.read(0, bytes.length + 1)).rejects.toThrow(/shards\/shard-000000\.arrow: read \[0, \d+\) is outside its \d+ bytes/);
     await src.close();
   });
+
+  it('a file that shrank after it was opened is LC_ERR_SOURCE_READ naming it', async () => {
+    const path = join(root, 'shrinking.bin');
+    writeFileSync(path, Buffer.alloc(1000, 7));
+    const src = await LocalFileSource.open(path, 'shrinking.bin');
+    truncateSync(path, 100);
+    try {
+      await expect(src.read(50, 500)).rejects.toMatchObject({ code: 'LC_ERR_SOURCE_READ', message: expect.stringMatching(/^shrinking\.bin: unexpected end of file at byte 100/) });
+    } finally {
+      await src.close();
+    }
+  });
 });
 
 describe('HttpRangeSource', () => {
@@ -82,9 +94,40 @@ describe('HttpRangeSource', () => {
     ignoreRange.add(rel);
     try {
       await expect(HttpRangeSource.open(`${base}/${rel}`)).rejects.toThrow(/answered 200, expected 206/);
+      await expect(HttpRangeSource.open(`${base}/${rel}`)).rejects.toMatchObject({ code: 'LC_ERR_SOURCE_READ', message: expect.stringContaining(`${base}/${rel}: `) });
     } finally {
       ignoreRange.delete(rel);
     }
+    // A server that honoured Range at open and ignores it later (a proxy swapped in) is refused on read too.
+    const src = await HttpRangeSource.open(`${base}/${rel}`);
+    ignoreRange.add(rel);
+    try {
+      await expect(src.read(8, 100)).rejects.toMatchObject({ code: 'LC_ERR_SOURCE_READ', message: expect.stringMatching(/range 8-99 answered 200, expected 206 \(the server ignores Range\)/) });
+    } finally {
+      ignoreRange.delete(rel);
+    }
+  });
+
+  it('reports HTTP errors, a refused connection and a short body as LC_ERR_SOURCE_READ naming the URL', async () => {
+    await expect(HttpRangeSource.open(`${base}/web/shards/nope.arrow`)).rejects.toMatchObject({ code: 'LC_ERR_SOURCE_READ', message: expect.stringMatching(/nope\.arrow: range request answered 404/) });
+    // A port nothing listens on: the network failure itself carries the code.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((r) => closed.close(r));
+    await expect(HttpRangeSource.open(`http://127.0.0.1:${port}/x.arrow`)).rejects.toMatchObject({ code: 'LC_ERR_SOURCE_READ', message: expect.stringContaining(`http://127.0.0.1:${port}/x.arrow: `) });
+    // A body shorter than the Content-Range it declared.
+    const rel = 'web/shards/shard-000001.arrow';
+    const src = await HttpRangeSource.open(`${base}/${rel}`);
+    const short: typeof fetch = async () => new Response(new Uint8Array(10), { status: 206, headers: { 'content-range': `bytes 0-99/${src.byteLength}` } });
+    const cut = await HttpRangeSource.open(`${base}/${rel}`, { fetch: async (u, i) => (String((i?.headers as Record<string, string>)?.range) === 'bytes=0-0' ? fetch(u, i) : short(u, i)) });
+    await expect(cut.read(0, 100)).rejects.toMatchObject({ code: 'LC_ERR_SOURCE_READ', message: expect.stringMatching(/range 0-99 returned 10 bytes/) });
+  });
+
+  it('openUrl: no manifest (404) is LC_ERR_MANIFEST_INVALID, another status LC_ERR_SOURCE_READ', async () => {
+    await expect(CheckedDataset.openUrl(`${base}/absent`)).rejects.toMatchObject({ code: 'LC_ERR_MANIFEST_INVALID', message: expect.stringContaining(`${base}/absent/manifest.json: answered 404`) });
+    const failing: typeof fetch = async () => new Response('oops', { status: 503 });
+    await expect(CheckedDataset.openUrl(`${base}/web`, { http: { fetch: failing } })).rejects.toMatchObject({ code: 'LC_ERR_SOURCE_READ', message: expect.stringContaining('manifest.json: answered 503') });
   });
 
   it('reads a whole dataset over HTTP through the checked reader, equal to the local read', async () => {

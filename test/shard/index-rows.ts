@@ -20,7 +20,7 @@ export interface Row {
 export function indexRows(dir: string, m: Manifest): Row[] {
   const rows: Row[] = [];
   for (const shard of m.shards) {
-    const ix = decodeIndex(readFileSync(join(dir, shard.index.file)), shard.index.file);
+    const ix = decodeIndex(readFileSync(join(dir, shard.index.file)), shard.file, shard.index.file);
     for (let i = 0; i < ix.rows; i++) {
       rows.push({
         batch: shard.firstBatch + i, shard, offset: ix.offset[i], length: ix.length[i], samples: ix.samples[i], tokens: ix.tokens[i],

@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { DatasetReader, DatasetWriter, decodeIndex, encodeIndex, type Manifest, ShardCorruptError, type ShardIndex, verifyDataset } from '../../src/shard/index.js';
@@ -13,6 +14,11 @@ import { makeBatch } from './make-batch.js';
 let root: string;
 beforeEach(() => { root = mkdtempSync(join(tmpdir(), 'lc-integrity-')); });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+/** A valid one-column Arrow IPC file: the right container holding the wrong table. */
+function encodeIndexWithColumns(): Uint8Array {
+  return tableToIPC(tableFromArrays({ x: new Int32Array([1, 2, 3]) }), 'file');
+}
 
 function flipByte(path: string, at: number): void {
   const bytes = readFileSync(path);
@@ -140,7 +146,7 @@ describe('integrity', () => {
       it(name, async () => {
         const { dir, manifest } = writeFixture({ root });
         const shard = manifest.shards[0];
-        const ix = decodeIndex(readFileSync(join(dir, shard.index.file)), 'test');
+        const ix = decodeIndex(readFileSync(join(dir, shard.index.file)), shard.file, shard.index.file);
         damage(ix);
         const bytes = encodeIndex(ix);
         writeFileSync(join(dir, shard.index.file), bytes);
@@ -152,6 +158,36 @@ describe('integrity', () => {
         expect(errors.get(0)!.message).toMatch(/^shard shards\/shard-000000\.arrow: index shards\/shard-000000\.idx\.arrow /);
         expect(errors.get(0)!.message).toMatch(message);
       });
+    }
+  });
+
+  it('refuses an index that is not an index (hash vouched for) with LC_ERR_SHARD_CORRUPT naming the shard and index', async () => {
+    const { dir, manifest } = writeFixture({ root });
+    const shard = manifest.shards[0];
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['not Arrow at all', Buffer.from('this is not an Arrow file, whatever its hash says'), /^shard shards\/shard-000000\.arrow: /],
+      // A well-formed Arrow file of the wrong shape: our own column check must object, not a crash.
+      ['an Arrow file with other columns', encodeIndexWithColumns(), /^shard shards\/shard-000000\.arrow: index shards\/shard-000000\.idx\.arrow: index columns are x, expected offset, /],
+    ];
+    for (const [name, bytes, message] of cases) {
+      writeFileSync(join(dir, shard.index.file), bytes);
+      const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+      m.shards[0].index = { ...m.shards[0].index, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+      const errors = await readAll(dir, manifest);
+      expect([...errors.keys()], name).toEqual([0, 1]);
+      const e = errors.get(0) as ShardCorruptError;
+      expect(e, name).toBeInstanceOf(ShardCorruptError);
+      expect(e.code, name).toBe('LC_ERR_SHARD_CORRUPT');
+      expect(e.message, name).toMatch(message);
+      // Called directly, the decoder raises the same coded error.
+      let direct: unknown;
+      try {
+        decodeIndex(bytes, shard.file, shard.index.file);
+      } catch (err) {
+        direct = err;
+      }
+      expect((direct as ShardCorruptError)?.code, name).toBe('LC_ERR_SHARD_CORRUPT');
     }
   });
 

@@ -183,3 +183,20 @@ describe('one writer per dataset', () => {
     expect(existsSync(lockFile('held'))).toBe(false);
   });
 });
+
+describe('finish before every shard is written', () => {
+  it('is LC_ERR_INCOMPLETE naming the missing shards, and writes no manifest', () => {
+    const w = writer('incomplete', { seed: 9 });
+    const batches = batchesFor(9);
+    for (const b of batches.slice(0, 2)) w.append(b); // shard 0 only; shards 1 and 2 never come
+    let err: unknown;
+    try {
+      finish(w, batches);
+    } catch (e) {
+      err = e;
+    }
+    expect(codeOf(err)).toBe('LC_ERR_INCOMPLETE');
+    expect((err as Error).message).toMatch(/shards 1, 2 are not written yet/);
+    expect(existsSync(join(root, 'incomplete', 'manifest.json'))).toBe(false);
+  });
+});

@@ -1,7 +1,7 @@
 // A 1.0 dataset is refused by 2.0 readers with a pointer to migrate; migrate converts it in
 // place without touching a shard byte, is idempotent, and refuses shards that disagree with
 // the 1.0 manifest, changing nothing.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -77,5 +77,32 @@ describe('logit-cache migrate', () => {
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(v1));
     await expect(migrateDataset(dir)).rejects.toThrow(/shard shards\/shard-000002\.arrow batch 6: sha256 does not match the 1\.x manifest/);
     expect(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).formatVersion).toBe('1.0');
+  });
+
+  it('refuses a folder without a manifest, or with a broken one, as LC_ERR_MANIFEST_INVALID naming manifest.json', async () => {
+    const empty = join(root, 'empty');
+    mkdirSync(empty);
+    await expect(migrateDataset(empty)).rejects.toMatchObject({ code: 'LC_ERR_MANIFEST_INVALID', message: expect.stringMatching(/empty\/manifest\.json: no manifest/) });
+    const cli = runCli('logit-cache', ['migrate', empty]);
+    expect(cli.status).toBe(1);
+    expect(cli.stderr).toMatch(/LC_ERR_MANIFEST_INVALID/);
+    expect(cli.stderr).toMatch(/manifest\.json: no manifest/);
+
+    const { dir, v1 } = v1Dataset();
+    const path = join(dir, 'manifest.json');
+    writeFileSync(path, '{ not json');
+    await expect(migrateDataset(dir)).rejects.toMatchObject({ code: 'LC_ERR_MANIFEST_INVALID', message: expect.stringMatching(/manifest\.json: invalid JSON/) });
+    writeFileSync(path, JSON.stringify({ ...v1, shards: [null] }));
+    await expect(migrateDataset(dir)).rejects.toMatchObject({ code: 'LC_ERR_MANIFEST_INVALID', message: expect.stringMatching(/manifest\.json: not a valid 1\.x manifest: shards\[0\] is not an object/) });
+    const shards = v1.shards as { file: string }[];
+    writeFileSync(path, JSON.stringify({ ...v1, shards: [{ ...shards[0], file: '../elsewhere.arrow' }] }));
+    await expect(migrateDataset(dir)).rejects.toMatchObject({ code: 'LC_ERR_MANIFEST_INVALID', message: expect.stringMatching(/not a valid 1\.x manifest: shards\[0\]\.file "\.\.\/elsewhere\.arrow"/) });
+  });
+
+  it('a folder that does not exist is LC_ERR_INPUT_PATH from the command, exit 2', () => {
+    const cli = runCli('logit-cache', ['migrate', join(root, 'missing')]);
+    expect(cli.status).toBe(2);
+    expect(cli.stderr).toMatch(/LC_ERR_INPUT_PATH/);
+    expect(cli.stderr).toMatch(/missing/);
   });
 });
