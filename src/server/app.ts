@@ -7,6 +7,7 @@ import { catalogPlugin } from './catalog-plugin.js';
 import { installErrorHandling, sendError } from './error-handler.js';
 import { BadRequest } from './errors.js';
 import { installBearerAuth, installShutdownGuard } from './guards.js';
+import { lazySchemaController } from './lazy-compilers.js';
 import { Metrics } from './metrics.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { logitsRoutes } from './routes/logits.js';
@@ -38,6 +39,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     routerOptions: { maxParamLength: 16384 },
     // Our own guard answers with a coded 503 during shutdown.
     return503OnClosing: false,
+    // Route schemas compile on first use, not before listening.
+    schemaController: lazySchemaController(),
     frameworkErrors: (err, _req, reply) => {
       sendError(reply, new BadRequest(err.message));
     },
