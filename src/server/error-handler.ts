@@ -2,7 +2,7 @@
 // failures are mapped to the contract's codes; anything unexpected becomes a 500 whose
 // body says nothing of the stack (the log keeps the details).
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ShardCorruptError } from '../shard/index.js';
+import { ShardCorruptError } from '../shard/errors.js';
 import { BadBatch, BadDatasetId, BadRequest, type ErrorBody, Internal, RouteNotFound, ShardCorrupt } from './errors.js';
 
 type CodedError = Error & { code: string; statusCode: number };

@@ -1,7 +1,7 @@
 // One registry of coded errors: status and code travel together, and the codes are a
 // contract with the Python client (clients/python/logit_cache/reader_http.py).
 import createError from '@fastify/error';
-import { DATASET_ID_PATTERN } from '../shard/index.js';
+import { DATASET_ID_PATTERN } from '../shard/types.js';
 
 export const DatasetNotFound = createError<'LC_ERR_DATASET_NOT_FOUND', 404, [string]>(
   'LC_ERR_DATASET_NOT_FOUND', 'dataset "%s" not found (no complete manifest under the root)', 404);
