@@ -1,19 +1,19 @@
 // buildApp(opts): the whole HTTP surface, never listening (the serve command listens,
 // tests use app.inject()).
-import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
-import { VERSION } from '../version.js';
 import { catalogPlugin } from './catalog-plugin.js';
 import { clientErrorHandler, installErrorHandling, sendError } from './error-handler.js';
 import { BadRequest } from './errors.js';
 import { installBearerAuth, installShutdownGuard } from './guards.js';
+import { lazySchemaController } from './lazy-compilers.js';
 import { Metrics } from './metrics.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { logitsRoutes } from './routes/logits.js';
 import { opsRoutes } from './routes/ops.js';
 import { uiRoutes } from './routes/ui.js';
 import type { LoadedTokenizer } from '../tokenizer/index.js';
-import { addBodySchemas, componentName } from './schemas.js';
+import { addBodySchemas } from './schemas.js';
+import { recordOpenApi } from './openapi.js';
 
 export interface AppOptions {
   /** Folder whose sub-folders are datasets. */
@@ -39,6 +39,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     // Our own guard answers with a coded 503 during shutdown.
     return503OnClosing: false,
     clientErrorHandler,
+    // Route schemas compile on first use, not before listening.
+    schemaController: lazySchemaController(),
     frameworkErrors: (err, _req, reply) => {
       sendError(reply, new BadRequest(err.message));
     },
@@ -47,14 +49,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
 
   installErrorHandling(app);
   addBodySchemas(app);
-  app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'logit-cache', version: VERSION, description: 'Cached teacher top-k log-probabilities, one Arrow IPC stream per batch.' },
-      ...(opts.token ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, security: [{ bearer: [] }] } : {}),
-    },
-    refResolver: { buildLocalReference: (json, _base, _fragment, i) => componentName(json as { $id?: string; title?: string }, `def-${i}`) },
-  });
+  // Before any route is added: it records them for the document.
+  const openapi = recordOpenApi(app, { token: opts.token });
   app.register(catalogPlugin, { root: opts.root, ttlMs: opts.catalogTtlMs, maxOpenShards: opts.maxOpenShards });
 
   const shutdown = installShutdownGuard(app);
@@ -66,7 +62,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
 
   app.register(logitsRoutes);
   app.register(datasetRoutes);
-  app.register(opsRoutes(metrics, shutdown));
+  app.register(opsRoutes(metrics, shutdown, openapi));
   app.register(uiRoutes({ tokenizer: opts.tokenizer }));
   return app;
 }

@@ -6,10 +6,12 @@
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CodedError } from '../errors.js';
-import {
-  CheckedDataset, layoutOf, localOpener, type Manifest, MANIFEST_FILE, parseManifest, readerCaches, type ReaderCaches,
-  realpathInside, sha256Hex, type TopkLayout,
-} from '../shard/index.js';
+// The shard modules the server reads with, not the package's index (which also loads the
+// writer, verify and migrate: start-up time for nothing a server calls).
+import { CheckedDataset, layoutOf, localOpener, readerCaches, type ReaderCaches, realpathInside } from '../shard/checked-dataset.js';
+import { sha256Hex } from '../shard/checksum.js';
+import { type Manifest, MANIFEST_FILE, parseManifest } from '../shard/manifest.js';
+import type { TopkLayout } from '../shard/types.js';
 import { isDatasetId } from './dataset-id.js';
 
 export interface CatalogOptions {

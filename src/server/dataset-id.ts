@@ -1,5 +1,5 @@
 // Dataset ids belong to the format (src/shard); the server only re-exports them.
-export { DATASET_ID_PATTERN, isDatasetId } from '../shard/index.js';
+export { DATASET_ID_PATTERN, isDatasetId } from '../shard/types.js';
 
 /** Batch indexes in URLs are canonical decimal: one spelling per batch, one cache entry. */
 export const BATCH_PATTERN = '^(0|[1-9][0-9]{0,15})$';

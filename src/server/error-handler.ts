@@ -5,7 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { CodedError as ProjectError, ERRORS, type ErrorCode } from '../errors.js';
-import { ShardCorruptError } from '../shard/index.js';
+import { ShardCorruptError } from '../shard/errors.js';
 import { BadBatch, BadDatasetId, BadRequest, type ErrorBody, Internal, RouteNotFound, ShardCorrupt } from './errors.js';
 
 type CodedError = Error & { code: string; statusCode: number };

@@ -3,7 +3,7 @@
 // codes are a contract with the Python client (clients/python/logit_cache/errors.py).
 import createError from '@fastify/error';
 import { ERRORS, type ErrorCode } from '../errors.js';
-import { DATASET_ID_PATTERN } from '../shard/index.js';
+import { DATASET_ID_PATTERN } from '../shard/types.js';
 
 /** The HTTP status the registry gives `code`; a code without one is a programming error here. */
 export function httpStatusOf(code: ErrorCode): number {

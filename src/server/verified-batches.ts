@@ -3,7 +3,8 @@
 // ctime in ns, taken with fstat after the read) has not changed since it was verified is
 // sent without hashing it again: the guarantee and its limits are in docs/HTTP.md.
 import type { BigIntStats } from 'node:fs';
-import { type BatchInfo, type ByteSource, LocalFileSource, type VerifiedMemo } from '../shard/index.js';
+import { type ByteSource, LocalFileSource } from '../shard/byte-source.js';
+import type { BatchInfo, VerifiedMemo } from '../shard/shard-reader.js';
 
 /**
  * What must stay equal for earlier verification to still vouch for a file's bytes. ctime is

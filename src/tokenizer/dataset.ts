@@ -2,7 +2,7 @@
 // sha256 in the manifest's optional `tokenizer` object.
 import { readFileSync, realpathSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { MANIFEST_FILE, parseManifest, writeManifest } from '../shard/index.js';
+import { MANIFEST_FILE, parseManifest, writeManifest } from '../shard/manifest.js';
 import { writeFileAtomic } from '../shard/fs-atomic.js';
 import { TokenizerError } from './errors.js';
 import { checkTokenizerFits, type LoadedTokenizer, parseTokenizer, TOKENIZER_FILES, type TokenizerRef } from './load.js';

@@ -1,6 +1,6 @@
 // The byte sources under the checked reader: positional local reads, and HTTP Range reads
 // against a real static file server (Range, 206 and Content-Range as any such server sends).
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
@@ -73,6 +73,38 @@ describe('LocalFileSource', () => {
     } finally {
       await src.close();
     }
+  });
+
+  it('shares an fstat only among callers that all called before it was issued', async () => {
+    const path = join(root, 'web', 'stat-copy.arrow');
+    copyFileSync(join(root, 'web', 'shards', 'shard-000000.arrow'), path);
+    const src = await LocalFileSource.open(path, 'stat-copy.arrow');
+    const first = src.stat(); // issued now, before the change below
+    const joined = [src.stat(), src.stat()]; // called while `first` is in flight: queued behind it
+    expect(joined[0]).toBe(joined[1]); // one fstat for both
+    expect(joined[0]).not.toBe(first);
+    utimesSync(path, 1_000_000, 1_000_000); // a change after the first stat was issued...
+    const late = src.stat(); // ...and a caller after it: must not be given `first`
+    const mtimes = (await Promise.all([first, ...joined, late])).map((st) => Number(st.mtimeMs));
+    // (`first` may or may not see it: it ran on the thread pool while utimes ran here.)
+    expect(mtimes[3]).toBe(1_000_000_000);
+    expect(src.stat()).not.toBe(late); // nothing in flight now: a fresh fstat
+    await src.close();
+    rmSync(path);
+  });
+
+  it('closes its descriptor only after reads in flight have finished', async () => {
+    const path = join(root, 'web', 'shards', 'shard-000000.arrow');
+    const bytes = readFileSync(path);
+    const src = await LocalFileSource.open(path, 'shards/shard-000000.arrow');
+    const reads = [src.read(0, bytes.length), src.read(8, 64)];
+    const closed = src.close();
+    const [all, part] = await Promise.all(reads);
+    expect(Buffer.from(all).equals(bytes)).toBe(true);
+    expect(Buffer.from(part).equals(bytes.subarray(8, 64))).toBe(true);
+    await closed;
+    expect(src.close()).toBe(closed);
+    await expect(src.read(0, 8)).rejects.toThrow(/shards\/shard-000000\.arrow: read after close/);
   });
 });
 

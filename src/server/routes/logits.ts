@@ -2,7 +2,7 @@
 // from the shard file (or as JSON for debugging). Batches are immutable, so responses
 // carry a strong ETag, the sha256 of the exact stream, and may be cached for a year.
 import type { FastifyInstance } from 'fastify';
-import { decodeVerified } from '../../shard/index.js';
+import { decodeVerified } from '../../shard/shard-reader.js';
 import { batchToJson } from '../batch-json.js';
 import { BATCH_PATTERN, DATASET_ID_PATTERN, parseBatchIndex } from '../dataset-id.js';
 import { quote } from '../error-handler.js';

@@ -7,7 +7,7 @@ import { ref } from '../schemas.js';
 
 const errorResponse = (description: string) => ({ description, ...ref('http-error') });
 
-export function opsRoutes(metrics: Metrics, shutdown: { readonly closing: boolean }) {
+export function opsRoutes(metrics: Metrics, shutdown: { readonly closing: boolean }, openapi: () => Promise<unknown>) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/healthz', {
       schema: { summary: 'Liveness: the process answers (no token needed)', response: { 200: { description: 'Alive', ...ref('http-health') } } },
@@ -36,6 +36,6 @@ export function opsRoutes(metrics: Metrics, shutdown: { readonly closing: boolea
         summary: 'This API as an OpenAPI 3.1 document, generated from the route schemas',
         response: { 200: { description: 'OpenAPI document', content: { 'application/json': { schema: { type: 'object', additionalProperties: true } } } }, 401: errorResponse('LC_ERR_UNAUTHORIZED') },
       },
-    }, async (_req, reply) => reply.type('application/json; charset=utf-8').send(JSON.stringify(app.swagger())));
+    }, async (_req, reply) => reply.type('application/json; charset=utf-8').send(JSON.stringify(await openapi())));
   };
 }
