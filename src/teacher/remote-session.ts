@@ -100,23 +100,34 @@ export class RemoteTeacher implements TopkTeacher {
     });
   }
 
-  /** Releases the session and ends the worker (immediately when it never got ready). */
+  /** Releases the session and ends the worker (after its load, when it was not ready yet). */
   async dispose(): Promise<void> {
     if (this.closed) return this.closed;
-    if (!this.info || this.failure) {
-      // Not ready: the session may still be loading in native code, which termination cannot
-      // interrupt. Do not wait for it (an early error must surface in seconds, not after the
-      // load) and do not let it hold the process open.
+    if (this.failure) {
       this.worker.unref();
       void this.worker.terminate();
       this.closed = Promise.resolve();
       return this.closed;
     }
-    this.closed = new Promise<void>((resolve) => {
+    if (!this.info) {
+      // Not ready: the session is still loading in native code, which termination cannot
+      // interrupt; terminating the thread under it aborts the whole process (ORT's completion
+      // throws into a torn-down environment). So the caller does not wait for the load (an
+      // early error surfaces at once) but the worker closes cleanly once it is ready, and the
+      // process exits after that.
+      this.closed = Promise.resolve();
+      this.ready.then(() => this.closeWorker(), () => {});
+      return this.closed;
+    }
+    this.closed = this.closeWorker();
+    return this.closed;
+  }
+
+  private closeWorker(): Promise<void> {
+    return new Promise<void>((resolve) => {
       this.onClosed = resolve;
       this.worker.postMessage({ type: 'close' });
     }).then(() => this.worker.terminate()).then(() => {});
-    return this.closed;
   }
 
   private readyInfo(): ReadyInfo {
