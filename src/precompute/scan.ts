@@ -1,7 +1,10 @@
 // First pass over the dataset: counts, the token-stream hash, and every id checked against
 // the teacher's vocabulary, so a bad line at the end of a file fails in seconds, not after
 // hours of teacher time. Reading is cheap next to inference.
-import { readSamples, tokenStreamHasher, type ReadSamplesOptions } from '../data/index.js';
+// Direct module imports, not ../data/index.js: its re-exports would load the Arrow and Parquet readers.
+import { readSamples } from '../data/read-samples.js';
+import type { ReadSamplesOptions } from '../data/sample.js';
+import { tokenStreamHasher } from '../data/token-hash.js';
 
 export interface ScanResult { samples: number; tokens: number; sha256: string }
 
