@@ -1,8 +1,6 @@
 /** The one entry point callers use: pick the reader by format and stream Samples in file order. */
 
-import { readArrowSamples } from './arrow.js';
 import { readJsonlSamples } from './jsonl.js';
-import { readParquetSamples } from './parquet.js';
 import { type ReadSamplesOptions, type Sample, formatFromPath } from './sample.js';
 import { CodedError } from '../errors.js';
 
@@ -28,11 +26,17 @@ export function readSamples(file: string, opts: ReadSamplesOptions = {}): AsyncI
   switch (format) {
     case 'jsonl':
       return readJsonlSamples(file, readerOpts);
+    // apache-arrow and hyparquet take hundreds of milliseconds to load: only their own format pays.
     case 'arrow':
-      return readArrowSamples(file, readerOpts);
+      return loaded(async () => (await import('./arrow.js')).readArrowSamples(file, readerOpts));
     case 'parquet':
-      return readParquetSamples(file, readerOpts);
+      return loaded(async () => (await import('./parquet.js')).readParquetSamples(file, readerOpts));
     default:
       throw new CodedError('LC_ERR_DATA_INVALID', `dataset ${file}: unknown format ${String(format)} (expected jsonl, arrow or parquet)`);
   }
+}
+
+/** Streams the reader `open` resolves to; `return()` (a loop's break) reaches it through yield*. */
+async function* loaded(open: () => Promise<AsyncIterable<Sample>>): AsyncGenerator<Sample> {
+  yield* await open();
 }

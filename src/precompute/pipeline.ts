@@ -24,6 +24,7 @@ import { basename } from 'node:path';
 // Only light modules are imported statically: the teacher worker is started before the heavy
 // ones (Arrow, the dataset readers, the ONNX protobuf bindings) load, so its ONNX Runtime
 // start-up overlaps them. The stages themselves live in stages.ts.
+import { lightLogitsWidth } from '../teacher/logits-width.js';
 import { RemoteTeacher } from '../teacher/remote-session.js';
 import type { TeacherSessionOptions } from '../teacher/session.js';
 import { UsageError } from './errors.js';
@@ -54,8 +55,7 @@ export async function precompute(
   const remote = overlap ? new RemoteTeacher(opts.model, sessionOpts) : null;
   remote?.ready.catch(() => {}); // awaited below; an earlier error must not leave it unhandled
   try {
-    const { inspectTeacher } = await import('../teacher/inspect.js');
-    const vocabSize = modelVocabSize(opts, inspectTeacher);
+    const vocabSize = await modelVocabSize(opts);
     if (opts.k > vocabSize) throw new UsageError(`--top-k ${opts.k} is larger than the teacher's vocabulary (${vocabSize})`);
     opts = { ...opts, inferBatchTokens: opts.inferBatchTokens ?? autoInferBatchTokens(vocabSize) };
     const modelHash = remote ? hashFile(opts.model) : null;
@@ -99,9 +99,14 @@ function hashFile(file: string): Promise<string> {
   });
 }
 
-function modelVocabSize(opts: PrecomputeOptions, inspectTeacher: typeof import('../teacher/inspect.js').inspectTeacher): number {
+async function modelVocabSize(opts: PrecomputeOptions): Promise<number> {
   const label = basename(opts.model);
-  const width = inspectTeacher(opts.model, opts.logitsOutput ?? 'logits').logitsWidth ?? opts.vocabSize;
+  const output = opts.logitsOutput ?? 'logits';
+  // The wire-format walk answers for every ordinary model without loading the ONNX bindings;
+  // anything it does not recognize goes through the full decode, whose errors say what is wrong.
+  let width = lightLogitsWidth(opts.model, output, label);
+  if (width === undefined) width = (await import('../teacher/inspect.js')).inspectTeacher(opts.model, output).logitsWidth;
+  width ??= opts.vocabSize;
   if (width === undefined) throw new UsageError(`teacher ${label}: logits have no fixed vocabulary dimension; pass --vocab-size`);
   return opts.vocabSize ?? width;
 }

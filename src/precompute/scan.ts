@@ -2,7 +2,10 @@
 // the teacher's vocabulary, so a bad line at the end of a file fails in seconds, not after
 // hours of teacher time. Reading is cheap next to inference. It also keeps what the checks
 // before writing need: the longest sample (for the context-length check) and every length.
-import { readSamples, tokenStreamHasher, type ReadSamplesOptions } from '../data/index.js';
+// Direct module imports, not ../data/index.js: its re-exports would load the Arrow and Parquet readers.
+import { readSamples } from '../data/read-samples.js';
+import type { ReadSamplesOptions } from '../data/sample.js';
+import { tokenStreamHasher } from '../data/token-hash.js';
 import { CodedError } from '../errors.js';
 
 export interface ScanResult {

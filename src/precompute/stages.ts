@@ -1,8 +1,16 @@
 // The read → teacher → encode/compress/hash → write stages of precompute (see pipeline.ts for
 // how they overlap). Loaded by pipeline.ts after the teacher worker has been started.
 import { basename } from 'node:path';
-import { batchSamples, packMicroBatch, planInference, readSamples, type Sample } from '../data/index.js';
-import { DatasetWriter, type Manifest, rankDeltaFields, readManifest, type TopkLayout } from '../shard/index.js';
+// Direct module imports, not ../data/index.js: its re-exports would load the Arrow and Parquet readers.
+import { batchSamples } from '../data/batch.js';
+import { packMicroBatch, planInference } from '../data/plan.js';
+import { readSamples } from '../data/read-samples.js';
+import type { Sample } from '../data/sample.js';
+// Direct module imports, not ../shard/index.js: its re-exports would load the readers, verify and migrate.
+import { DatasetWriter } from '../shard/dataset-writer.js';
+import { rankDeltaFields } from '../shard/encodings/value-planes.js';
+import { type Manifest, readManifest } from '../shard/manifest.js';
+import type { TopkLayout } from '../shard/types.js';
 import { TeacherNonFiniteError } from '../teacher/errors.js';
 import type { TopkTeacher } from '../teacher/remote-session.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';

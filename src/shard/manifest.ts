@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { createRequire } from 'node:module';
+import type { Ajv2020 as Ajv2020Type } from 'ajv/dist/2020.js';
 import { FormatMigrateError, FormatVersionError } from './errors.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import { indexFileOf } from './index-file.js';
@@ -55,6 +56,9 @@ let validator: ((m: unknown) => boolean) & { errors?: { instancePath: string; me
 
 function schemaValidator() {
   if (!validator) {
+    // Loaded on first use, not with the module: ajv costs a quarter second of start-up to
+    // every precompute, which only validates a manifest once it writes or resumes one.
+    const { Ajv2020 } = createRequire(import.meta.url)('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020Type };
     const ajv = new Ajv2020({ allErrors: true, strict: false });
     validator = ajv.compile(manifestSchema);
   }

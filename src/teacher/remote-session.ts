@@ -113,7 +113,7 @@ export class RemoteTeacher implements TopkTeacher {
     });
   }
 
-  /** Releases the session and ends the worker (immediately when it never got ready). */
+  /** Releases the session and ends the worker (after its load, when it was not ready yet). */
   async dispose(): Promise<void> {
     if (this.closed) return this.closed;
     this.dropStop();
@@ -126,11 +126,15 @@ export class RemoteTeacher implements TopkTeacher {
       this.closed = Promise.resolve();
       return this.closed;
     }
-    this.closed = new Promise<void>((resolve) => {
+    this.closed = this.closeWorker();
+    return this.closed;
+  }
+
+  private closeWorker(): Promise<void> {
+    return new Promise<void>((resolve) => {
       this.onClosed = resolve;
       this.worker.postMessage({ type: 'close' });
     }).then(() => this.worker.terminate()).then(() => {});
-    return this.closed;
   }
 
   private readyInfo(): ReadyInfo {

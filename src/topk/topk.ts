@@ -26,49 +26,49 @@ function logSumExpShifted(logits: Float32Array, offset: number, n: number, max: 
     for (let i = offset, end = offset + n; i < end; i++) if (logits[i] !== logits[i]) return NaN;
     return -Infinity;
   }
-  // Two accumulators: the adds of neighbouring terms do not wait on each other.
+  // Branch-free: every term goes through expClamped with t capped at LIMIT, where the table is
+  // 0 (terms below e^-50 cannot move a float64 sum holding the max's 1; -Inf logits land there).
+  // A NaN logit survives the cap and turns its term, and so the sum, into NaN; t < 0 only
+  // happens when a NaN sat among the first k heap entries, and that NaN reaches the sum the
+  // same way. Four accumulators: neighbouring adds do not wait on each other.
   let s0 = 0;
   let s1 = 0;
-  let bad = 0;
+  let s2 = 0;
+  let s3 = 0;
   const end = offset + n;
   let i = offset;
-  for (; i + 1 < end; i += 2) {
-    const t0 = (max - logits[i]) * STEPS;
-    const t1 = (max - logits[i + 1]) * STEPS;
-    // NaN fails both comparisons. Terms below e^-50 cannot move a float64 sum holding the max's
-    // 1. (t < 0, i.e. `max` was not the maximum, only happens when a NaN sat among the first k
-    // heap entries; that NaN reaches the outputs anyway.)
-    if (t0 < LIMIT) s0 += expSteps(t0);
-    else if (!(t0 >= LIMIT)) bad++;
-    if (t1 < LIMIT) s1 += expSteps(t1);
-    else if (!(t1 >= LIMIT)) bad++;
+  for (; i + 3 < end; i += 4) {
+    s0 += expClamped((max - logits[i]) * STEPS);
+    s1 += expClamped((max - logits[i + 1]) * STEPS);
+    s2 += expClamped((max - logits[i + 2]) * STEPS);
+    s3 += expClamped((max - logits[i + 3]) * STEPS);
   }
-  if (i < end) {
-    const t = (max - logits[i]) * STEPS;
-    if (t < LIMIT) s0 += expSteps(t);
-    else if (!(t >= LIMIT)) bad++;
-  }
-  if (bad > 0) return NaN;
-  return max + Math.log(s0 + s1);
+  for (; i < end; i++) s0 += expClamped((max - logits[i]) * STEPS);
+  return max + Math.log(s0 + s1 + (s2 + s3));
 }
 
-// exp(-t / STEPS) for t in [0, LIMIT): a table of e^(-j/256) (computed once with Math.exp,
-// 100 KB, stays in L2) times e^(-r/256) for the fraction r in [0, 1) by a degree-4 Taylor
-// polynomial (relative error below (1/256)^5 / 120 = 8e-15). One table load, a truncation and
-// four multiply-adds per term, cheaper than Math.exp or a full-range polynomial in V8; host
-// top-k at a 152k vocabulary is mostly this loop.
-const STEPS = 256;
+// exp(-t / STEPS) for t in [0, LIMIT): a table of e^(-j/512) (computed once with Math.exp,
+// 200 KB, stays in L2) times e^(-r/512) for the fraction r in [0, 1) by a degree-3 Taylor
+// polynomial (relative error below (1/512)^4 / 24 = 6.2e-13, so the log-sum-exp is within
+// ~6e-13 of a Math.exp sum, far below the float32 log-probabilities it feeds). One table load,
+// a truncation and three multiply-adds per term (a 256-step table needed four), cheaper than
+// Math.exp or a full-range polynomial in V8; host top-k at a 152k vocabulary is mostly this loop.
+const STEPS = 512;
 const LIMIT = 50 * STEPS;
-const EXP_TABLE = Float64Array.from({ length: LIMIT + 1 }, (_, j) => Math.exp(-j / STEPS));
+// Entries from LIMIT on are 0 (see logSumExpShifted); LIMIT + 1 of them, for t = LIMIT exactly.
+const EXP_TABLE = Float64Array.from({ length: LIMIT + 2 }, (_, j) => (j < LIMIT ? Math.exp(-j / STEPS) : 0));
 const C1 = -1 / STEPS;
 const C2 = 1 / (2 * STEPS ** 2);
 const C3 = -1 / (6 * STEPS ** 3);
-const C4 = 1 / (24 * STEPS ** 4);
 
-function expSteps(t: number): number {
-  const j = t | 0; // t in [0, LIMIT): truncation is floor (t < 0 only behind a NaN, see above)
-  const r = t - j;
-  return EXP_TABLE[j] * (1 + r * (C1 + r * (C2 + r * (C3 + r * C4))));
+function expClamped(t: number): number {
+  // NaN stays NaN through Math.min, and NaN | 0 is a valid index. t < 0 needs no clamp: it
+  // only happens when a NaN in the row hid the maximum (see logSumExpShifted), and that NaN
+  // turns the sum into NaN through its own term whatever this one gives.
+  const c = Math.min(t, LIMIT);
+  const j = c | 0;
+  const r = c - j;
+  return EXP_TABLE[j] * (1 + r * (C1 + r * (C2 + r * C3)));
 }
 
 /**
@@ -137,8 +137,23 @@ function selectRow(
   }
   // Scan: almost every entry loses to the worst kept one, so the loop is one load and one
   // compare against a local copy of the heap root (re-read only after the heap changed).
+  // Four at a time: one combined test per group (almost always false), so the loop carries a
+  // quarter of the branches; a group with a contender is replayed in order, one by one.
   let floor = vals[h];
-  for (let i = base + k, end = base + n; i < end; i++) {
+  const end = base + n;
+  let i = base + k;
+  for (; i + 3 < end; i += 4) {
+    if (logits[i] > floor || logits[i + 1] > floor || logits[i + 2] > floor || logits[i + 3] > floor) {
+      for (let j = i; j < i + 4; j++) {
+        const v = logits[j];
+        if (v > floor) {
+          siftDown(vals, ids, h, k, v, j - base);
+          floor = vals[h];
+        }
+      }
+    }
+  }
+  for (; i < end; i++) {
     const v = logits[i];
     if (v > floor) {
       siftDown(vals, ids, h, k, v, i - base);

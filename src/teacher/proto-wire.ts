@@ -1,0 +1,97 @@
+// The protobuf wire format, walked field by field without protobufjs or the ONNX bindings:
+// loading onnx-proto costs a few hundred milliseconds of CPU, which the main thread of a
+// precompute would pay at start-up only to learn the logits width (see logits-width.ts).
+// model-splice.ts builds on the same walker.
+import { fstatSync, readSync } from 'node:fs';
+
+export interface Field {
+  field: number;
+  wireType: number;
+  /** Offset of the tag. */
+  start: number;
+  /** Offset of the payload (after tag and, for length-delimited fields, the length). */
+  valueStart: number;
+  end: number;
+}
+
+/** Random access to model bytes: a buffer in memory, or a file read piecewise (inspect). */
+export interface ByteSource {
+  readonly length: number;
+  byte(pos: number): number;
+  slice(start: number, end: number): Uint8Array;
+}
+
+export function memorySource(bytes: Uint8Array): ByteSource {
+  return { length: bytes.length, byte: (pos) => bytes[pos], slice: (start, end) => bytes.subarray(start, end) };
+}
+
+/**
+ * A file read in 64 KiB pieces: walking the fields of a 0.5 GB model touches a few hundred
+ * headers, not the weights between them. The descriptor is closed by the caller.
+ */
+export function fileSource(fd: number): ByteSource {
+  const size = fstatSync(fd).size;
+  const CHUNK = 1 << 16;
+  let chunkStart = -1;
+  let chunk: Uint8Array = new Uint8Array(0);
+  const read = (start: number, end: number): Uint8Array => {
+    const out = Buffer.allocUnsafe(end - start);
+    let at = 0;
+    while (at < out.length) {
+      const n = readSync(fd, out, at, out.length - at, start + at);
+      if (n === 0) break;
+      at += n;
+    }
+    return out.subarray(0, at);
+  };
+  return {
+    length: size,
+    byte(pos) {
+      if (pos < chunkStart || pos >= chunkStart + chunk.length) {
+        chunkStart = pos;
+        chunk = read(pos, Math.min(size, pos + CHUNK));
+      }
+      return chunk[pos - chunkStart];
+    },
+    slice: read,
+  };
+}
+
+export function readVarint(src: ByteSource, pos: number, end: number, label: string): [number, number] {
+  // Plain arithmetic, not bit operations: lengths and offsets may exceed 2^31.
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) throw new Error(`teacher ${label}: not an ONNX ModelProto (truncated varint)`);
+    const b = src.byte(pos++);
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) return [value, pos];
+    scale *= 128;
+  }
+  throw new Error(`teacher ${label}: not an ONNX ModelProto (varint too long)`);
+}
+
+export function fields(src: ByteSource, start: number, end: number, label: string): Field[] {
+  const out: Field[] = [];
+  let pos = start;
+  while (pos < end) {
+    const tagStart = pos;
+    const [tag, afterTag] = readVarint(src, pos, end, label);
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    let valueStart = afterTag;
+    let next: number;
+    if (wireType === 0) next = readVarint(src, afterTag, end, label)[1];
+    else if (wireType === 1) next = afterTag + 8;
+    else if (wireType === 5) next = afterTag + 4;
+    else if (wireType === 2) {
+      const [len, afterLen] = readVarint(src, afterTag, end, label);
+      valueStart = afterLen;
+      next = afterLen + len;
+    } else throw new Error(`teacher ${label}: not an ONNX ModelProto (wire type ${wireType} at byte ${tagStart})`);
+    if (field === 0 || next > end) throw new Error(`teacher ${label}: not an ONNX ModelProto (bad field at byte ${tagStart})`);
+    out.push({ field, wireType, start: tagStart, valueStart, end: next });
+    pos = next;
+  }
+  return out;
+}
