@@ -11,6 +11,8 @@ import { DatasetWriter } from '../shard/dataset-writer.js';
 import { rankDeltaFields } from '../shard/encodings/value-planes.js';
 import { type Manifest, readManifest } from '../shard/manifest.js';
 import type { TopkLayout } from '../shard/types.js';
+import { CodedError } from '../errors.js';
+import { isInterrupted } from '../interrupt.js';
 import { TeacherNonFiniteError } from '../teacher/errors.js';
 import type { TopkTeacher } from '../teacher/remote-session.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
@@ -74,6 +76,7 @@ export async function runWithTeacher(
     // Encode + write stage: the oldest window's results, appended in order.
     const complete = async (job: Job): Promise<void> => {
       const pending = await job.result;
+      stopIfInterrupted();
       if (job.begin >= 0) writer.beginShard(job.begin);
       for (const p of pending) {
         writer.append(p.batch, p.sums);
@@ -113,6 +116,7 @@ export async function runWithTeacher(
     }
     if (window.length) await flush();
     while (jobs.length) await complete(jobs.shift()!);
+    stopIfInterrupted();
     const result = writer.tryFinish();
     if (Array.isArray(result)) {
       const seconds = (performance.now() - started) / 1000;
@@ -179,4 +183,9 @@ function summarize(m: Manifest, dir: string, computed: number, started: number, 
     top1Agreement: m.stats.top1Agreement ?? null, meanTopkMass: m.stats.meanTopkMass ?? null, resumedFromBatch: resumed, alreadyComplete: already,
     complete: true, pendingShards: [],
   };
+}
+
+/** Ctrl-C stops the teacher first (src/interrupt.ts); nothing more is written or committed meanwhile. */
+function stopIfInterrupted(): void {
+  if (isInterrupted()) throw new CodedError('LC_ERR_INTERRUPTED', 'precompute interrupted; committed shards are kept');
 }

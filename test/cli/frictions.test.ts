@@ -76,7 +76,7 @@ describe('an interrupted precompute', () => {
   beforeAll(() => {
     model = writeSyntheticTeacher(join(root, 'teacher'), { vocabSize: 2000, dModel: 32, layers: 2, seed: 9 });
     data = join(root, 'data.jsonl');
-    const lines = Array.from({ length: 400 }, (_, i) => JSON.stringify({ input_ids: Array.from({ length: 48 + (i % 17) }, (_, j) => (i * 31 + j * 7) % 2000) }));
+    const lines = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ input_ids: Array.from({ length: 48 + (i % 17) }, (_, j) => (i * 31 + j * 7) % 2000) }));
     writeFileSync(data, lines.join('\n') + '\n');
   });
 
