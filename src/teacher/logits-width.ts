@@ -3,18 +3,11 @@
 // and decoding the graph through onnx-proto would add the bindings' load time to start-up
 // (the teacher worker, which loads them anyway, runs in parallel).
 import { closeSync, openSync } from 'node:fs';
-import { type ByteSource, fields, fileSource, readVarint } from './proto-wire.js';
+import {
+  type ByteSource, DIM_VALUE, fields, fileSource, GRAPH_OUTPUT, MODEL_GRAPH, readVarint, SHAPE_DIM, TENSOR_ELEM_TYPE, TENSOR_SHAPE,
+  TYPE_TENSOR, VALUE_INFO_NAME, VALUE_INFO_TYPE,
+} from './proto-wire.js';
 
-// Field numbers from onnx.proto.
-const MODEL_GRAPH = 7;
-const GRAPH_OUTPUT = 12;
-const VALUE_INFO_NAME = 1;
-const VALUE_INFO_TYPE = 2;
-const TYPE_TENSOR = 1;
-const TENSOR_ELEM_TYPE = 1;
-const TENSOR_SHAPE = 2;
-const SHAPE_DIM = 1;
-const DIM_VALUE = 1;
 /** FLOAT, FLOAT16, DOUBLE, BFLOAT16: the element types findLogitsOutput accepts. */
 const FLOAT_TYPES = new Set([1, 10, 11, 16]);
 

@@ -14,17 +14,13 @@
 // .onnx is read), so a 7B teacher's weights are never copied.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { onnx, type ModelProto, type TensorProto } from './onnx-model.js';
-import { type ByteSource, type Field, fields, fileSource, memorySource, readVarint } from './proto-wire.js';
+import {
+  type ByteSource, type Field, fields, fileSource, GRAPH_INITIALIZER, GRAPH_OUTPUT, GRAPH_SPARSE_INITIALIZER, memorySource, MODEL_GRAPH,
+  readVarint, TENSOR_DATA_LOCATION, TENSOR_NAME,
+} from './proto-wire.js';
 
 export { type ByteSource, fileSource, memorySource } from './proto-wire.js';
 
-// Field numbers from onnx.proto.
-const MODEL_GRAPH = 7;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_OUTPUT = 12;
-const GRAPH_SPARSE_INITIALIZER = 15;
-const TENSOR_NAME = 8;
-const TENSOR_DATA_LOCATION = 14;
 
 /** A ModelProto with real nodes, inputs and outputs but initializer stubs (name, location). */
 export interface LightModel {

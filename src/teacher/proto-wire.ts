@@ -95,3 +95,18 @@ export function fields(src: ByteSource, start: number, end: number, label: strin
   }
   return out;
 }
+
+/** Field numbers from onnx.proto that the wire-level readers (model-splice, logits-width) walk. */
+export const MODEL_GRAPH = 7;
+export const GRAPH_INITIALIZER = 5;
+export const GRAPH_OUTPUT = 12;
+export const GRAPH_SPARSE_INITIALIZER = 15;
+export const TENSOR_NAME = 8;
+export const TENSOR_DATA_LOCATION = 14;
+export const VALUE_INFO_NAME = 1;
+export const VALUE_INFO_TYPE = 2;
+export const TYPE_TENSOR = 1;
+export const TENSOR_ELEM_TYPE = 1;
+export const TENSOR_SHAPE = 2;
+export const SHAPE_DIM = 1;
+export const DIM_VALUE = 1;
