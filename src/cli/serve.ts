@@ -76,16 +76,8 @@ async function listen(cfg: ServeConfig): Promise<number> {
     await app.close().catch(() => undefined);
     return 1;
   }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : cfg.port;
-  const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
-  process.stderr.write(`logit-cache serve: listening on http://${host}:${port} (root ${cfg.root}, auth ${cfg.token ? 'bearer token' : 'off'})\n`);
-  const datasets = countDatasets(cfg.root);
-  process.stderr.write(datasets === 0
-    ? `logit-cache serve: no dataset under ${cfg.root} yet (no <dataset-id>/manifest.json); every request for data answers 404 until a precompute commits one there\n`
-    : `logit-cache serve: ${datasets} dataset${datasets === 1 ? '' : 's'} under ${cfg.root}\n`);
-
-  return new Promise<number>((resolve) => {
+  // Signal handlers before the banner: whoever reads it may send SIGTERM at once.
+  const stopped = new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
@@ -104,6 +96,16 @@ async function listen(cfg: ServeConfig): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : cfg.port;
+  const host = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
+  process.stderr.write(`logit-cache serve: listening on http://${host}:${port} (root ${cfg.root}, auth ${cfg.token ? 'bearer token' : 'off'})\n`);
+  const datasets = countDatasets(cfg.root);
+  process.stderr.write(datasets === 0
+    ? `logit-cache serve: no dataset under ${cfg.root} yet (no <dataset-id>/manifest.json); every request for data answers 404 until a precompute commits one there\n`
+    : `logit-cache serve: ${datasets} dataset${datasets === 1 ? '' : 's'} under ${cfg.root}\n`);
+
+  return stopped;
 }
 
 /** Sub-folders of the root holding a committed manifest (the server checks each one on request). */
