@@ -2,7 +2,7 @@
 // shard reader (index, schema and batch hashes verified before anything is parsed).
 import { CheckedDataset, type OpenOptions } from './checked-dataset.js';
 import type { Manifest } from './manifest.js';
-import { decodeVerified, type VerifiedBatch } from './shard-reader.js';
+import type { VerifiedBatch } from './shard-reader.js';
 import type { TopkBatch, TopkLayout } from './types.js';
 
 export class DatasetReader {
@@ -29,8 +29,8 @@ export class DatasetReader {
     return this.dataset.readStream(batch);
   }
 
-  async readBatch(batch: number): Promise<TopkBatch> {
-    return decodeVerified(await this.dataset.readStream(batch), this.layout);
+  readBatch(batch: number): Promise<TopkBatch> {
+    return this.dataset.readBatch(batch);
   }
 
   close(): Promise<void> {
