@@ -27,7 +27,7 @@ export interface ShardEntry {
   bytes: number;
   sha256: string;
   schemaLength: number;
-  /** sha256 of the schema message, file bytes [8, 8 + schemaLength). */
+  /** sha256 of the schema message, file bytes [8, 8 + schemaLength) (Arrow); of the tail [bytes - schemaLength, bytes) (Parquet). */
   schemaSha256: string;
   index: IndexRef;
 }

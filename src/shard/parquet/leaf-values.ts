@@ -35,7 +35,7 @@ export function decodeLeafValues(leaf: LeafColumn, bytes: Uint8Array, count: num
   const w = leaf.width;
   if (bytes.length !== count * w) throw new Error(`${where}: ${bytes.length} value bytes for ${count} values of ${w} bytes`);
   let raw: Uint8Array;
-  if (encoding === 'PLAIN') raw = bytes.slice();
+  if (encoding === 'PLAIN') raw = new Uint8Array(bytes); // a copy: Buffer.slice would be a view into a pool
   else if (encoding === 'BYTE_STREAM_SPLIT') {
     raw = new Uint8Array(bytes.length);
     for (let b = 0; b < w; b++) {
