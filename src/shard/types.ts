@@ -25,6 +25,12 @@ export interface TopkBatch {
   topkLogprobs: Float32Array;
   /** One per token: log Σ p outside the top-k (present exactly when the layout has tailMass). */
   tailLogprobs?: Float32Array;
+  /**
+   * Ragged (top-p) layouts only, one per token: how many leading entries of the token's k are
+   * kept (minK..k). The arrays above keep their k stride; entries past the count are padding,
+   * id 0 and log-prob -Infinity. The stored lists hold only the kept entries (format 2.3).
+   */
+  topkCounts?: Int32Array;
 }
 
 /** Settings every batch of one dataset shares. */
@@ -40,12 +46,21 @@ export interface TopkLayout {
   gridStep?: number;
   /** Shards carry topk_tail_logprob, the exact log tail mass per position (format 2.1). */
   tailMass?: boolean;
+  /** Ragged top-p lists (format 2.3): per position the smallest prefix with mass >= topP ... */
+  topP?: number;
+  /** ... but at least minK entries (and at most k). Set exactly when topP is. */
+  minK?: number;
 }
 
 export const FORMAT_VERSION = '2.0';
 /** 2.1 adds the optional tail-mass column; datasets without it are still written as 2.0. */
 export const FORMAT_VERSION_TAIL = '2.1';
-export const formatVersionOf = (layout: TopkLayout): string => (layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
+/** 2.3: ragged top-p lists (list<list<…>> instead of list<fixed_size_list<…, k>>). */
+export const FORMAT_VERSION_RAGGED = '2.3';
+export const formatVersionOf = (layout: TopkLayout): string => (
+  isRagged(layout) ? FORMAT_VERSION_RAGGED : layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
+/** Does the layout store a variable number of entries per position (top-p, format 2.3)? */
+export const isRagged = (layout: TopkLayout): boolean => layout.topP !== undefined;
 export const FORMAT_MAJOR = 2;
 
 /** Dataset ids are folder names under the root; the pattern keeps them from ever naming
