@@ -83,6 +83,14 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   if (idsField) Object.assign(layout, raggedFromMeta(m, layout.k, idsField.type, where));
   const names = schema.fields.map((f) => f.name);
   for (const c of columnsOf(layout)) if (!names.includes(c)) throw new Error(`shard ${where}: missing column ${c}; has ${names.join(', ')}`);
+  // Every column this reader decodes must have exactly the type it expects, so a shape it does
+  // not know (a later format's) is refused here, naming the column, not misread as buffers.
+  for (const want of shardSchema(layout).fields) {
+    const have = schema.fields.find((f) => f.name === want.name)!;
+    if (String(have.type) !== String(want.type)) {
+      throw new Error(`shard ${where}: column ${want.name} is ${have.type}; format ${formatVersionOf(layout)} with these settings stores ${want.type}`);
+    }
+  }
   return layout;
 }
 
