@@ -163,7 +163,7 @@ def impute_value(lp: torch.Tensor, vocab: int, impute: str = "floor", valid: Opt
         floor = lp.min(-1, keepdim=True).values
     else:
         # A position with no real entry (padding) gets the clamp value, never +inf.
-        floor = torch.where(valid, lp, torch.full_like(lp, float("inf"))).min(-1, keepdim=True).values.clamp_max(0.0)
+        floor = torch.where(valid, lp, torch.full_like(lp, float("inf"))).min(-1, keepdim=True).values
         floor = torch.where(valid.any(-1, keepdim=True), floor, torch.full_like(floor, _MIN_LOGPROB))
     if impute == "floor":
         return floor
@@ -176,7 +176,8 @@ def impute_value(lp: torch.Tensor, vocab: int, impute: str = "floor", valid: Opt
     if valid is None:
         mean_lp = torch.log(tail) - math.log(n_uncached)  # log(0) = -inf, clamped below
     else:
-        mean_lp = torch.log(tail) - torch.log(torch.as_tensor(n_uncached, dtype=lp.dtype).clamp_min(1.0))
+        # log n in float64, rounded once: the same float32 the fixed-k branch subtracts.
+        mean_lp = torch.log(tail) - torch.log(n_uncached.to(torch.float64).clamp_min(1.0)).to(lp.dtype)
     return torch.minimum(mean_lp, floor).clamp_min(_MIN_LOGPROB)
 
 
