@@ -35,7 +35,7 @@ interface Row {
   meanKept: number; p50Kept: number; p99Kept: number; maxKept: number; atMaxFraction: number;
   meanCapturedMass: number; bytesPerToken: Record<string, number>;
 }
-interface LayoutRow { teacher: string; topP: number; denseToBatchMaxBytesPerToken: number; raggedBytesPerToken: number; meanBatchMaxKept: number }
+interface LayoutRow { teacher: string; topP: number; denseToBatchMaxBytesPerToken: number; raggedBytesPerToken: number; arrowOffsetsBytesPerToken: number; meanBatchMaxKept: number }
 
 const quantile = (sorted: Int32Array, q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
@@ -60,9 +60,9 @@ function writeDataset(root: string, id: string, layout: TopkLayout, codec: Codec
 }
 
 /** The same kept entries in the two layouts, zstd-3 per batch, top-k payload only. */
-function layoutBytes(batches: TopkBatch[], k: number): { dense: number; ragged: number; meanBatchMax: number } {
+function layoutBytes(batches: TopkBatch[], k: number): { dense: number; ragged: number; offsets: number; meanBatchMax: number } {
   const zstd = codecByName('zstd-3');
-  let dense = 0, ragged = 0, maxSum = 0;
+  let dense = 0, ragged = 0, offsets = 0, maxSum = 0;
   for (const b of batches) {
     const tokens = b.inputIds.length;
     const counts = b.topkCounts!;
@@ -84,8 +84,13 @@ function layoutBytes(batches: TopkBatch[], k: number): { dense: number; ragged: 
     const size = (a: Uint8Array | Uint16Array) => zstd.compress(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).length;
     dense += size(dIds) + size(float32ToFloat16(dVals));
     ragged += size(rIds) + size(float32ToFloat16(rVals)) + size(rCounts);
+    // What the Arrow file pays instead of the uint8 counts: int32 inner offsets in each of the
+    // two top-k columns (ids, values), each compressed on its own.
+    const inner = new Int32Array(tokens + 1);
+    for (let t = 0; t < tokens; t++) inner[t + 1] = inner[t] + counts[t];
+    offsets += 2 * size(new Uint8Array(inner.buffer));
   }
-  return { dense, ragged, meanBatchMax: maxSum / batches.length };
+  return { dense, ragged, offsets, meanBatchMax: maxSum / batches.length };
 }
 
 async function main(): Promise<void> {
@@ -118,7 +123,10 @@ async function main(): Promise<void> {
         });
         if (c.topP !== undefined) {
           const l = layoutBytes(batches, c.k);
-          layouts.push({ teacher: t.name, topP: c.topP, denseToBatchMaxBytesPerToken: l.dense / t.tokens, raggedBytesPerToken: l.ragged / t.tokens, meanBatchMaxKept: l.meanBatchMax });
+          layouts.push({
+            teacher: t.name, topP: c.topP, denseToBatchMaxBytesPerToken: l.dense / t.tokens, raggedBytesPerToken: l.ragged / t.tokens,
+            arrowOffsetsBytesPerToken: l.offsets / t.tokens, meanBatchMaxKept: l.meanBatchMax,
+          });
         }
         process.stderr.write(`top-p: ${t.name} ${c.name} done\n`);
       }
@@ -128,17 +136,17 @@ async function main(): Promise<void> {
   }
 
   console.log(`\nRagged top-p vs fixed k (K = ${K}, min-k 1, f16 values; bytes/token of the written dataset)\n`);
-  console.log('| teacher | config | mean k | p50 k | p99 k | at K | captured mass | B/token lz4 | B/token zstd-3 | vs fixed 32 (zstd) |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| teacher | config | mean k | p50 k | p99 k | at K | captured mass | B/token lz4 | B/token zstd-3 | zstd vs fixed 8 | zstd vs fixed 32 |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
-    const fixed32 = rows.find((x) => x.teacher === r.teacher && x.config === 'fixed k=32')!;
-    console.log(`| ${r.teacher} | ${r.config} | ${r.meanKept.toFixed(2)} | ${r.p50Kept} | ${r.p99Kept} | ${(100 * r.atMaxFraction).toFixed(1)}% | ${r.meanCapturedMass.toFixed(4)} | ${r.bytesPerToken.lz4.toFixed(1)} | ${r.bytesPerToken.zstd.toFixed(1)} | ${(r.bytesPerToken.zstd / fixed32.bytesPerToken.zstd).toFixed(2)}x |`);
+    const fixed = (k: number) => rows.find((x) => x.teacher === r.teacher && x.config === `fixed k=${k}`)!.bytesPerToken.zstd;
+    console.log(`| ${r.teacher} | ${r.config} | ${r.meanKept.toFixed(2)} | ${r.p50Kept} | ${r.p99Kept} | ${(100 * r.atMaxFraction).toFixed(1)}% | ${r.meanCapturedMass.toFixed(4)} | ${r.bytesPerToken.lz4.toFixed(1)} | ${r.bytesPerToken.zstd.toFixed(1)} | ${(r.bytesPerToken.zstd / fixed(8)).toFixed(2)}x | ${(r.bytesPerToken.zstd / fixed(K)).toFixed(2)}x |`);
   }
   console.log('\nLayout of the same kept entries (top-k payload only, uint16 ids + f16 values, zstd-3 per stored batch of 32 samples)\n');
-  console.log('| teacher | P | mean batch-max k | dense to batch max (Megatron-style) B/token | ragged B/token | ragged / dense |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| teacher | P | mean batch-max k | dense to batch max (Megatron-style) B/token | ragged + uint8 counts B/token | ragged / dense | Arrow int32 inner offsets (2 columns) B/token |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const l of layouts) {
-    console.log(`| ${l.teacher} | ${l.topP} | ${l.meanBatchMaxKept.toFixed(1)} | ${l.denseToBatchMaxBytesPerToken.toFixed(2)} | ${l.raggedBytesPerToken.toFixed(2)} | ${(l.raggedBytesPerToken / l.denseToBatchMaxBytesPerToken).toFixed(2)} |`);
+    console.log(`| ${l.teacher} | ${l.topP} | ${l.meanBatchMaxKept.toFixed(1)} | ${l.denseToBatchMaxBytesPerToken.toFixed(2)} | ${l.raggedBytesPerToken.toFixed(2)} | ${(l.raggedBytesPerToken / l.denseToBatchMaxBytesPerToken).toFixed(2)} | ${l.arrowOffsetsBytesPerToken.toFixed(2)} |`);
   }
   const result = {
     bench: 'top-p', date: new Date().toISOString(), k: K, minK: 1, topPs: TOP_PS, values: 'f16',

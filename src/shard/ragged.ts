@@ -59,7 +59,11 @@ type Numeric = Float32Array | Uint8Array | Uint16Array | Uint32Array | Int32Arra
 /** The kept entries of a fixed-stride [tokens × k] array, concatenated (a new array of the same type). */
 export function packKept<T extends Numeric>(padded: T, counts: Int32Array, inner: Int32Array, k: number): T {
   const out = new (padded.constructor as new (n: number) => T)(inner[counts.length]);
-  for (let t = 0; t < counts.length; t++) out.set(padded.subarray(t * k, t * k + counts[t]), inner[t]);
+  // Index loops, not subarray + set: no view object per position.
+  for (let t = 0; t < counts.length; t++) {
+    const from = t * k, to = inner[t], n = counts[t];
+    for (let r = 0; r < n; r++) out[to + r] = padded[from + r];
+  }
   return out;
 }
 

@@ -26,6 +26,8 @@ function batches(topP: number, minK: number): { fixed: TopkBatch[]; ragged: Topk
   for (let b = 0; b < BATCHES; b++) {
     const lengths = [50, 0, 170, 90].map((l) => l + b);
     const f = makeBatch({ lengths, k: K, vocabSize: VOCAB, firstSample: b * 4, seed: 40 + b });
+    // Token 0 is also the padding id: a reader that took padding for predictions would count hits.
+    for (let t = 0; t < f.inputIds.length; t += 5) f.inputIds[t] = 0;
     fixed.push(f);
     const tokens = f.inputIds.length;
     const r: TopkBatch = { ...f, topkIds: f.topkIds.slice(), topkLogprobs: f.topkLogprobs.slice(), topkCounts: new Int32Array(tokens) };
@@ -118,6 +120,30 @@ describe('ragged top-p lists through the real writer and reader', () => {
       expect(rows.flatMap((r) => r.topkCounts)).toEqual(Array.from(b1.topkCounts!));
       const row = rows[0];
       row.topkCounts.forEach((n, t) => expect(row.topkLogprobs[t].slice(n).every((v) => v === null)).toBe(true));
+      // The inspector's routes decode the same padded batches: statistics stay finite numbers.
+      const stats = await app.inject({ url: '/ui/api/datasets/served/stats', headers: { authorization: 'Bearer tok' } });
+      expect(stats.statusCode).toBe(200);
+      const st = stats.json() as { sampled: { complete: boolean }; mass: { mean: number }; top1: { inTopk: number } };
+      expect(st.sampled.complete).toBe(true);
+      let mass = 0, positions = 0, predicted = 0, inKept = 0;
+      for (let i = 0; i < BATCHES; i++) {
+        const x = await reader.readBatch(i);
+        for (let s = 0; s + 1 < x.offsets.length; s++) {
+          for (let t = x.offsets[s]; t < x.offsets[s + 1]; t++) {
+            const n = x.topkCounts![t];
+            for (let r = 0; r < n; r++) mass += Math.exp(x.topkLogprobs[t * K + r]);
+            positions++;
+            if (t + 1 < x.offsets[s + 1]) {
+              predicted++;
+              if (Array.from(x.topkIds.subarray(t * K, t * K + n)).includes(x.inputIds[t + 1])) inKept++;
+            }
+          }
+        }
+      }
+      expect(st.mass.mean).toBeCloseTo(mass / positions, 10);
+      expect(st.top1.inTopk).toBeCloseTo(inKept / predicted, 12);
+      const sample = await app.inject({ url: '/ui/api/datasets/served/samples/2', headers: { authorization: 'Bearer tok' } });
+      expect(sample.statusCode).toBe(200);
       const file = join(root, 'served-1.arrows');
       writeFileSync(file, res.rawPayload);
       const { python } = findPython();
