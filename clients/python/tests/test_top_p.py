@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from logit_cache import LogitCacheDataset
+from logit_cache import HttpLogitCache, LogitCacheDataset
 from logit_cache.errors import FormatError
 from logit_cache.losses import bild_loss, topk_kl_loss
 from logit_cache.testing import samples_from_logits, write_dataset
@@ -142,3 +142,21 @@ def test_losses_finite_with_gradients_when_positions_keep_one_entry(fixed_batch)
         assert torch.isfinite(loss), name
         assert bool(torch.isfinite(x.grad).all()), name
         assert float(x.grad.abs().sum()) > 0, name
+
+
+def test_http_and_static_range_reads_equal_local(tmp_path, teacher, serve_root, static_server):
+    """The served stream is the stored ragged batch: GET /logits, Range reads of the files, and
+    the local memory map all decode to the same padded tensors and counts."""
+    need_writer()
+    d = write_dataset(tmp_path, "r", teacher, k=K, values="f16", batch_size=3, vocab_size=V, top_p=0.7, min_k=1)
+    local = LogitCacheDataset(d)
+    remote = HttpLogitCache(serve_root(tmp_path).url, "r")
+    ranged = LogitCacheDataset(f"{static_server(tmp_path).url}/r")
+    assert len(local) == 3
+    for b in range(len(local)):
+        want = local.batch(b)
+        assert "topk_counts" in want and int(want["topk_counts"].max()) <= K
+        for got in (remote.batch(b), ranged.batch(b)):
+            assert sorted(got) == sorted(want)
+            for key in want:
+                assert torch.equal(got[key], want[key]), (b, key)
