@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/index.js';
-import { DatasetReader, DatasetWriter, type TopkBatch, type TopkLayout } from '../../src/shard/index.js';
+import { Schema } from 'apache-arrow';
+import { DatasetReader, DatasetWriter, layoutFromSchema, shardSchema, type TopkBatch, type TopkLayout } from '../../src/shard/index.js';
 import { trimTopP } from '../../src/topk/top-p.js';
 import { findPython } from '../python.js';
 import { makeBatch } from './make-batch.js';
@@ -200,5 +201,34 @@ describe('ragged top-p lists through the real writer and reader', () => {
     const w2 = writer('bad2');
     expect(() => w2.append({ ...ragged[0], topkCounts: counts })).toThrow(/keeps 1 entries; top-p lists keep 2\.\.16/);
     w2.abort();
+  });
+});
+
+describe('layoutFromSchema on ragged and fixed schemas', () => {
+  const ragged: TopkLayout = { k: K, vocabSize: VOCAB, values: 'f16', topP: 0.9, minK: 2 };
+  const withMeta = (layout: TopkLayout, edit: (m: Map<string, string>) => void) => {
+    const s = shardSchema(layout);
+    const meta = new Map(s.metadata);
+    edit(meta);
+    return new Schema(s.fields, meta);
+  };
+
+  it('reads top_p / min_k back, and refuses ragged columns without them by name', () => {
+    expect(layoutFromSchema(shardSchema(ragged), 'x')).toMatchObject({ topP: 0.9, minK: 2 });
+    expect(() => layoutFromSchema(withMeta(ragged, (m) => { m.delete('logit_cache.top_p'); m.delete('logit_cache.min_k'); }), 'x'))
+      .toThrow(/topk_ids is list<list<…>> \(ragged top-p lists, format 2\.3\) but the schema has no logit_cache\.top_p/);
+    expect(() => layoutFromSchema(withMeta(ragged, (m) => m.set('logit_cache.min_k', '40')), 'x')).toThrow(/min_k 40 is not an integer in \[1, k=16\]/);
+    expect(() => layoutFromSchema(withMeta(ragged, (m) => m.set('logit_cache.top_p', '0')), 'x')).toThrow(/top_p 0 is not in \(0, 1\]/);
+  });
+
+  it('refuses a column whose type is not the one the metadata describes, naming both', () => {
+    const fixed: TopkLayout = { k: K, vocabSize: VOCAB, values: 'f16' };
+    // Fixed-size columns stamped with top-p metadata: the metadata says ragged, the columns do not.
+    expect(() => layoutFromSchema(withMeta(fixed, (m) => { m.set('logit_cache.top_p', '0.9'); m.set('logit_cache.min_k', '1'); }), 'x'))
+      .toThrow(/schema says logit_cache\.top_p=0\.9 but topk_ids is List<FixedSizeList\[16\]<Uint16>>/);
+    // A 32-bit id column where the vocabulary says 16: the generic per-column check.
+    const wide = shardSchema({ ...fixed, vocabSize: 100_000 });
+    const lying = new Schema(wide.fields, new Map(shardSchema(fixed).metadata));
+    expect(() => layoutFromSchema(lying, 'x')).toThrow(/column topk_ids is List<FixedSizeList\[16\]<Uint32>>; format 2\.0 with these settings stores List<FixedSizeList\[16\]<Uint16>>/);
   });
 });
