@@ -170,7 +170,7 @@ function fixedTopk(idsList: ListParts, lpLists: ListParts[], layout: TopkLayout,
  */
 function raggedTopk(idsList: ListParts, lpLists: ListParts[], valueNames: readonly string[], layout: TopkLayout, tokens: number, where: string): TopkArrays {
   const k = layout.k;
-  const inner = (parts: ListParts, name: string): { offsets: Int32Array; leaf: Data } => {
+  const inner = (parts: ListParts, name: string): { offsets: Int32Array; leaf: Data; start: number } => {
     const positions = parts.child;
     if (!(positions.type instanceof List)) throw new Error(`${where}: ${name} is list<${positions.type}>, ragged top-p lists need list<list<…>>`);
     const start = positions.offset + parts.offsets[0];
@@ -179,7 +179,8 @@ function raggedTopk(idsList: ListParts, lpLists: ListParts[], valueNames: readon
     if (raw.length !== tokens + 1) throw new Error(`${where}: ${name} has ${raw.length - 1} positions; expected ${tokens}`);
     const leaf = positions.children[0];
     if (leaf.length < raw[tokens]) throw new Error(`${where}: ${name} lists end at ${raw[tokens]} but hold ${leaf.length} values`);
-    return { offsets, leaf: leaf.slice(raw[0], raw[tokens] - raw[0]) };
+    // Not Data.slice: it narrows the buffer and moves the offset, which childValues adds again.
+    return { offsets, leaf, start: raw[0] };
   };
   const ids = inner(idsList, 'topk_ids');
   const topkCounts = countsOf(ids.offsets, layout, 'topk_ids', where);
@@ -188,9 +189,9 @@ function raggedTopk(idsList: ListParts, lpLists: ListParts[], valueNames: readon
     for (let t = 0; t <= tokens; t++) {
       if (v.offsets[t] !== ids.offsets[t]) throw new Error(`${where}: ${valueNames[i]} keeps another count than topk_ids at position ${t > 0 ? t - 1 : 0}`);
     }
-    return childValues<StoredValues>(v.leaf, 1, 0, ids.offsets[tokens]);
+    return childValues<StoredValues>(v.leaf, 1, v.start, ids.offsets[tokens]);
   });
-  const idLeaf = childValues<Uint16Array | Uint32Array>(ids.leaf, 1, 0, ids.offsets[tokens]);
+  const idLeaf = childValues<Uint16Array | Uint32Array>(ids.leaf, 1, ids.start, ids.offsets[tokens]);
   const topkIds = unpackKept(idLeaf, ids.offsets, k, new (idLeaf.constructor as Uint16ArrayConstructor)(tokens * k), 0);
   let topkLogprobs: Float32Array;
   if (isPlaneEncoded(layout)) {
