@@ -3,9 +3,9 @@
 // mass it captures. K = 32 (the most kept), M = 1, P in {0.9, 0.95, 0.99}; fixed k = 8 and 32 beside.
 // Teachers: stories260k (real) and the synthetic 32k teacher, their exact float32 top-128 written
 // once by the real precompute-logits CLI (bench/storage/teachers.ts), top-32 = its leading ranks.
-// Every row is a real dataset written by DatasetWriter (f16 values; lz4 = the default preset's
-// codec, and zstd-3), trimmed by the same trimTopP precompute runs; bytes/token is the manifest's
-// (files, framing and input ids included).
+// Every row is a real dataset written by DatasetWriter (f16 values with lz4 = the default preset,
+// and with zstd-3; plus the compact preset: rank deltas, ZSTD 19), trimmed by the same trimTopP
+// precompute runs; bytes/token is the manifest's (files, framing and input ids included).
 // Second table, the layout question: Megatron-LM's --logits-save-top-p keeps the same smallest
 // prefix reaching P (floor --logits-save-top-p-min-k) but stores each microbatch densely, its K
 // dimension cut to the largest kept count in the microbatch and shorter rows filled with
@@ -15,7 +15,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DatasetWriter, type CodecName, type TopkBatch, type TopkLayout } from '../src/shard/index.js';
+import { DatasetWriter, type CodecName, presetSettings, type TopkBatch, type TopkLayout } from '../src/shard/index.js';
 import { float32ToFloat16 } from '../src/shard/float16.js';
 import { trimTopP } from '../src/topk/top-p.js';
 import { codecByName } from './storage/codecs.js';
@@ -25,7 +25,9 @@ const repo = resolve(import.meta.dirname, '..');
 const cache = process.env.LOGIT_CACHE_BENCH_CACHE ?? join(tmpdir(), 'lc-top-p-cache');
 const K = 32;
 const TOP_PS = [0.9, 0.95, 0.99];
-const CODEC_NAMES: CodecName[] = ['lz4', 'zstd'];
+/** Storage settings per column of the table: the default preset's, ZSTD 3, and the compact preset's (rank deltas, ZSTD 19). */
+interface Storage { name: string; codec: CodecName; zstdLevel?: number; compact?: boolean }
+const STORAGES: Storage[] = [{ name: 'lz4', codec: 'lz4' }, { name: 'zstd', codec: 'zstd', zstdLevel: 3 }, { name: 'compact', codec: 'zstd', zstdLevel: 19, compact: true }];
 
 interface Config { name: string; k: number; topP?: number }
 const CONFIGS: Config[] = [{ name: 'fixed k=8', k: 8 }, { name: 'fixed k=32', k: K }, ...TOP_PS.map((p) => ({ name: `top-p ${p}`, k: K, topP: p }))];
@@ -49,8 +51,10 @@ function prepare(b: TopkBatch, c: Config): TopkBatch {
   return out;
 }
 
-function writeDataset(root: string, id: string, layout: TopkLayout, codec: CodecName, batches: TopkBatch[], vocab: number): number {
-  const w = new DatasetWriter({ root, datasetId: id, layout, codec, batchSize: 32, batchesPerShard: 1000, runConfig: {}, overwrite: true });
+function writeDataset(root: string, id: string, layout: TopkLayout, st: Storage, batches: TopkBatch[], vocab: number): number {
+  const compact = st.compact ? presetSettings('compact', layout.k) : null;
+  const l: TopkLayout = compact ? { ...layout, values: compact.values, f16Ranks: compact.f16Ranks, ...(compact.gridStep !== undefined ? { gridStep: compact.gridStep } : {}) } : layout;
+  const w = new DatasetWriter({ root, datasetId: id, layout: l, codec: st.codec, zstdLevel: st.zstdLevel, batchSize: 32, batchesPerShard: 1000, runConfig: {}, overwrite: true });
   for (const b of batches) w.append(b);
   const m = w.finish({
     teacher: { file: 'bench.onnx', sha256: '0'.repeat(64), vocabSize: vocab },
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
         kept.sort();
         const layout: TopkLayout = { k: c.k, vocabSize: t.vocab, values: 'f16', ...(c.topP !== undefined ? { topP: c.topP, minK: 1 } : {}) };
         const bytesPerToken: Record<string, number> = {};
-        for (const codec of CODEC_NAMES) bytesPerToken[codec] = writeDataset(out, `${t.name}-${c.k}-${c.topP ?? 'fixed'}-${codec}`, layout, codec, batches, t.vocab);
+        for (const st of STORAGES) bytesPerToken[st.name] = writeDataset(out, `${t.name}-${c.k}-${c.topP ?? 'fixed'}-${st.name}`, layout, st, batches, t.vocab);
         rows.push({
           teacher: t.name, config: c.name, k: c.k, topP: c.topP ?? null, positions: kept.length, meanKept, p50Kept: quantile(kept, 0.5),
           p99Kept: quantile(kept, 0.99), maxKept: kept[kept.length - 1], atMaxFraction: atMax, meanCapturedMass: mass / kept.length, bytesPerToken,
@@ -136,11 +140,11 @@ async function main(): Promise<void> {
   }
 
   console.log(`\nRagged top-p vs fixed k (K = ${K}, min-k 1, f16 values; bytes/token of the written dataset)\n`);
-  console.log('| teacher | config | mean k | p50 k | p99 k | at K | captured mass | B/token lz4 | B/token zstd-3 | zstd vs fixed 8 | zstd vs fixed 32 |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| teacher | config | mean k | p50 k | p99 k | at K | captured mass | B/token lz4 | B/token zstd-3 | zstd vs fixed 8 | zstd vs fixed 32 | B/token compact |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     const fixed = (k: number) => rows.find((x) => x.teacher === r.teacher && x.config === `fixed k=${k}`)!.bytesPerToken.zstd;
-    console.log(`| ${r.teacher} | ${r.config} | ${r.meanKept.toFixed(2)} | ${r.p50Kept} | ${r.p99Kept} | ${(100 * r.atMaxFraction).toFixed(1)}% | ${r.meanCapturedMass.toFixed(4)} | ${r.bytesPerToken.lz4.toFixed(1)} | ${r.bytesPerToken.zstd.toFixed(1)} | ${(r.bytesPerToken.zstd / fixed(8)).toFixed(2)}x | ${(r.bytesPerToken.zstd / fixed(K)).toFixed(2)}x |`);
+    console.log(`| ${r.teacher} | ${r.config} | ${r.meanKept.toFixed(2)} | ${r.p50Kept} | ${r.p99Kept} | ${(100 * r.atMaxFraction).toFixed(1)}% | ${r.meanCapturedMass.toFixed(4)} | ${r.bytesPerToken.lz4.toFixed(1)} | ${r.bytesPerToken.zstd.toFixed(1)} | ${(r.bytesPerToken.zstd / fixed(8)).toFixed(2)}x | ${(r.bytesPerToken.zstd / fixed(K)).toFixed(2)}x | ${r.bytesPerToken.compact.toFixed(1)} |`);
   }
   console.log('\nLayout of the same kept entries (top-k payload only, uint16 ids + f16 values, zstd-3 per stored batch of 32 samples)\n');
   console.log('| teacher | P | mean batch-max k | dense to batch max (Megatron-style) B/token | ragged + uint8 counts B/token | ragged / dense | Arrow int32 inner offsets (2 columns) B/token |');
@@ -149,7 +153,8 @@ async function main(): Promise<void> {
     console.log(`| ${l.teacher} | ${l.topP} | ${l.meanBatchMaxKept.toFixed(1)} | ${l.denseToBatchMaxBytesPerToken.toFixed(2)} | ${l.raggedBytesPerToken.toFixed(2)} | ${(l.raggedBytesPerToken / l.denseToBatchMaxBytesPerToken).toFixed(2)} | ${l.arrowOffsetsBytesPerToken.toFixed(2)} |`);
   }
   const result = {
-    bench: 'top-p', date: new Date().toISOString(), k: K, minK: 1, topPs: TOP_PS, values: 'f16',
+    bench: 'top-p', date: new Date().toISOString(), k: K, minK: 1, topPs: TOP_PS,
+    storages: STORAGES.map((st) => ({ ...st, settings: st.compact ? presetSettings('compact', K) : { values: 'f16', codec: st.codec, zstdLevel: st.zstdLevel } })),
     note: 'machine shared with other jobs (2 cores, 5 parallel sessions); sizes are deterministic, no timings reported',
     teachers: teachers.map((t) => ({ name: t.name, vocab: t.vocab, tokens: t.tokens })), rows, layouts,
   };
