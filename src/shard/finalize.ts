@@ -144,7 +144,7 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
     topk: {
       k: layout.k, values: layout.values, indexType: indexTypeFor(layout.vocabSize),
       ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale ?? DEFAULT_Q8_SCALE } : {}),
-      ...(isPlaneEncoded(layout) ? rankDeltaFields(layout) : {}), ...(layout.tailMass ? { tailMass: true } : {}), temperature: 1,
+      ...(isPlaneEncoded(layout) ? rankDeltaFields(layout) : {}), ...(layout.tailMass ? { tailMass: true } : {}), ...(layout.ids === 'ctx-table' ? { ids: layout.ids } : {}), temperature: 1,
     },
     codec: meta.codec,
     batchSize: meta.batchSize,

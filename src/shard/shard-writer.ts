@@ -14,6 +14,8 @@ import { type BlockInfo, EOS, FILE_HEAD, fileTail, serializeBatch } from './ipc-
 import { toRecordBatch } from './record-batch.js';
 import type { CodecName, TopkBatch, TopkLayout } from './types.js';
 import { validateBatch } from './validate.js';
+import { shardSchema } from './schema.js';
+import { ctxTableFor, idEncodingOf } from './encodings/id-columns.js';
 
 export interface ShardResult {
   bytes: number;
@@ -51,7 +53,7 @@ export class ShardWriter {
 
   constructor(
     readonly path: string,
-    private readonly schema: Schema,
+    private schema: Schema,
     private readonly layout: TopkLayout,
     private readonly codec: CodecName,
     private readonly opts: ShardWriterOptions,
@@ -72,6 +74,8 @@ export class ShardWriter {
   /** Validates, encodes and appends one batch. */
   append(batch: TopkBatch): void {
     validateBatch(batch, this.layout, `shard ${basename(this.path)} batch ${this.index.rows}`);
+    // ctx-table: the shard's id table comes from its first batch and lives in its schema message.
+    if (this.schemaBytes === null && idEncodingOf(this.layout) === 'ctx-table') this.schema = shardSchema(this.layout, ctxTableFor(batch, this.layout));
     const rb = toRecordBatch(this.schema, this.layout, batch);
     const { schemaBytes, batchBytes, metaDataLength } = withZstdLevel(this.opts.zstdLevel, () => serializeBatch(rb, compressionTypeOf(this.codec)));
     if (this.schemaBytes === null) {

@@ -8,6 +8,10 @@ export const CODECS: readonly CodecName[] = ['lz4', 'zstd', 'none'];
 
 export type IndexType = 'uint16' | 'uint32';
 
+/** How top-k ids are stored: the classic topk_ids column, or context-table codes (format 2.4). */
+export type IdEncoding = 'plain' | 'ctx-table';
+export const ID_ENCODINGS: readonly IdEncoding[] = ['plain', 'ctx-table'];
+
 /** The index width a vocabulary needs: ids are < vocabSize. */
 export function indexTypeFor(vocabSize: number): IndexType {
   return vocabSize <= 65536 ? 'uint16' : 'uint32';
@@ -40,12 +44,17 @@ export interface TopkLayout {
   gridStep?: number;
   /** Shards carry topk_tail_logprob, the exact log tail mass per position (format 2.1). */
   tailMass?: boolean;
+  /** Id encoding (absent: plain). ctx-table keeps a per-shard table in each shard's schema (format 2.4). */
+  ids?: IdEncoding;
 }
 
 export const FORMAT_VERSION = '2.0';
 /** 2.1 adds the optional tail-mass column; datasets without it are still written as 2.0. */
 export const FORMAT_VERSION_TAIL = '2.1';
-export const formatVersionOf = (layout: TopkLayout): string => (layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
+/** 2.4 adds the ctx-table id encoding (docs/FORMAT.md §4.2); written only by datasets that use it. */
+export const FORMAT_VERSION_IDS = '2.4';
+export const formatVersionOf = (layout: TopkLayout): string => (
+  layout.ids === 'ctx-table' ? FORMAT_VERSION_IDS : layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
 export const FORMAT_MAJOR = 2;
 
 /** Dataset ids are folder names under the root; the pattern keeps them from ever naming

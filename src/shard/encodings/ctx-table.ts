@@ -1,0 +1,210 @@
+// `ctx-table` id encoding (format 2.4, docs/FORMAT.md §4.2). A teacher's top-k ids are far
+// more predictable from the token the model just read than on their own (stories260k: about
+// 7 bits per id alone, 3.6-5.1 given the current input token), and the reader already holds
+// that token. So each shard carries a table, built by the writer from the shard's first batch:
+// for every current input token c, up to 254 ids in order of how often they appeared after c.
+// Each id is stored as one byte:
+//   0          the sample's next input token (input_ids[t + 1]; the top-1 64% of the time);
+//   1 .. 254   entry code-1 of the table row of c = input_ids[t];
+//   255        escape: the id is the next one in the sample's literal list.
+// The codes are small and skewed, which the body codec's entropy stage exploits; decoding is a
+// gather (numpy: searchsorted + fancy indexing), with no per-symbol state.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const zstd = require('zstd-napi') as { compress(b: Uint8Array, p?: Record<string, unknown>): Buffer; decompress(b: Uint8Array): Buffer };
+
+/** Table entries per context: codes 1..254 (0 = next token, 255 = escape). */
+export const CTX_ROW_MAX = 254;
+export const CODE_NEXT = 0;
+export const CODE_ESCAPE = 255;
+
+/** Per-shard table, CSR by context: contexts strictly increasing; row i is entries[starts[i], starts[i] + lengths[i]). */
+export interface CtxTable {
+  contexts: Uint32Array;
+  lengths: Uint32Array;
+  starts: Uint32Array;
+  entries: Uint32Array;
+}
+
+/** Row of context c in the table, or -1 (binary search: contexts are sorted). */
+export function rowOf(t: CtxTable, c: number): number {
+  let lo = 0, hi = t.contexts.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = t.contexts[mid];
+    if (v === c) return mid;
+    if (v < c) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+function withStarts(contexts: Uint32Array, lengths: Uint32Array, entries: Uint32Array): CtxTable {
+  const starts = new Uint32Array(lengths.length);
+  let at = 0;
+  for (let i = 0; i < lengths.length; i++) { starts[i] = at; at += lengths[i]; }
+  return { contexts, lengths, starts, entries };
+}
+
+/**
+ * The table of one batch: for each current input token, its ids (all ranks) by count, most
+ * frequent first, ties by lower id, at most CTX_ROW_MAX of them.
+ */
+export function buildCtxTable(ids: ArrayLike<number>, inputIds: Int32Array, k: number): CtxTable {
+  const counts = new Map<number, Map<number, number>>();
+  for (let t = 0; t < inputIds.length; t++) {
+    const c = inputIds[t];
+    let row = counts.get(c);
+    if (!row) counts.set(c, (row = new Map()));
+    for (let r = 0; r < k; r++) {
+      const id = ids[t * k + r];
+      row.set(id, (row.get(id) ?? 0) + 1);
+    }
+  }
+  const contexts = Uint32Array.from([...counts.keys()].sort((a, b) => a - b));
+  const lengths = new Uint32Array(contexts.length);
+  const entries: number[] = [];
+  contexts.forEach((c, i) => {
+    const row = [...counts.get(c)!.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, CTX_ROW_MAX);
+    lengths[i] = row.length;
+    for (const [id] of row) entries.push(id);
+  });
+  return withStarts(contexts, lengths, Uint32Array.from(entries));
+}
+
+/** Serialised table: uint32 LE [n, contexts[n], lengths[n], entries...], then ZSTD, then base64. */
+export function ctxTableToMeta(t: CtxTable): { table: string; size: number } {
+  const n = t.contexts.length;
+  const words = new Uint32Array(1 + 2 * n + t.entries.length);
+  words[0] = n;
+  words.set(t.contexts, 1);
+  words.set(t.lengths, 1 + n);
+  words.set(t.entries, 1 + 2 * n);
+  const raw = new Uint8Array(words.buffer);
+  return { table: Buffer.from(zstd.compress(raw, { compressionLevel: 19 })).toString('base64'), size: raw.length };
+}
+
+/** Parses and checks a serialised table; `where` names the shard in errors. */
+export function ctxTableFromMeta(table: string, size: number, vocabSize: number, where: string): CtxTable {
+  const bad = (why: string): never => { throw new RangeError(`${where}: ctx-table ids table ${why}`); };
+  if (!Number.isInteger(size) || size < 4 || size % 4 !== 0) bad(`size ${size} is not a positive multiple of 4`);
+  let raw: Uint8Array;
+  try {
+    raw = zstd.decompress(Buffer.from(table, 'base64'));
+  } catch (e) {
+    return bad(`does not decompress (${(e as Error).message})`);
+  }
+  if (raw.length !== size) bad(`holds ${raw.length} bytes, metadata says ${size}`);
+  const words = new Uint32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+  const n = words[0];
+  if (1 + 2 * n > words.length) bad(`names ${n} contexts but holds ${words.length} words`);
+  const contexts = words.slice(1, 1 + n);
+  const lengths = words.slice(1 + n, 1 + 2 * n);
+  const entries = words.slice(1 + 2 * n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && contexts[i] <= contexts[i - 1]) bad(`contexts not strictly increasing at ${i}`);
+    if (lengths[i] < 1 || lengths[i] > CTX_ROW_MAX) bad(`row ${i} has ${lengths[i]} entries (1..${CTX_ROW_MAX})`);
+    total += lengths[i];
+  }
+  if (total !== entries.length) bad(`rows sum to ${total} entries, holds ${entries.length}`);
+  for (let i = 0; i < entries.length; i++) if (entries[i] >= vocabSize) bad(`entry ${i} is id ${entries[i]}, outside the vocabulary of ${vocabSize}`);
+  return withStarts(contexts, lengths, entries);
+}
+
+// Parsed tables by their metadata text: every batch of a shard carries the same schema.
+const cache = new Map<string, CtxTable>();
+export function cachedCtxTable(table: string, size: number, vocabSize: number, where: string): CtxTable {
+  const key = `${vocabSize}:${size}:${table}`;
+  let t = cache.get(key);
+  if (!t) {
+    t = ctxTableFromMeta(table, size, vocabSize, where);
+    if (cache.size >= 8) cache.delete(cache.keys().next().value!);
+    cache.set(key, t);
+  }
+  return t;
+}
+
+export interface CtxCoded {
+  /** [tokens * k] one byte per id. */
+  codes: Uint8Array;
+  /** Escaped ids in position order (per sample: literalOffsets). */
+  literals: Uint32Array;
+  /** [samples + 1] offsets of each sample's literals. */
+  literalOffsets: Int32Array;
+}
+
+function checkShape(offsets: Int32Array, inputIds: Int32Array, n: number, k: number): void {
+  if (n !== inputIds.length * k) throw new RangeError(`ctx-table: ${n} ids for ${inputIds.length} tokens at k=${k}`);
+  if (offsets[0] !== 0 || offsets[offsets.length - 1] !== inputIds.length) {
+    throw new RangeError(`ctx-table: offsets span [${offsets[0]}, ${offsets[offsets.length - 1]}], expected [0, ${inputIds.length}]`);
+  }
+}
+
+export function encodeCtxTable(ids: ArrayLike<number>, offsets: Int32Array, inputIds: Int32Array, k: number, table: CtxTable): CtxCoded {
+  checkShape(offsets, inputIds, ids.length, k);
+  // (row, id) -> code, for the rows this batch touches.
+  const codeOf = new Map<number, number>();
+  const codes = new Uint8Array(ids.length);
+  const literals: number[] = [];
+  const literalOffsets = new Int32Array(offsets.length);
+  for (let s = 0; s + 1 < offsets.length; s++) {
+    const end = offsets[s + 1];
+    for (let t = offsets[s]; t < end; t++) {
+      const next = t + 1 < end ? inputIds[t + 1] : -1;
+      const row = rowOf(table, inputIds[t]);
+      if (row >= 0 && !codeOf.has(row * 2 ** 32 + table.entries[table.starts[row]])) {
+        // First use of this row: register its entries, lowest code first for a repeated id.
+        for (let j = table.lengths[row] - 1; j >= 0; j--) codeOf.set(row * 2 ** 32 + table.entries[table.starts[row] + j], j + 1);
+      }
+      for (let r = 0; r < k; r++) {
+        const id = ids[t * k + r];
+        let code = id === next ? CODE_NEXT : row >= 0 ? codeOf.get(row * 2 ** 32 + id) ?? CODE_ESCAPE : CODE_ESCAPE;
+        if (code === CODE_ESCAPE) literals.push(id);
+        codes[t * k + r] = code;
+      }
+    }
+    literalOffsets[s + 1] = literals.length;
+  }
+  return { codes, literals: Uint32Array.from(literals), literalOffsets };
+}
+
+/** Inverse of encodeCtxTable; refuses codes that name nothing. */
+export function decodeCtxTable<T extends Uint16Array | Uint32Array>(
+  coded: CtxCoded, offsets: Int32Array, inputIds: Int32Array, k: number, table: CtxTable, vocabSize: number, out: T,
+): T {
+  const { codes, literals, literalOffsets } = coded;
+  checkShape(offsets, inputIds, codes.length, k);
+  if (out.length !== codes.length) throw new RangeError(`ctx-table: output holds ${out.length}, expected ${codes.length}`);
+  if (literalOffsets.length !== offsets.length || literalOffsets[0] !== 0 || literalOffsets[literalOffsets.length - 1] !== literals.length) {
+    throw new RangeError(`ctx-table: literal offsets do not cover the ${literals.length} literals of ${offsets.length - 1} samples`);
+  }
+  for (let s = 0; s + 1 < offsets.length; s++) {
+    const end = offsets[s + 1];
+    let lit = literalOffsets[s];
+    for (let t = offsets[s]; t < end; t++) {
+      const row = rowOf(table, inputIds[t]);
+      const len = row >= 0 ? table.lengths[row] : 0;
+      const start = row >= 0 ? table.starts[row] : 0;
+      for (let r = 0; r < k; r++) {
+        const c = codes[t * k + r];
+        let id: number;
+        if (c === CODE_NEXT) {
+          if (t + 1 >= end) throw new RangeError(`ctx-table: token ${t} rank ${r} refers to the next input token, but it is the sample's last`);
+          id = inputIds[t + 1];
+        } else if (c === CODE_ESCAPE) {
+          if (lit >= literalOffsets[s + 1]) throw new RangeError(`ctx-table: sample ${s} escapes more ids than its ${literalOffsets[s + 1] - literalOffsets[s]} literals`);
+          id = literals[lit++];
+        } else {
+          if (c > len) throw new RangeError(`ctx-table: token ${t} rank ${r} has code ${c}, but the table row of input token ${inputIds[t]} holds ${len} ids`);
+          id = table.entries[start + c - 1];
+        }
+        if (!(id < vocabSize)) throw new RangeError(`ctx-table: token ${t} rank ${r} decodes to id ${id}, outside the vocabulary of ${vocabSize}`);
+        out[t * k + r] = id;
+      }
+    }
+    if (lit !== literalOffsets[s + 1]) throw new RangeError(`ctx-table: sample ${s} leaves ${literalOffsets[s + 1] - lit} literals unused`);
+  }
+  return out;
+}
