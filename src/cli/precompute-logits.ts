@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // precompute-logits: run an ONNX teacher once over a tokenized dataset and write top-k shards.
 import { join, resolve } from 'node:path';
-import { CODECS, VALUE_ENCODINGS } from '../shard/types.js';
+import { CODECS, ID_ENCODINGS, VALUE_ENCODINGS } from '../shard/types.js';
 import { type PresetName, PRESETS, presetSettings } from '../shard/encodings/presets.js';
 import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
 import { checkInputPath } from './input-path.js';
@@ -20,6 +20,7 @@ export const PRECOMPUTE_OPTIONS = {
   'q8-scale': { type: 'number', help: 'q8 step in nats (logprob = -q * scale)', default: 0.1, min: 1e-6 },
   'f16-ranks': { type: 'int', help: 'rank-delta: leading ranks kept at float16 precision (default: from --preset, else k)', min: 0 },
   'grid-step': { type: 'number', help: 'rank-delta: grid step in nats of the other ranks (max error step/2)', min: 1e-6 },
+  ids: { type: 'string', help: 'id encoding (default: from --preset): plain (topk_ids column) or ctx-table (one byte per id against a per-shard table of the ids seen after each input token; format 2.4)', choices: ID_ENCODINGS },
   codec: { type: 'string', help: 'compression of Arrow body buffers (default: from --preset)', choices: CODECS },
   'zstd-level': { type: 'int', help: 'ZSTD level 1..22 for --codec zstd (default: from --preset, else 3)', min: 1, max: 22 },
   'batch-size': { type: 'int', help: 'samples per stored batch, the unit GET /logits serves', default: 32, min: 1 },
@@ -141,7 +142,8 @@ function storageOf(v: Record<string, unknown>, UsageError: new (m: string) => Er
   if (f16Ranks !== undefined && f16Ranks < k && gridStep === undefined) throw new UsageError(`--f16-ranks ${f16Ranks} < --top-k ${k} needs --grid-step for the other ranks`);
   if (codec !== 'zstd' && v['zstd-level'] !== undefined) throw new UsageError(`--zstd-level applies to --codec zstd, not ${codec}`);
   const zstdLevel = codec === 'zstd' ? (v['zstd-level'] as number | undefined) ?? (preset.codec === 'zstd' ? preset.zstdLevel : undefined) : undefined;
-  return { values, codec, f16Ranks, gridStep: f16Ranks !== undefined && f16Ranks < k ? gridStep : undefined, zstdLevel };
+  const ids = (v.ids as typeof preset.ids | undefined) ?? preset.ids;
+  return { values, codec, ...(ids === 'ctx-table' ? { ids } : {}), f16Ranks, gridStep: f16Ranks !== undefined && f16Ranks < k ? gridStep : undefined, zstdLevel };
 }
 
 function workerOf(count: number, index: number | undefined, UsageError: new (m: string) => Error): { index: number; count: number } {

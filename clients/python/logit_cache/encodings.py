@@ -184,7 +184,8 @@ def _ctx_table(text: bytes, size: int, vocab: int, where: str) -> Tuple[np.ndarr
 
 def decode_ctx_table(codes: np.ndarray, literals: np.ndarray, literal_counts: np.ndarray, input_ids: np.ndarray,
                      sample_offsets: np.ndarray, table, vocab: int, where: str = "batch") -> np.ndarray:
-    """Ids [T, k] int64 from ctx-table codes [T, k] (uint8), per-sample escaped ids and the shard's table.
+    """Ids [T, k] int64 from ctx-table codes [T, k] (uint8; the column stores them rank-major,
+    see decode_ctx_columns), per-sample escaped ids and the shard's table.
 
     Vectorized: the row of each position's input token by searchsorted, then gathers."""
     contexts, lengths, starts, entries = table
@@ -241,7 +242,8 @@ def decode_ctx_columns(rb: pa.RecordBatch, k: int, where: str = "batch") -> np.n
     child = col.flatten()
     if not isinstance(child, pa.FixedSizeListArray) or child.type.list_size != k or child.type.value_type != pa.uint8():
         raise FormatError(f"{where}: topk_id_codes must be list<fixed_size_list<uint8, {k}>>, got list<{child.type}>")
-    codes = child.flatten().to_numpy(zero_copy_only=False).reshape(len(child), k)
+    # Rank-major over the batch: all tokens' rank-0 codes, then rank 1, ...
+    codes = child.flatten().to_numpy(zero_copy_only=False).reshape(k, len(child)).T
     lit = rb.column("topk_id_literals")
     if not isinstance(lit, pa.ListArray) or lit.null_count or len(lit) != len(lengths):
         raise FormatError(f"{where}: topk_id_literals must be a non-null list column, one row per sample")

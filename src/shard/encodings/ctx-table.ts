@@ -3,7 +3,8 @@
 // 7 bits per id alone, 3.6-5.1 given the current input token), and the reader already holds
 // that token. So each shard carries a table, built by the writer from the shard's first batch:
 // for every current input token c, up to 254 ids in order of how often they appeared after c.
-// Each id is stored as one byte:
+// Each id is stored as one byte, rank-major over the batch (the code of token t, rank r at
+// r * tokens + t: runs of one rank compress better than interleaved ranks, most at large k):
 //   0          the sample's next input token (input_ids[t + 1]; the top-1 64% of the time);
 //   1 .. 254   entry code-1 of the table row of c = input_ids[t];
 //   255        escape: the id is the next one in the sample's literal list.
@@ -127,7 +128,7 @@ export function cachedCtxTable(table: string, size: number, vocabSize: number, w
 }
 
 export interface CtxCoded {
-  /** [tokens * k] one byte per id. */
+  /** [k * tokens] one byte per id, rank-major: token t, rank r at r * tokens + t. */
   codes: Uint8Array;
   /** Escaped ids in position order (per sample: literalOffsets). */
   literals: Uint32Array;
@@ -146,6 +147,7 @@ export function encodeCtxTable(ids: ArrayLike<number>, offsets: Int32Array, inpu
   checkShape(offsets, inputIds, ids.length, k);
   // (row, id) -> code, for the rows this batch touches.
   const codeOf = new Map<number, number>();
+  const tokens = inputIds.length;
   const codes = new Uint8Array(ids.length);
   const literals: number[] = [];
   const literalOffsets = new Int32Array(offsets.length);
@@ -162,7 +164,7 @@ export function encodeCtxTable(ids: ArrayLike<number>, offsets: Int32Array, inpu
         const id = ids[t * k + r];
         let code = id === next ? CODE_NEXT : row >= 0 ? codeOf.get(row * 2 ** 32 + id) ?? CODE_ESCAPE : CODE_ESCAPE;
         if (code === CODE_ESCAPE) literals.push(id);
-        codes[t * k + r] = code;
+        codes[r * tokens + t] = code;
       }
     }
     literalOffsets[s + 1] = literals.length;
@@ -180,6 +182,7 @@ export function decodeCtxTable<T extends Uint16Array | Uint32Array>(
   if (literalOffsets.length !== offsets.length || literalOffsets[0] !== 0 || literalOffsets[literalOffsets.length - 1] !== literals.length) {
     throw new RangeError(`ctx-table: literal offsets do not cover the ${literals.length} literals of ${offsets.length - 1} samples`);
   }
+  const tokens = inputIds.length;
   for (let s = 0; s + 1 < offsets.length; s++) {
     const end = offsets[s + 1];
     let lit = literalOffsets[s];
@@ -188,7 +191,7 @@ export function decodeCtxTable<T extends Uint16Array | Uint32Array>(
       const len = row >= 0 ? table.lengths[row] : 0;
       const start = row >= 0 ? table.starts[row] : 0;
       for (let r = 0; r < k; r++) {
-        const c = codes[t * k + r];
+        const c = codes[r * tokens + t];
         let id: number;
         if (c === CODE_NEXT) {
           if (t + 1 >= end) throw new RangeError(`ctx-table: token ${t} rank ${r} refers to the next input token, but it is the sample's last`);

@@ -1,6 +1,6 @@
 // Storage presets, named by what they keep; chosen by bench/storage.ts (see README "Storage").
 // A preset fills the low-level settings a command line did not give explicitly.
-import type { CodecName, ValueEncoding } from '../types.js';
+import type { CodecName, IdEncoding, ValueEncoding } from '../types.js';
 
 export interface StorageSettings {
   values: ValueEncoding;
@@ -10,6 +10,8 @@ export interface StorageSettings {
   f16Ranks?: number;
   /** rank-delta: grid step (nats) of the other ranks. */
   gridStep?: number;
+  /** Id encoding (absent: plain). */
+  ids?: IdEncoding;
 }
 
 export type PresetName = 'fast' | 'compact' | 'small';
