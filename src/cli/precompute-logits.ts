@@ -15,7 +15,7 @@ export const PRECOMPUTE_OPTIONS = {
   out: { type: 'string', help: 'root folder; the dataset goes to <out>/<dataset-id>', default: 'out', placeholder: 'dir' },
   'dataset-id': { type: 'string', help: 'name of the dataset under --out (letters, digits, . _ -)', placeholder: 'id' },
   'top-k': { type: 'int', help: 'token ids and log-probabilities kept per position', default: 8, min: 1 },
-  preset: { type: 'string', help: 'storage preset: fast (f16, lz4), compact (top 16 ranks at f16 precision, rest within 0.05 nats; rank deltas, zstd 19), small (0.25-nat grid; rank deltas, zstd 19); the flags below override it', default: 'fast', choices: PRESETS },
+  preset: { type: 'string', help: 'storage preset: fast (f16, lz4), compact (top 16 ranks at f16 precision, rest within 0.05 nats; rank deltas, zstd 19), small (0.3-nat grid; rank deltas, zstd 19); compact and small code ids against per-shard context tables (--ids ctx-table); the flags below override it', default: 'fast', choices: PRESETS },
   values: { type: 'string', help: 'log-probability encoding (default: from --preset)', choices: VALUE_ENCODINGS },
   'q8-scale': { type: 'number', help: 'q8 step in nats (logprob = -q * scale)', default: 0.1, min: 1e-6 },
   'f16-ranks': { type: 'int', help: 'rank-delta: leading ranks kept at float16 precision (default: from --preset, else k)', min: 0 },
