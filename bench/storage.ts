@@ -15,6 +15,7 @@ import {
   baseBuffers, ctxTable, f16Plain, f16Planes, type IdCandidate, idRefs, idsPlain, idsPlanes, q8, rankDelta, STORED_RAW, type ValueCandidate,
 } from './storage/candidates.js';
 import { measurePreset, type PresetRow } from './storage/presets.js';
+import { measureUnits, type UnitRow } from './storage/units.js';
 import { loadTeachers, MAX_K, type TeacherData, truncateK } from './storage/teachers.js';
 import type { TopkBatch } from '../src/shard/types.js';
 
@@ -183,6 +184,20 @@ async function main(): Promise<void> {
     console.log(`| ${target.name} (<= ${target.maxBytes}) | ${target.rule} | ${t.name} | ${best.values} | ${best.ids} | ${best.codec} | ${best.bytesPerToken.toFixed(2)}${best.bytesPerToken <= target.maxBytes ? '' : ' (over)'} | ${fmt(best.parts.base)}/${fmt(best.parts.ids)}/${fmt(best.parts.values)} | ${fmt(best.fidelity.bildRelError)} | ${Object.values(best.fidelity.maxAbsByBand).map(fmt).join(', ')} | ${ms.toFixed(2)} |`);
   }
 
+  console.log('\n### Larger compression units (k = 8, zstd-19): n stored batches per unit; reading one batch decodes the whole unit\n');
+  console.log('| teacher | batches per unit | part | bytes/token | ms to read one batch |');
+  console.log('| --- | ---: | --- | ---: | ---: |');
+  const units: UnitRow[] = [];
+  for (const t of teachers.filter((x) => x.batches.length >= 4)) {
+    const bs = batchesFor(t, 8);
+    const rowsU = measureUnits(t.name, bs, 8, t.vocab, quick ? [1, 4] : [1, 2, 4], [
+      { name: 'ids planes', ids: () => idsPlanes }, { name: 'ids ctx-table', ids: (first) => ctxTable(first, 8, t.vocab) },
+      { name: 'values f16 rank-delta planes', values: rankDelta('k', 0, true) }, { name: 'values grid 0.3 rank-delta planes', values: rankDelta(0, 0.3, true) },
+    ], codecByName('zstd-19'));
+    for (const r of rowsU) console.log(`| ${r.teacher} | ${r.batchesPerUnit} | ${r.part} | ${r.bytesPerToken.toFixed(2)} | ${r.msPerBatchRead.toFixed(2)} |`);
+    units.push(...rowsU);
+  }
+
   console.log('\n### Presets through the real writer and readers (file bytes = shards + index files)\n');
   console.log('| teacher | k | preset | bytes/token | f16 ranks | max abs err by rank band | BiLD rel. err | KL top-k | write MB/s | read MB/s | TS ms/batch | Python ms/batch | tokens/batch |');
   console.log('| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -206,7 +221,7 @@ async function main(): Promise<void> {
     bench: 'storage', date: new Date().toISOString(), node: process.version, quick, seconds: (Date.now() - started) / 1000,
     note: 'Sizes model Arrow IPC body compression (each buffer alone, 8-byte length prefix, 8-byte padding); record batch metadata (~0.1 B/token) not counted. Machine shared with other jobs: decode times are indicative.',
     teachers: teachers.map((t) => ({ name: t.name, vocab: t.vocab, tokens: t.tokens, batches: t.batches.length })),
-    targets: TARGETS.map(({ name, k, maxBytes, rule }) => ({ name, k, maxBytes, rule })), winners, presets: presetRows, parts: rows,
+    targets: TARGETS.map(({ name, k, maxBytes, rule }) => ({ name, k, maxBytes, rule })), winners, presets: presetRows, units, parts: rows,
   }, null, 2) + '\n');
   console.error(`storage: done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote bench/results/storage.json and storage.svg`);
 }

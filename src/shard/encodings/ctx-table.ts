@@ -145,8 +145,14 @@ function checkShape(offsets: Int32Array, inputIds: Int32Array, n: number, k: num
 
 export function encodeCtxTable(ids: ArrayLike<number>, offsets: Int32Array, inputIds: Int32Array, k: number, table: CtxTable): CtxCoded {
   checkShape(offsets, inputIds, ids.length, k);
-  // (row, id) -> code, for the rows this batch touches.
-  const codeOf = new Map<number, number>();
+  // code of an id in the row last filled: valid where stamp[id] == that row + 1. Refilling on a
+  // change of row costs at most 254 writes, and needs no clearing.
+  let size = 0;
+  for (let i = 0; i < ids.length; i++) if (ids[i] >= size) size = ids[i] + 1;
+  for (let i = 0; i < table.entries.length; i++) if (table.entries[i] >= size) size = table.entries[i] + 1;
+  const codeOf = new Uint8Array(size);
+  const stamp = new Int32Array(size);
+  let filled = -1;
   const tokens = inputIds.length;
   const codes = new Uint8Array(ids.length);
   const literals: number[] = [];
@@ -156,13 +162,18 @@ export function encodeCtxTable(ids: ArrayLike<number>, offsets: Int32Array, inpu
     for (let t = offsets[s]; t < end; t++) {
       const next = t + 1 < end ? inputIds[t + 1] : -1;
       const row = rowOf(table, inputIds[t]);
-      if (row >= 0 && !codeOf.has(row * 2 ** 32 + table.entries[table.starts[row]])) {
-        // First use of this row: register its entries, lowest code first for a repeated id.
-        for (let j = table.lengths[row] - 1; j >= 0; j--) codeOf.set(row * 2 ** 32 + table.entries[table.starts[row] + j], j + 1);
+      if (row >= 0 && row !== filled) {
+        // Descending, so an id listed twice keeps its lowest code.
+        for (let j = table.lengths[row] - 1; j >= 0; j--) {
+          const e = table.entries[table.starts[row] + j];
+          codeOf[e] = j + 1;
+          stamp[e] = row + 1;
+        }
+        filled = row;
       }
       for (let r = 0; r < k; r++) {
         const id = ids[t * k + r];
-        let code = id === next ? CODE_NEXT : row >= 0 ? codeOf.get(row * 2 ** 32 + id) ?? CODE_ESCAPE : CODE_ESCAPE;
+        const code = id === next ? CODE_NEXT : row >= 0 && stamp[id] === row + 1 ? codeOf[id] : CODE_ESCAPE;
         if (code === CODE_ESCAPE) literals.push(id);
         codes[r * tokens + t] = code;
       }
