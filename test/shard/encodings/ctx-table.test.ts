@@ -50,11 +50,11 @@ function structured(lengths: number[], k: number, vocab: number, seed: number, n
 describe('ctx-table codes', () => {
   it('round-trip every id exactly, with a table from the same or another batch, through the serialised table', () => {
     fc.assert(fc.property(
-      fc.constantFrom([3, 40], [8, 512], [4, 152064]), fc.integer({ min: 1, max: 1e9 }), fc.context(),
-      (kv, seed, ctx) => {
+      fc.constantFrom([3, 40], [8, 512], [4, 152064]), fc.integer({ min: 1, max: 1e9 }), fc.integer({ min: 1, max: 3 }), fc.context(),
+      (kv, seed, minCount, ctx) => {
         const [k, vocab] = kv;
         const [a, b] = fc.sample(batchArb(k, vocab), { seed, numRuns: 2 });
-        const meta = ctxTableToMeta(buildCtxTable(a.topkIds, a.inputIds, k));
+        const meta = ctxTableToMeta(buildCtxTable(a.topkIds, a.inputIds, k, minCount));
         const table = ctxTableFromMeta(meta.table, meta.size, vocab, 'test');
         for (const batch of [a, b]) {
           const coded = encodeCtxTable(batch.topkIds, batch.offsets, batch.inputIds, k, table);
@@ -70,12 +70,19 @@ describe('ctx-table codes', () => {
 
   it('use the next-token code and the table on a teacher-like batch, and escape what the table lacks', () => {
     const b = structured([50, 30, 0, 20], 4, 512, 7, 0.1);
-    const table = buildCtxTable(b.topkIds, b.inputIds, 4);
+    const table = buildCtxTable(b.topkIds, b.inputIds, 4, 1);
     const coded = encodeCtxTable(b.topkIds, b.offsets, b.inputIds, 4, table);
     const codes = Array.from(coded.codes);
     expect(codes.filter((c) => c === CODE_NEXT).length).toBeGreaterThan(20);
-    // Built from the batch itself, every id is in its context's row: no escapes.
+    // Built from the batch itself with every pair kept, every id is in its context's row: no escapes.
     expect(coded.literals.length).toBe(0);
+    // The default keeps pairs seen at least twice: fewer entries, and the ids seen once escape.
+    const twice = buildCtxTable(b.topkIds, b.inputIds, 4);
+    expect(twice.entries.length).toBeLessThan(table.entries.length);
+    expect(twice.entries.length).toBeGreaterThan(0);
+    const coded2 = encodeCtxTable(b.topkIds, b.offsets, b.inputIds, 4, twice);
+    expect(coded2.literals.length).toBeGreaterThan(0);
+    expect(Array.from(decodeCtxTable(coded2, b.offsets, b.inputIds, 4, twice, 512, new Uint32Array(b.topkIds.length)))).toEqual(Array.from(b.topkIds));
     // An empty table escapes everything but next-token hits.
     const empty = buildCtxTable(new Uint32Array(0), new Int32Array(0), 4);
     const all = encodeCtxTable(b.topkIds, b.offsets, b.inputIds, 4, empty);
@@ -86,7 +93,7 @@ describe('ctx-table codes', () => {
   it('refuse codes and tables that name nothing', () => {
     const offsets = Int32Array.of(0, 2);
     const inputIds = Int32Array.of(3, 5);
-    const table = buildCtxTable(Uint32Array.of(9, 8), Int32Array.of(3, 3), 1);
+    const table = buildCtxTable(Uint32Array.of(9, 8), Int32Array.of(3, 3), 1, 1);
     const dec = (codes: number[], literals: number[] = []) => decodeCtxTable(
       { codes: Uint8Array.from(codes), literals: Uint32Array.from(literals), literalOffsets: Int32Array.of(0, literals.length) },
       offsets, inputIds, 1, table, 10, new Uint32Array(2));
