@@ -202,7 +202,6 @@ def decode_ctx_table(codes: np.ndarray, literals: np.ndarray, literal_counts: np
     row_len = np.where(found, lengths[row], 0) if len(contexts) else np.zeros(t, np.int64)
     row_start = np.where(found, starts[row], 0) if len(contexts) else np.zeros(t, np.int64)
     c = codes.astype(np.int64)
-    out = np.empty((t, k), dtype=np.int64)
     is_next, is_esc = c == CODE_NEXT, c == CODE_ESCAPE
     is_tab = ~(is_next | is_esc)
     if np.any(is_next & (nxt[:, None] < 0)):
@@ -212,8 +211,12 @@ def decode_ctx_table(codes: np.ndarray, literals: np.ndarray, literal_counts: np
     if np.any(over):
         bad = np.argwhere(over)[0]
         raise FormatError(f"{where}: token {bad[0]} rank {bad[1]} has code {c[bad[0], bad[1]]}, but the table row of input token {x[bad[0]]} holds {row_len[bad[0]]} ids")
-    out[is_next] = np.broadcast_to(nxt[:, None], (t, k))[is_next]
-    out[is_tab] = entries[(row_start[:, None] + c - 1)[is_tab]]
+    # One gather for every code (next-token and escape codes read a clipped, ignored entry), then
+    # the next-token and escape codes patched in: whole-array passes, no boolean-mask gathers.
+    ext = entries if len(entries) else np.zeros(1, np.int64)
+    idx = row_start[:, None] + c - 1
+    np.clip(idx, 0, len(ext) - 1, out=idx)
+    out = np.where(is_next, nxt[:, None], ext[idx])
     # Escapes in position order are the samples' literal lists, concatenated.
     cum = np.concatenate(([0], np.cumsum(is_esc.sum(axis=1))))
     esc_per_sample = cum[sample_offsets[1:]] - cum[sample_offsets[:-1]]
