@@ -98,6 +98,7 @@ def write_dataset(
     q8_scale: Optional[float] = None,
     f16_ranks: Optional[int] = None,
     grid_step: Optional[float] = None,
+    ids: Optional[str] = None,
     vocab_size: int = 512,
     teacher: Optional[Dict[str, Any]] = None,
     source: Optional[Dict[str, Any]] = None,
@@ -107,7 +108,7 @@ def write_dataset(
 
     The writer picks the id width from ``vocab_size`` (uint32 above 65,536) and encodes
     the values itself (``f32``, ``f16``, ``bf16``, ``q8``, ``rank-delta`` with ``f16_ranks`` and
-    ``grid_step``), exactly as precompute does.
+    ``grid_step``) and the ids (``ids="ctx-table"``, format 2.4), exactly as precompute does.
     """
     why = writer_unavailable()
     if why:
@@ -133,6 +134,8 @@ def write_dataset(
         layout["f16Ranks"] = k if f16_ranks is None else f16_ranks
         if grid_step is not None:
             layout["gridStep"] = grid_step
+    if ids is not None:
+        layout["ids"] = ids
     job = {
         "module": str(WRITER_MODULE), "root": str(root), "datasetId": dataset_id, "layout": layout, "codec": codec,
         "batchSize": batch_size, "batchesPerShard": batches_per_shard, "batches": batches,
