@@ -176,7 +176,7 @@ describe('ctx-table shards', () => {
     delete m.topk.ids;
     writeFileSync(mPath, JSON.stringify(m));
     const reader = await DatasetReader.open(dir);
-    await expect(reader.readBatch(0)).rejects.toThrow(/ids ctx-table, manifest .* ids plain/);
+    await expect(reader.readBatch(0)).rejects.toThrow(/ids ctx-table tail mass false, manifest .* ids plain tail mass false/);
     await reader.close();
   });
 
