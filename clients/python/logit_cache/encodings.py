@@ -147,16 +147,28 @@ def decode_topk(rb: pa.RecordBatch, k: int, where: str = "batch") -> Tuple[Optio
     return ids, logprobs
 
 
-@functools.lru_cache(maxsize=8)
 def _ctx_table(text: bytes, size: int, vocab: int, where: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(contexts, lengths, starts, entries) of a serialised ctx-table table, checked (§4.2)."""
+    """(contexts, lengths, starts, entries) of a serialised ctx-table table, checked (§4.2).
+
+    Parsed once per distinct table (every batch of a shard carries the same one); errors name ``where``."""
+    try:
+        return _parse_ctx_table(text, size, vocab)
+    except ValueError as e:
+        raise FormatError(f"{where}: ctx-table ids table {e}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_ctx_table(text: bytes, size: int, vocab: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     import base64
 
     def bad(why: str):
-        raise FormatError(f"{where}: ctx-table ids table {why}")
+        raise ValueError(why)
 
     if size < 4 or size % 4:
         bad(f"size {size} is not a positive multiple of 4")
+    # At most one row per token id, 254 entries each: a larger size is refused before allocating.
+    if size > 4 * (1 + 256 * vocab):
+        bad(f"size {size} exceeds what a vocabulary of {vocab} allows")
     try:
         raw = pa.Codec("zstd").decompress(base64.b64decode(text, validate=True), decompressed_size=size, asbytes=True)
     except Exception as e:  # pyarrow raises OSError / ValueError on a corrupt frame

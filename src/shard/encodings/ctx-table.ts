@@ -99,9 +99,12 @@ export function ctxTableToMeta(t: CtxTable): { table: string; size: number } {
 export function ctxTableFromMeta(table: string, size: number, vocabSize: number, where: string): CtxTable {
   const bad = (why: string): never => { throw new RangeError(`${where}: ctx-table ids table ${why}`); };
   if (!Number.isInteger(size) || size < 4 || size % 4 !== 0) bad(`size ${size} is not a positive multiple of 4`);
+  // At most one row per token id, 254 entries each: a larger size is refused before decompressing.
+  if (size > 4 * (1 + 256 * vocabSize)) bad(`size ${size} exceeds what a vocabulary of ${vocabSize} allows`);
   let raw: Uint8Array;
   try {
     raw = zstd.decompress(Buffer.from(table, 'base64'));
+    // (A frame that declares more than `size` is caught just below; the cap above bounds `size`.)
   } catch (e) {
     return bad(`does not decompress (${(e as Error).message})`);
   }

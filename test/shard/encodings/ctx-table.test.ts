@@ -108,6 +108,7 @@ describe('ctx-table codes', () => {
     expect(() => ctxTableFromMeta(m.table, m.size, 9, 'shard x')).toThrow(/shard x: ctx-table ids table entry 1 is id 9, outside the vocabulary of 9/);
     expect(() => ctxTableFromMeta(m.table, m.size + 4, 10, 'shard x')).toThrow(/metadata says/);
     expect(() => ctxTableFromMeta('AAAA', 8, 10, 'shard x')).toThrow(/does not decompress/);
+    expect(() => ctxTableFromMeta(m.table, 4 * (1 + 256 * 10) + 4, 10, 'shard x')).toThrow(/exceeds what a vocabulary of 10 allows/);
   });
 });
 

@@ -54,9 +54,26 @@ def check_dataset(entry):
     return checked
 
 
+def check_table_refusals(entry):
+    """A table whose declared size is impossible, or whose bytes are not a ZSTD frame, is refused naming the shard."""
+    d = entry["dir"]
+    manifest = json.load(open(f"{d}/manifest.json"))
+    vocab = manifest["teacher"]["vocabSize"]
+    meta = ipc.open_file(pa.memory_map(f"{d}/{manifest['shards'][0]['file']}")).schema.metadata
+    text = meta[encodings.META_IDS_TABLE]
+    for args, word in (((text, 4 * (1 + 256 * vocab) + 4), "exceeds"), ((b"AAAA", 8), "does not decompress")):
+        try:
+            encodings._ctx_table(*args, vocab, "probe shard")
+        except FormatError as e:
+            assert "probe shard" in str(e) and word in str(e), str(e)
+        else:
+            raise AssertionError(f"table with {word!r} was not refused")
+
+
 def main(path):
     entries = json.load(open(path))
     total = sum(check_dataset(e) for e in entries)
+    check_table_refusals(entries[0])
     print(f"ctx-table ok: {len(entries)} datasets, {total} batches")
 
 
