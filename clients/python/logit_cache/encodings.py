@@ -219,14 +219,15 @@ def decode_ctx_table(codes: np.ndarray, literals: np.ndarray, literal_counts: np
     if np.any(is_next & (nxt[:, None] < 0)):
         bad = np.argwhere(is_next & (nxt[:, None] < 0))[0]
         raise FormatError(f"{where}: token {bad[0]} rank {bad[1]} refers to the next input token, but it is the sample's last")
-    over = is_tab & (c > row_len[:, None])
+    entry = _excluded_entries(np.where(is_tab, c, 0))
+    over = is_tab & (entry > row_len[:, None])
     if np.any(over):
         bad = np.argwhere(over)[0]
-        raise FormatError(f"{where}: token {bad[0]} rank {bad[1]} has code {c[bad[0], bad[1]]}, but the table row of input token {x[bad[0]]} holds {row_len[bad[0]]} ids")
+        raise FormatError(f"{where}: token {bad[0]} rank {bad[1]} has code {c[bad[0], bad[1]]} (entry {entry[bad[0], bad[1]]}), but the table row of input token {x[bad[0]]} holds {row_len[bad[0]]} ids")
     # One gather for every code (next-token and escape codes read a clipped, ignored entry), then
     # the next-token and escape codes patched in: whole-array passes, no boolean-mask gathers.
     ext = entries if len(entries) else np.zeros(1, np.int64)
-    idx = row_start[:, None] + c - 1
+    idx = row_start[:, None] + entry - 1
     np.clip(idx, 0, len(ext) - 1, out=idx)
     out = np.where(is_next, nxt[:, None], ext[idx])
     # Escapes in position order are the samples' literal lists, concatenated.
@@ -239,6 +240,38 @@ def decode_ctx_table(codes: np.ndarray, literals: np.ndarray, literal_counts: np
     if out.size and int(out.max()) >= vocab:
         raise FormatError(f"{where}: an id decodes to {int(out.max())}, outside the vocabulary of {vocab}")
     return out
+
+
+def _excluded_entries(d: np.ndarray) -> np.ndarray:
+    """Table codes [T, k] (0 where a rank is not table-coded) -> entry positions (1-based).
+
+    Rank r's code d is the d-th row position that no lower table-coded rank of the same position
+    took (§4.2). Ranks are resolved in lockstep over all positions, keeping each position's taken
+    entries sorted (S, padded with a large value): with j lower entries below the answer,
+    p = d + j, where j = #{i : S[i] - 1 - i < d} (the free positions below S[i] number S[i] - 1 - i,
+    which never decreases with i); p is then inserted at column j."""
+    t, k = d.shape
+    big = np.int16(1000)
+    taken = np.full((t, k), big, dtype=np.int16)
+    entry = np.zeros((t, k), dtype=np.int64)
+    d16 = d.astype(np.int16)
+    free_below = np.zeros((t, k), dtype=np.int16)  # S[i] - 1 - i over the filled columns
+    cols = np.arange(k, dtype=np.int16)
+    for r in range(k):
+        dr = d16[:, r]
+        j = (free_below[:, :r] < dr[:, None]).sum(axis=1, dtype=np.int16) if r else np.zeros(t, np.int16)
+        p = dr + j
+        coded = dr > 0
+        entry[:, r] = np.where(coded, p, 0)
+        # Insert p at column j of the coded rows: columns >= j move one to the right.
+        w = r + 1
+        c = cols[:w]
+        prev = taken[:, :w]
+        right = np.concatenate([prev[:, :1], prev[:, : w - 1]], axis=1)
+        ins = np.where(c < j[:, None], prev, np.where(c == j[:, None], p[:, None], right))
+        taken[:, :w] = np.where(coded[:, None], ins, prev)
+        free_below[:, :w] = taken[:, :w] - 1 - c
+    return entry
 
 
 def decode_ctx_columns(rb: pa.RecordBatch, k: int, where: str = "batch") -> np.ndarray:

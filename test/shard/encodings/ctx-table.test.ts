@@ -90,6 +90,24 @@ describe('ctx-table codes', () => {
     expect(Array.from(decodeCtxTable(all, b.offsets, b.inputIds, 4, empty, 512, new Uint16Array(b.topkIds.length)))).toEqual(Array.from(b.topkIds));
   });
 
+  it('code each rank among the row entries lower ranks left (exclusion), and spell out a repeated id', () => {
+    const offsets = Int32Array.of(0, 1);
+    const inputIds = Int32Array.of(3);
+    // Row of token 3: [10, 11, 12, 13] (counts 4, 3, 2, 2).
+    const table = buildCtxTable(Uint32Array.of(10, 10, 10, 10, 11, 11, 11, 12, 12, 13, 13), Int32Array.of(3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3), 1);
+    expect(Array.from(table.entries)).toEqual([10, 11, 12, 13]);
+    const ids = Uint32Array.of(12, 10, 13, 11);
+    const coded = encodeCtxTable(ids, offsets, inputIds, 4, table);
+    // 12 is entry 3; then 10 is entry 1; 13 is entry 4, the 2nd left once 1 and 3 are gone; 11 the only one left.
+    expect(Array.from(coded.codes)).toEqual([3, 1, 2, 1]);
+    expect(Array.from(decodeCtxTable(coded, offsets, inputIds, 4, table, 20, new Uint32Array(4)))).toEqual([12, 10, 13, 11]);
+    const twice = Uint32Array.of(11, 11);
+    const c2 = encodeCtxTable(twice, offsets, inputIds, 2, table);
+    expect(Array.from(c2.codes)).toEqual([2, CODE_ESCAPE]);
+    expect(Array.from(c2.literals)).toEqual([11]);
+    expect(Array.from(decodeCtxTable(c2, offsets, inputIds, 2, table, 20, new Uint32Array(2)))).toEqual([11, 11]);
+  });
+
   it('refuse codes and tables that name nothing', () => {
     const offsets = Int32Array.of(0, 2);
     const inputIds = Int32Array.of(3, 5);
@@ -99,7 +117,7 @@ describe('ctx-table codes', () => {
       offsets, inputIds, 1, table, 10, new Uint32Array(2));
     expect(Array.from(dec([2, CODE_ESCAPE], [4]))).toEqual([9, 4]);
     expect(() => dec([0, 0])).toThrow(/token 1 rank 0 refers to the next input token, but it is the sample's last/);
-    expect(() => dec([3, 0])).toThrow(/code 3, but the table row of input token 3 holds 2 ids/);
+    expect(() => dec([3, 0])).toThrow(/code 3 \(entry 3\), but the table row of input token 3 holds 2 ids/);
     expect(() => dec([1, 1])).toThrow(/table row of input token 5 holds 0 ids/);
     expect(() => dec([CODE_ESCAPE, CODE_ESCAPE], [1])).toThrow(/escapes more ids than its 1 literals/);
     expect(() => dec([1, CODE_ESCAPE], [1, 2])).toThrow(/leaves 1 literals unused/);

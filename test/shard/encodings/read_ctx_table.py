@@ -74,6 +74,9 @@ def main(path):
     entries = json.load(open(path))
     total = sum(check_dataset(e) for e in entries)
     check_table_refusals(entries[0])
+    # Exclusion (§4.2): each code counts only the row entries lower ranks left; 0 = not table-coded.
+    got = encodings._excluded_entries(np.array([[3, 1, 2, 1], [0, 2, 0, 2], [1, 1, 1, 1]]))
+    assert got.tolist() == [[3, 1, 4, 2], [0, 2, 0, 3], [1, 2, 3, 4]], got.tolist()
     print(f"ctx-table ok: {len(entries)} datasets, {total} batches")
 
 
