@@ -12,9 +12,10 @@ import { CODECS, type Codec, codecByName, storedSize } from './storage/codecs.js
 import { fidelity, type Fidelity } from './storage/fidelity.js';
 import { scatterSvg } from './storage/plot.js';
 import {
-  baseBuffers, f16Plain, f16Planes, type IdCandidate, idRefs, idsPlain, idsPlanes, q8, rankDelta, type ValueCandidate,
+  baseBuffers, ctxTable, f16Plain, f16Planes, type IdCandidate, idRefs, idsPlain, idsPlanes, q8, rankDelta, STORED_RAW, type ValueCandidate,
 } from './storage/candidates.js';
 import { measurePreset, type PresetRow } from './storage/presets.js';
+import { measureUnits, type UnitRow } from './storage/units.js';
 import { loadTeachers, MAX_K, type TeacherData, truncateK } from './storage/teachers.js';
 import type { TopkBatch } from '../src/shard/types.js';
 
@@ -25,12 +26,15 @@ const cache = process.env.LOGIT_CACHE_BENCH_CACHE ?? join(tmpdir(), 'lc-storage-
 function valueCandidates(k: number): ValueCandidate[] {
   const c: ValueCandidate[] = [f16Plain, f16Planes, rankDelta('k', 0, false), rankDelta('k', 0, true), q8(0.1)];
   if (k <= 8) c.push(q8(0.2));
-  if (k <= 8) for (const s of [0.02, 0.05, 0.1, 0.2, 0.25, 0.3]) c.push(rankDelta(0, s, true));
+  if (k <= 8) for (const s of [0.02, 0.05, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4]) c.push(rankDelta(0, s, true));
   if (k <= 8) c.push(rankDelta(1, 0.2, true));
   if (k > 8) c.push(rankDelta(16, 0.099, true), rankDelta(16, 0.05, true));
   return c;
 }
-const ID_CANDIDATES: IdCandidate[] = [idsPlain, idsPlanes, idRefs({ next: true, prev: false }), idRefs({ next: false, prev: true }), idRefs({ next: true, prev: true })];
+/** Id candidates of one teacher at one k: ctx-table's table comes from the first measured batch (one shard). */
+function idCandidates(batches: TopkBatch[], k: number, vocab: number): IdCandidate[] {
+  return [idsPlain, idsPlanes, idRefs({ next: true, prev: false }), idRefs({ next: false, prev: true }), idRefs({ next: true, prev: true }), ctxTable(batches[0], k, vocab)];
+}
 
 function codecsFor(k: number): Codec[] {
   // zstd-19 (and dictionaries) cost minutes at k > 8 on a shared 2-core machine; the k = 8 rows
@@ -56,7 +60,7 @@ function sizes(perBatch: Uint8Array[][], codecs: Codec[]): Record<string, number
   for (const codec of codecs) {
     let total = 0;
     perBatch.forEach((bufs, b) => bufs.forEach((buf, i) => {
-      total += storedSize(codec, buf, codec.dict && b > 0 ? perBatch[0][i] : undefined);
+      total += STORED_RAW.has(buf) ? buf.length : storedSize(codec, buf, codec.dict && b > 0 ? perBatch[0][i] : undefined);
     }));
     // A dataset-wide dictionary is stored once (batch 0's buffers, raw).
     if (codec.dict) for (const buf of perBatch[0]) total += buf.length;
@@ -87,7 +91,7 @@ function measureTeacher(t: TeacherData, k: number, log: (r: PartRow) => void): P
     rows.push({ teacher: t.name, k, tokens, part: 'values', encoding: v.name, bytesPerToken: perTok(sizes(enc, codecs)), fidelity: fidelity(exact, decoded, k) });
     log(rows[rows.length - 1]);
   }
-  for (const c of ID_CANDIDATES) {
+  for (const c of idCandidates(batches, k, t.vocab)) {
     const enc = batches.map((b) => c.encode(b, k, t.vocab));
     batches.forEach((b, i) => {
       const got = c.decode(enc[i], b, k, t.vocab);
@@ -174,10 +178,24 @@ async function main(): Promise<void> {
     const best = cands.find((c) => !c.codec.includes('dict')) ?? cands[0];
     if (!best) { console.log(`| ${target.name} | ${target.rule} | ${t.name} | (none) | | | | | | | |`); continue; }
     const vc = valueCandidates(target.k).find((v) => v.name === best.values)!;
-    const ic = ID_CANDIDATES.find((c) => c.name === best.ids)!;
+    const ic = idCandidates(batchesFor(t, target.k), target.k, t.vocab).find((c) => c.name === best.ids)!;
     const ms = decodeMs(t, target.k, vc, ic, codecByName(best.codec));
     winners.push({ ...best, target: target.name, meets: best.bytesPerToken <= target.maxBytes, decodeMsPerBatch: ms });
     console.log(`| ${target.name} (<= ${target.maxBytes}) | ${target.rule} | ${t.name} | ${best.values} | ${best.ids} | ${best.codec} | ${best.bytesPerToken.toFixed(2)}${best.bytesPerToken <= target.maxBytes ? '' : ' (over)'} | ${fmt(best.parts.base)}/${fmt(best.parts.ids)}/${fmt(best.parts.values)} | ${fmt(best.fidelity.bildRelError)} | ${Object.values(best.fidelity.maxAbsByBand).map(fmt).join(', ')} | ${ms.toFixed(2)} |`);
+  }
+
+  console.log('\n### Larger compression units (k = 8, zstd-19): n stored batches per unit; reading one batch decodes the whole unit\n');
+  console.log('| teacher | batches per unit | part | bytes/token | ms to read one batch |');
+  console.log('| --- | ---: | --- | ---: | ---: |');
+  const units: UnitRow[] = [];
+  for (const t of teachers.filter((x) => x.batches.length >= 4)) {
+    const bs = batchesFor(t, 8);
+    const rowsU = measureUnits(t.name, bs, 8, t.vocab, quick ? [1, 4] : [1, 2, 4], [
+      { name: 'ids planes', ids: () => idsPlanes }, { name: 'ids ctx-table', ids: (first) => ctxTable(first, 8, t.vocab) },
+      { name: 'values f16 rank-delta planes', values: rankDelta('k', 0, true) }, { name: 'values grid 0.3 rank-delta planes', values: rankDelta(0, 0.3, true) },
+    ], codecByName('zstd-19'));
+    for (const r of rowsU) console.log(`| ${r.teacher} | ${r.batchesPerUnit} | ${r.part} | ${r.bytesPerToken.toFixed(2)} | ${r.msPerBatchRead.toFixed(2)} |`);
+    units.push(...rowsU);
   }
 
   console.log('\n### Presets through the real writer and readers (file bytes = shards + index files)\n');
@@ -203,7 +221,7 @@ async function main(): Promise<void> {
     bench: 'storage', date: new Date().toISOString(), node: process.version, quick, seconds: (Date.now() - started) / 1000,
     note: 'Sizes model Arrow IPC body compression (each buffer alone, 8-byte length prefix, 8-byte padding); record batch metadata (~0.1 B/token) not counted. Machine shared with other jobs: decode times are indicative.',
     teachers: teachers.map((t) => ({ name: t.name, vocab: t.vocab, tokens: t.tokens, batches: t.batches.length })),
-    targets: TARGETS.map(({ name, k, maxBytes, rule }) => ({ name, k, maxBytes, rule })), winners, presets: presetRows, parts: rows,
+    targets: TARGETS.map(({ name, k, maxBytes, rule }) => ({ name, k, maxBytes, rule })), winners, presets: presetRows, units, parts: rows,
   }, null, 2) + '\n');
   console.error(`storage: done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote bench/results/storage.json and storage.svg`);
 }

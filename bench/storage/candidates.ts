@@ -5,6 +5,7 @@ import { float16ToFloat32, float32ToFloat16 } from '../../src/shard/float16.js';
 import { fromBytePlanes, toBytePlanes } from '../../src/shard/encodings/byte-planes.js';
 import { decodeIdRefs, encodeIdRefs, idRefPlanes, type IdRefOptions } from '../../src/shard/encodings/id-refs.js';
 import { decodeRankDelta, encodeRankDelta, type RankDeltaParams } from '../../src/shard/encodings/rank-delta.js';
+import { buildCtxTable, type CtxTable, ctxTableFromMeta, ctxTableToMeta, decodeCtxTable, encodeCtxTable } from '../../src/shard/encodings/ctx-table.js';
 import type { TopkBatch } from '../../src/shard/types.js';
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -85,6 +86,35 @@ export function idRefs(opts: IdRefOptions): IdCandidate {
     decode: (bufs, b, k, vocab) => {
       const codes = fromBytePlanes(bufs, new Uint32Array(b.topkIds.length));
       return decodeIdRefs(codes, b.offsets, b.inputIds, k, vocab, new Uint32Array(codes.length));
+    },
+  };
+}
+
+/**
+ * ctx-table (src/shard/encodings/ctx-table.ts) as the writer stores it: the shard's table from its
+ * first batch (`first`), counted once, with that batch, as the schema metadata carries it
+ * (ZSTD-compressed, base64); the rank-major codes; the literals and their per-sample offsets.
+ */
+/** Buffers stored as they are (not through the body codec): the ctx-table table in the schema message. */
+export const STORED_RAW = new WeakSet<Uint8Array>();
+
+export function ctxTable(first: TopkBatch, k: number, vocab: number): IdCandidate {
+  const meta = ctxTableToMeta(buildCtxTable(first.topkIds, first.inputIds, k));
+  const table: CtxTable = ctxTableFromMeta(meta.table, meta.size, vocab, 'bench');
+  const tableBytes = new TextEncoder().encode(meta.table);
+  STORED_RAW.add(tableBytes);
+  return {
+    name: 'ctx-table',
+    encode: (b) => {
+      const c = encodeCtxTable(b.topkIds, b.offsets, b.inputIds, k, table);
+      const lits = vocab <= 65536 ? Uint16Array.from(c.literals) : c.literals;
+      // The table sits in the (uncompressed) schema message: a codec must not shrink it again.
+      return [c.codes, bytesOf(lits), bytesOf(c.literalOffsets), ...(b === first ? [tableBytes] : [])];
+    },
+    decode: (bufs, b, _k, v) => {
+      const lits = v <= 65536 ? Uint32Array.from(u16(bufs[1])) : new Uint32Array(bufs[1].buffer.slice(bufs[1].byteOffset, bufs[1].byteOffset + bufs[1].byteLength));
+      const offs = new Int32Array(bufs[2].buffer.slice(bufs[2].byteOffset, bufs[2].byteOffset + bufs[2].byteLength));
+      return decodeCtxTable({ codes: bufs[0], literals: lits, literalOffsets: offs }, b.offsets, b.inputIds, k, table, v, new Uint32Array(b.topkIds.length));
     },
   };
 }

@@ -33,11 +33,11 @@ for rep in range(3):
         for i in range(r.num_record_batches):
             t = time.perf_counter()
             rb = r.get_batch(i)
-            if encodings.is_encoded(rb.schema):
-                encodings.decode_topk(rb, k)
-            else:
+            ids, lp = encodings.decode_topk(rb, k) if encodings.is_encoded(rb.schema) else (None, None)
+            if lp is None:
                 rb.column("topk_logprobs").flatten().flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-            rb.column("topk_ids").flatten().flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+            if ids is None:
+                rb.column("topk_ids").flatten().flatten().to_numpy(zero_copy_only=False).astype(np.int64)
             times.append(time.perf_counter() - t)
 print(sorted(times)[len(times) // 2] * 1000)
 `;
@@ -55,7 +55,7 @@ export async function measurePreset(t: TeacherData, k: number, preset: PresetNam
     tokens += b.inputIds.length;
   }
   const s = presetSettings(preset, k);
-  const layout = { k, vocabSize: t.vocab, values: s.values, ...(s.f16Ranks !== undefined ? { f16Ranks: s.f16Ranks } : {}), ...(s.gridStep !== undefined ? { gridStep: s.gridStep } : {}) };
+  const layout = { k, vocabSize: t.vocab, values: s.values, ...(s.f16Ranks !== undefined ? { f16Ranks: s.f16Ranks } : {}), ...(s.gridStep !== undefined ? { gridStep: s.gridStep } : {}), ...(s.ids ? { ids: s.ids } : {}) };
   const root = mkdtempSync(join(tmpdir(), 'lc-bench-presets-'));
   try {
     const t0 = performance.now();

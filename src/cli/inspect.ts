@@ -41,7 +41,10 @@ async function report(ds: CheckedDataset, json: boolean, batches: boolean): Prom
   const summary = {
     datasetId: m.datasetId, formatVersion: m.formatVersion, samples: m.sampleCount, tokens: m.tokenCount,
     batches: m.batchCount, batchSize: m.batchSize, shards: m.shards.length, shardFormat: m.shardFormat ?? 'arrow', k: m.topk.k, values: m.topk.values,
-    indexType: m.topk.indexType, codec: m.codec, bytes, indexBytes, bytesPerToken: m.stats.bytesPerToken,
+    indexType: m.topk.indexType, ids: m.topk.ids ?? 'plain', tailMass: m.topk.tailMass === true,
+    ...(m.topk.values === 'rank-delta' ? { f16Ranks: m.topk.f16Ranks ?? m.topk.k, ...(m.topk.gridStep !== undefined ? { gridStep: m.topk.gridStep } : {}) } : {}),
+    ...(m.topk.q8Scale !== undefined ? { q8Scale: m.topk.q8Scale } : {}),
+    codec: m.codec, bytes, indexBytes, bytesPerToken: m.stats.bytesPerToken,
     teacher: `${m.teacher.file} (vocabulary ${m.teacher.vocabSize}, sha256 ${m.teacher.sha256.slice(0, 12)}…)`,
     source: `${m.source.file} (sha256 ${m.source.sha256.slice(0, 12)}…)`,
     top1Agreement: m.stats.top1Agreement ?? null, meanTopkMass: m.stats.meanTopkMass ?? null,
@@ -61,7 +64,8 @@ async function report(ds: CheckedDataset, json: boolean, batches: boolean): Prom
     ['dataset', `${m.datasetId} (format ${m.formatVersion})`],
     ['samples', String(m.sampleCount)], ['tokens', String(m.tokenCount)],
     ['batches', `${m.batchCount} x ${m.batchSize} samples`], ['shards', `${m.shards.length} (${summary.shardFormat} files)`],
-    ['top-k', `k=${m.topk.k}, values ${m.topk.values}, ids ${m.topk.indexType}${m.topk.topP !== undefined ? `, ragged top-p ${m.topk.topP} (at least ${m.topk.minK}, at most ${m.topk.k} per position)` : ''}`], ['codec', m.codec],
+    ['top-k', `k=${m.topk.k}, values ${valuesText(m.topk)}, ids ${summary.ids} (${m.topk.indexType})${m.topk.topP !== undefined ? `, ragged top-p ${m.topk.topP} (at least ${m.topk.minK}, at most ${m.topk.k} per position)` : ''}`],
+    ['tail mass', summary.tailMass ? 'yes (topk_tail_logprob, format 2.1)' : 'no'], ['codec', m.codec],
     ['bytes', `${bytes} (${m.stats.bytesPerToken.toFixed(2)} per token) + ${indexBytes} in shard indexes`],
     ['teacher', summary.teacher], ['source', summary.source],
     ['top-1 agreement', summary.top1Agreement === null ? 'n/a' : summary.top1Agreement.toFixed(4)],
@@ -77,4 +81,12 @@ async function report(ds: CheckedDataset, json: boolean, batches: boolean): Prom
     }
   }
   return 0;
+}
+
+/** The value encoding with the parameters that decide its precision. */
+function valuesText(t: CheckedDataset['manifest']['topk']): string {
+  if (t.values === 'q8') return `q8 (scale ${t.q8Scale})`;
+  if (t.values !== 'rank-delta') return t.values;
+  const f16 = t.f16Ranks ?? t.k;
+  return f16 < t.k ? `rank-delta (f16Ranks ${f16}, gridStep ${t.gridStep})` : `rank-delta (f16Ranks ${f16})`;
 }

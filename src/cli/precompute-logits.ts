@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // precompute-logits: run an ONNX teacher once over a tokenized dataset and write top-k shards.
 import { join, resolve } from 'node:path';
-import { CODECS, SHARD_FORMATS, VALUE_ENCODINGS } from '../shard/types.js';
+import { CODECS, ID_ENCODINGS, SHARD_FORMATS, VALUE_ENCODINGS } from '../shard/types.js';
 import { type PresetName, PRESETS, presetSettings } from '../shard/encodings/presets.js';
 import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
 import { checkInputPath } from './input-path.js';
@@ -15,11 +15,12 @@ export const PRECOMPUTE_OPTIONS = {
   out: { type: 'string', help: 'root folder; the dataset goes to <out>/<dataset-id>', default: 'out', placeholder: 'dir' },
   'dataset-id': { type: 'string', help: 'name of the dataset under --out (letters, digits, . _ -)', placeholder: 'id' },
   'top-k': { type: 'int', help: 'token ids and log-probabilities kept per position', default: 8, min: 1 },
-  preset: { type: 'string', help: 'storage preset: fast (f16, lz4), compact (top 16 ranks at f16 precision, rest within 0.05 nats; rank deltas, zstd 19), small (0.25-nat grid; rank deltas, zstd 19); the flags below override it', default: 'fast', choices: PRESETS },
+  preset: { type: 'string', help: 'storage preset: fast (f16, lz4), compact (top 16 ranks at f16 precision, rest within 0.05 nats; rank deltas, zstd 19), small (0.3-nat grid; rank deltas, zstd 19); compact and small code ids against per-shard context tables (--ids ctx-table); the flags below override it', default: 'fast', choices: PRESETS },
   values: { type: 'string', help: 'log-probability encoding (default: from --preset)', choices: VALUE_ENCODINGS },
   'q8-scale': { type: 'number', help: 'q8 step in nats (logprob = -q * scale)', default: 0.1, min: 1e-6 },
   'f16-ranks': { type: 'int', help: 'rank-delta: leading ranks kept at float16 precision (default: from --preset, else k)', min: 0 },
   'grid-step': { type: 'number', help: 'rank-delta: grid step in nats of the other ranks (max error step/2)', min: 1e-6 },
+  ids: { type: 'string', help: 'id encoding (default: from --preset): plain (topk_ids column) or ctx-table (one byte per id against a per-shard table of the ids seen after each input token; format 2.4)', choices: ID_ENCODINGS },
   codec: { type: 'string', help: 'compression of Arrow body buffers (default: from --preset)', choices: CODECS },
   'shard-format': { type: 'string', help: 'shard files: arrow (Arrow IPC) or parquet (one row group per stored batch, format 2.2; readable by pyarrow, polars, DuckDB, datasets)', default: 'arrow', choices: SHARD_FORMATS },
   'zstd-level': { type: 'int', help: 'ZSTD level 1..22 for --codec zstd (default: from --preset, else 3)', min: 1, max: 22 },
@@ -145,7 +146,10 @@ function storageOf(v: Record<string, unknown>, UsageError: new (m: string) => Er
   if (f16Ranks !== undefined && f16Ranks < k && gridStep === undefined) throw new UsageError(`--f16-ranks ${f16Ranks} < --top-k ${k} needs --grid-step for the other ranks`);
   if (codec !== 'zstd' && v['zstd-level'] !== undefined) throw new UsageError(`--zstd-level applies to --codec zstd, not ${codec}`);
   const zstdLevel = codec === 'zstd' ? (v['zstd-level'] as number | undefined) ?? (preset.codec === 'zstd' ? preset.zstdLevel : undefined) : undefined;
-  return { values, codec, f16Ranks, gridStep: f16Ranks !== undefined && f16Ranks < k ? gridStep : undefined, zstdLevel };
+  // ctx-table codes a fixed k per position: with ragged top-p lists a preset falls back to plain ids.
+  if (v.ids === 'ctx-table' && v['top-p'] !== undefined) throw new UsageError('--ids ctx-table codes a fixed k per position; it cannot be combined with --top-p (ragged lists): use --ids plain');
+  const ids = (v.ids as typeof preset.ids | undefined) ?? (v['top-p'] !== undefined ? 'plain' : preset.ids);
+  return { values, codec, ...(ids === 'ctx-table' ? { ids } : {}), f16Ranks, gridStep: f16Ranks !== undefined && f16Ranks < k ? gridStep : undefined, zstdLevel };
 }
 
 /** --top-p / --min-k, checked here so a mistake never costs a teacher start. */

@@ -1,5 +1,5 @@
 import type { TeacherDevice, TopkOn } from '../teacher/index.js';
-import type { CodecName, ShardFormat, ValueEncoding } from '../shard/index.js';
+import type { CodecName, IdEncoding, ShardFormat, ValueEncoding } from '../shard/index.js';
 import type { DatasetFormat } from '../data/index.js';
 
 export interface PrecomputeOptions {
@@ -18,6 +18,8 @@ export interface PrecomputeOptions {
   /** rank-delta values: leading ranks at float16 precision (default k) and the grid step of the rest. */
   f16Ranks?: number;
   gridStep?: number;
+  /** Id encoding (default plain); ctx-table codes ids against per-shard tables (format 2.4). */
+  ids?: IdEncoding;
   /** Also store topk_tail_logprob, the exact log probability outside the top-k (format 2.1). */
   tailMass?: boolean;
   /**

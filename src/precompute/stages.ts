@@ -41,7 +41,7 @@ export async function runWithTeacher(
     k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}),
     ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
     ...(opts.tailMass ? { tailMass: true } : {}), ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
-    ...(opts.topP !== undefined ? { topP: opts.topP, minK: opts.minK ?? 1 } : {}),
+    ...(opts.topP !== undefined ? { topP: opts.topP, minK: opts.minK ?? 1 } : {}), ...(opts.ids === 'ctx-table' ? { ids: 'ctx-table' as const } : {}),
   };
   const writer = new DatasetWriter({
     root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
@@ -55,7 +55,7 @@ export async function runWithTeacher(
       ...(opts.values === 'rank-delta' ? { f16Ranks: layout.f16Ranks, gridStep: layout.gridStep ?? null } : {}), ...(opts.zstdLevel ? { zstdLevel: opts.zstdLevel } : {}),
       // Present only when on, so runs from before the flag existed still resume; a run with and
       // one without it never share a dataset.
-      ...(opts.tailMass ? { tailMass: true } : {}),
+      ...(opts.tailMass ? { tailMass: true } : {}), ...(opts.ids === 'ctx-table' ? { ids: 'ctx-table' } : {}),
       ...(layout.topP !== undefined ? { topP: layout.topP, minK: layout.minK } : {}),
       // Likewise only when not the default arrow; resume refuses the other format by name.
       ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' } : {}),

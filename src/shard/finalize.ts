@@ -146,7 +146,7 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
       k: layout.k, values: layout.values, indexType: indexTypeFor(layout.vocabSize),
       ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale ?? DEFAULT_Q8_SCALE } : {}),
       ...(isPlaneEncoded(layout) ? rankDeltaFields(layout) : {}), ...(layout.tailMass ? { tailMass: true } : {}),
-      ...(layout.topP !== undefined ? { topP: layout.topP, minK: layout.minK } : {}), temperature: 1,
+      ...(layout.topP !== undefined ? { topP: layout.topP, minK: layout.minK } : {}), ...(layout.ids === 'ctx-table' ? { ids: layout.ids } : {}), temperature: 1,
     },
     codec: meta.codec,
     batchSize: meta.batchSize,

@@ -9,7 +9,7 @@ import { FormatMigrateError, FormatVersionError } from './errors.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import { indexFileOf } from './index-file.js';
 import { parseMajor } from './schema.js';
-import { type CodecName, FORMAT_MAJOR, type IndexType, SHARD_FORMATS, type ShardFormat, type ValueEncoding } from './types.js';
+import { type CodecName, FORMAT_MAJOR, type IdEncoding, type IndexType, SHARD_FORMATS, type ShardFormat, type ValueEncoding } from './types.js';
 import { CodedError } from '../errors.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -40,7 +40,7 @@ export interface Manifest {
   generator: { name: string; version: string };
   teacher: { file: string; sha256: string; vocabSize: number; logitsOutput?: string; topkOn?: 'graph' | 'host' };
   source: { file: string; sha256: string; samples: number; tokens: number; maxSeqLen?: number | null };
-  topk: { k: number; values: ValueEncoding; indexType: IndexType; q8Scale?: number; f16Ranks?: number; gridStep?: number; tailMass?: boolean; topP?: number; minK?: number; temperature?: 1 };
+  topk: { k: number; values: ValueEncoding; indexType: IndexType; q8Scale?: number; f16Ranks?: number; gridStep?: number; tailMass?: boolean; topP?: number; minK?: number; ids?: IdEncoding; temperature?: 1 };
   codec: CodecName;
   batchSize: number;
   batchesPerShard: number;

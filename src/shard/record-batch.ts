@@ -9,6 +9,7 @@ import { indexTypeFor, isRagged } from './types.js';
 import { countOffsets, countsOf, packKept, unpackKept } from './ragged.js';
 import { TAIL_COLUMN } from './schema.js';
 import { decodeValuePlanes, encodeValuePlanes, isPlaneEncoded, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
+import { CTX_COLUMNS, decodeCtxColumns, idChildren, idColumnsOf, idEncodingOf } from './encodings/id-columns.js';
 
 function listOf(type: List, offsets: Int32Array, child: Data): Data {
   return makeData({ type, length: offsets.length - 1, nullCount: 0, valueOffsets: offsets, child });
@@ -17,14 +18,15 @@ function listOf(type: List, offsets: Int32Array, child: Data): Data {
 export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBatch): RecordBatch {
   const n = batch.offsets.length - 1;
   const tokens = batch.inputIds.length;
-  const [fSample, fInput, fIds, ...rest] = schema.fields;
+  const idCount = idColumnsOf(layout).length;
+  const [fSample, fInput] = schema.fields;
+  const fIds = schema.fields.slice(2, 2 + idCount);
+  const rest = schema.fields.slice(2 + idCount);
   const fTail = layout.tailMass ? rest[rest.length - 1] : null;
   const fValues = fTail ? rest.slice(0, -1) : rest;
   const sampleIds = new BigUint64Array(n);
   for (let i = 0; i < n; i++) sampleIds[i] = BigInt(batch.sampleIds[i]);
 
-  const idsType = fIds.type as List;
-  const ids = indexTypeFor(layout.vocabSize) === 'uint16' ? toUint16(batch.topkIds) : toUint32(batch.topkIds);
   // One values column, or one per byte plane of a plane encoding: same type, same layout.
   const valueColumns: StoredValues[] = isPlaneEncoded(layout) ? encodeValuePlanes(batch.topkLogprobs, layout) : [encodeValues(batch.topkLogprobs, layout)];
   if (valueColumns.length !== fValues.length) throw new Error(`schema has ${fValues.length} value columns, encoding gives ${valueColumns.length}`);
@@ -36,7 +38,8 @@ export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBat
     makeData({ type: fSample.type as Uint64, length: n, nullCount: 0, data: sampleIds }),
     listOf(fInput.type as List, batch.offsets,
       makeData({ type: (fInput.type as List).children[0].type, length: tokens, nullCount: 0, data: batch.inputIds })),
-    listOf(idsType, batch.offsets.slice(), perPosition(idsType.children[0].type, ids)),
+    // ctx-table codes (fixed k only) come from their encoder; plain ids may be ragged.
+    ...(idEncodingOf(layout) === 'ctx-table' ? idChildren(fIds, schema, layout, batch) : [plainIds(fIds[0].type as List, layout, batch, perPosition)]),
     ...valueColumns.map((stored, i) => {
       const lpType = fValues[i].type as List;
       return listOf(lpType, batch.offsets.slice(), perPosition(lpType.children[0].type, stored));
@@ -85,6 +88,11 @@ function toUint32(a: TopkBatch['topkIds']): Uint32Array {
   return out;
 }
 
+function plainIds(type: List, layout: TopkLayout, batch: TopkBatch, perPosition: ReturnType<typeof positionsOf>): Data {
+  const ids = indexTypeFor(layout.vocabSize) === 'uint16' ? toUint16(batch.topkIds) : toUint32(batch.topkIds);
+  return listOf(type, batch.offsets.slice(), perPosition(type.children[0].type, ids));
+}
+
 /** Offsets of a list column, rebased to start at 0 (views when already 0-based). */
 function listParts(data: Data): { offsets: Int32Array; child: Data } {
   const raw = data.valueOffsets as Int32Array;
@@ -108,12 +116,13 @@ export function fromRecordBatch(rb: RecordBatch, layout: TopkLayout, where: stri
   };
   const sample = col('sample_id');
   const input = listParts(col('input_ids'));
-  const idsList = listParts(col('topk_ids'));
+  const ctx = idEncodingOf(layout) === 'ctx-table';
+  const idsList = listParts(col(ctx ? CTX_COLUMNS[0] : 'topk_ids'));
   const valueNames: readonly string[] = isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'];
   const lpLists = valueNames.map((name) => listParts(col(name)));
   const first = input.offsets[0];
   const tokens = input.offsets[n] - first;
-  for (const [name, parts] of [['topk_ids', idsList] as const, ...valueNames.map((v, i) => [v, lpLists[i]] as const)]) {
+  for (const [name, parts] of [[ctx ? CTX_COLUMNS[0] : 'topk_ids', idsList] as const, ...valueNames.map((v, i) => [v, lpLists[i]] as const)]) {
     for (let i = 0; i <= n; i++) {
       if (parts.offsets[i] - parts.offsets[0] !== input.offsets[i] - first) {
         throw new Error(`${where}: ${name} of row ${i} does not match input_ids length`);
@@ -127,9 +136,11 @@ export function fromRecordBatch(rb: RecordBatch, layout: TopkLayout, where: stri
   const sv = sample.values as BigUint64Array;
   for (let i = 0; i < n; i++) sampleIds[i] = Number(sv[sample.offset + i]);
   if (inputIds.length !== tokens) throw new Error(`${where}: input_ids holds ${inputIds.length} tokens; expected ${tokens}`);
-  const { topkIds, topkLogprobs, topkCounts } = isRagged(layout)
+  const { topkIds: stored, topkLogprobs, topkCounts } = isRagged(layout)
     ? raggedTopk(idsList, lpLists, valueNames, layout, tokens, where)
     : fixedTopk(idsList, lpLists, layout, tokens, where);
+  // ctx-table (fixed k only): the fixed list holds one-byte codes, resolved against the shard's table.
+  const topkIds = ctx ? ctxIds(rb, layout, stored as unknown as Uint8Array, offsets, inputIds, col(CTX_COLUMNS[1]), where) : stored;
   const out: TopkBatch = { sampleIds, offsets, inputIds, topkIds, topkLogprobs, ...(topkCounts ? { topkCounts } : {}) };
   if (!layout.tailMass) return out;
   const tail = listParts(col(TAIL_COLUMN));
@@ -204,4 +215,15 @@ function raggedTopk(idsList: ListParts, lpLists: ListParts[], valueNames: readon
     topkLogprobs = unpackKept(decodeValues(values[0], layout), ids.offsets, k, new Float32Array(tokens * k), -Infinity);
   }
   return { topkIds, topkLogprobs, topkCounts };
+}
+
+/** ctx-table ids: the literal list column (one list per sample) and the codes, resolved against the shard's table. */
+function ctxIds(rb: RecordBatch, layout: TopkLayout, codes: Uint8Array, offsets: Int32Array, inputIds: Int32Array, litData: Data, where: string): Uint16Array | Uint32Array {
+  const lit = listParts(litData);
+  const n = offsets.length - 1;
+  const litOffsets = lit.offsets[0] === 0 ? lit.offsets : lit.offsets.map((o) => o - lit.offsets[0]);
+  if (litOffsets.length !== n + 1) throw new Error(`${where}: ${CTX_COLUMNS[1]} has ${litOffsets.length - 1} rows, expected ${n}`);
+  const literals = childValues<Uint16Array | Uint32Array>(lit.child, 1, lit.offsets[0], litOffsets[n]);
+  if (literals.length !== litOffsets[n]) throw new Error(`${where}: ${CTX_COLUMNS[1]} holds ${literals.length} ids, its offsets say ${litOffsets[n]}`);
+  return decodeCtxColumns(rb.schema, layout, codes, literals, litOffsets, offsets, inputIds, where);
 }

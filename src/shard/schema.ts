@@ -1,11 +1,13 @@
 // The Arrow schema of a shard (unchanged from format 1 to 2). Column names and metadata keys are a contract
 // with every reader, the Python client included: see docs/FORMAT.md.
-import { Field, Float32, Int32, List, Schema, Uint16, Uint32, Uint64 } from 'apache-arrow';
+import { Field, Float32, Int32, List, Schema, Uint64 } from 'apache-arrow';
 import { FormatVersionError } from './errors.js';
-import { FORMAT_MAJOR, formatVersionOf, indexTypeFor, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
+import { FORMAT_MAJOR, formatVersionOf, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
 import { DEFAULT_Q8_SCALE, valueArrowType } from './values.js';
 import { isPlaneEncoded, rankDeltaFromMeta, rankDeltaMeta, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
 import { perPositionType, raggedFromMeta, raggedMeta } from './ragged.js';
+import { idColumnsOf, idEncodingFromMeta, idFields, idsMeta } from './encodings/id-columns.js';
+import type { CtxTable } from './encodings/ctx-table.js';
 
 export const META = {
   formatVersion: 'logit_cache.format_version',
@@ -13,7 +15,7 @@ export const META = {
   values: 'logit_cache.values',
   vocabSize: 'logit_cache.vocab_size',
   q8Scale: 'logit_cache.q8_scale',
-  /** Reserved for id encodings; absent means the classic topk_ids column, the only one so far. */
+  /** Id encoding (format 2.4, encodings/id-columns.ts); absent means the classic topk_ids column. */
   ids: 'logit_cache.ids',
   /** "1" when the shard has the topk_tail_logprob column (format 2.1). */
   tailMass: 'logit_cache.tail_mass',
@@ -23,8 +25,8 @@ export const TAIL_COLUMN = 'topk_tail_logprob';
 
 export const COLUMNS = ['sample_id', 'input_ids', 'topk_ids', 'topk_logprobs'] as const;
 
-export function shardSchema(layout: TopkLayout): Schema {
-  const indexType = indexTypeFor(layout.vocabSize) === 'uint16' ? new Uint16() : new Uint32();
+/** A ctx-table layout's schema needs the shard's table; without it, it is a template (see ShardWriter). */
+export function shardSchema(layout: TopkLayout, idTable?: CtxTable): Schema {
   const meta = new Map<string, string>([
     [META.formatVersion, formatVersionOf(layout)],
     [META.k, String(layout.k)],
@@ -38,12 +40,13 @@ export function shardSchema(layout: TopkLayout): Schema {
   const valueColumns = isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'];
   if (layout.tailMass) meta.set(META.tailMass, '1');
   for (const [key, v] of raggedMeta(layout)) meta.set(key, v);
+  for (const [key, v] of idsMeta(layout, idTable)) meta.set(key, v);
   return new Schema(
     [
       new Field('sample_id', new Uint64(), false),
       new Field('input_ids', new List(new Field('item', new Int32(), false)), false),
       // Per position: fixed_size_list<T, k>, or list<T> for ragged top-p layouts (format 2.3).
-      new Field('topk_ids', new List(new Field('item', perPositionType(layout, indexType), false)), false),
+      ...idFields(layout),
       ...valueColumns.map((name) => new Field(
         name,
         new List(new Field('item', perPositionType(layout, valueArrowType(layout.values)), false)),
@@ -59,7 +62,7 @@ export function shardSchema(layout: TopkLayout): Schema {
 
 /** The columns a shard of this layout has, in order. */
 export function columnsOf(layout: TopkLayout): readonly string[] {
-  const base = isPlaneEncoded(layout) ? ['sample_id', 'input_ids', 'topk_ids', ...VALUE_PLANE_COLUMNS] : COLUMNS;
+  const base = ['sample_id', 'input_ids', ...idColumnsOf(layout), ...(isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'])];
   return layout.tailMass ? [...base, TAIL_COLUMN] : base;
 }
 
@@ -71,9 +74,9 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   checkShardVersion(version, where);
   const values = m.get(META.values) as ValueEncoding;
   if (!VALUE_ENCODINGS.includes(values)) throw new Error(`shard ${where}: unknown value encoding "${values}"`);
-  const ids = m.get(META.ids);
-  if (ids !== undefined && ids !== 'plain') throw new Error(`shard ${where}: unknown id encoding "${ids}"`);
+  const ids = idEncodingFromMeta(m, where);
   const layout: TopkLayout = { k: Number(m.get(META.k)), vocabSize: Number(m.get(META.vocabSize)), values };
+  if (ids) layout.ids = ids;
   if (values === 'q8') layout.q8Scale = Number(m.get(META.q8Scale));
   if (isPlaneEncoded(layout)) Object.assign(layout, rankDeltaFromMeta(m, layout.k, where));
   const tail = m.get(META.tailMass);

@@ -238,8 +238,8 @@ function checkSchema(schemaBytes: Uint8Array, entry: ShardEntry, layout: TopkLay
   // A 1.0 writer could leave the scale unset ("undefined" in the schema): that meant the default.
   const q8 = (l: TopkLayout) => (l.values !== 'q8' ? null : Number.isFinite(Number(l.q8Scale)) ? Number(l.q8Scale) : DEFAULT_Q8_SCALE);
   if (fileLayout.k !== layout.k || fileLayout.values !== layout.values || fileLayout.vocabSize !== layout.vocabSize || q8(fileLayout) !== q8(layout)
-    || !sameValueParams(fileLayout, layout) || Boolean(fileLayout.tailMass) !== Boolean(layout.tailMass)) {
-    fail(`schema says k=${fileLayout.k} ${fileLayout.values} vocab ${fileLayout.vocabSize} q8 scale ${q8(fileLayout)} tail mass ${Boolean(fileLayout.tailMass)}, manifest k=${layout.k} ${layout.values} vocab ${layout.vocabSize} q8 scale ${q8(layout)} tail mass ${Boolean(layout.tailMass)}`);
+    || !sameValueParams(fileLayout, layout) || Boolean(fileLayout.tailMass) !== Boolean(layout.tailMass) || (fileLayout.ids ?? 'plain') !== (layout.ids ?? 'plain')) {
+    fail(`schema says k=${fileLayout.k} ${fileLayout.values} vocab ${fileLayout.vocabSize} q8 scale ${q8(fileLayout)} ids ${fileLayout.ids ?? 'plain'} tail mass ${Boolean(fileLayout.tailMass)}, manifest k=${layout.k} ${layout.values} vocab ${layout.vocabSize} q8 scale ${q8(layout)} ids ${layout.ids ?? 'plain'} tail mass ${Boolean(layout.tailMass)}`);
   }
   if (!sameRaggedParams(fileLayout, layout)) {
     fail(`schema says top-p ${fileLayout.topP ?? 'none'} min-k ${fileLayout.minK ?? 'none'}, manifest topk.topP ${layout.topP ?? 'none'} topk.minK ${layout.minK ?? 'none'}`);

@@ -6,6 +6,8 @@ import { basename } from 'node:path';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { IndexBuilder } from './index-file.js';
 import { toRecordBatch } from './record-batch.js';
+import { shardSchema } from './schema.js';
+import { ctxTableFor, idEncodingOf } from './encodings/id-columns.js';
 import { commitIndex, ShardFile } from './shard-file.js';
 import type { ShardResult, ShardSink, ShardWriterOptions } from './shard-sink.js';
 import type { CodecName, TopkBatch, TopkLayout } from './types.js';
@@ -19,7 +21,7 @@ export abstract class ShardWriterBase implements ShardSink {
 
   constructor(
     readonly path: string,
-    protected readonly schema: Schema,
+    protected schema: Schema,
     protected readonly layout: TopkLayout,
     protected readonly codec: CodecName,
     protected readonly opts: ShardWriterOptions,
@@ -45,6 +47,9 @@ export abstract class ShardWriterBase implements ShardSink {
   /** Validates a batch and builds its Arrow record batch: what every format encodes. */
   protected recordBatch(batch: TopkBatch): RecordBatch {
     validateBatch(batch, this.layout, `shard ${basename(this.path)} batch ${this.index.rows}`);
+    // ctx-table: the shard's id table comes from its first batch and lives in its schema
+    // (the Arrow schema message, or the Parquet footer's metadata and ARROW:schema).
+    if (this.index.rows === 0 && idEncodingOf(this.layout) === 'ctx-table') this.schema = shardSchema(this.layout, ctxTableFor(batch, this.layout));
     return toRecordBatch(this.schema, this.layout, batch);
   }
 

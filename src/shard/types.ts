@@ -11,6 +11,9 @@ export type IndexType = 'uint16' | 'uint32';
 /** The file format of a dataset's shards (docs/FORMAT.md; parquet is format 2.2). */
 export type ShardFormat = 'arrow' | 'parquet';
 export const SHARD_FORMATS: readonly ShardFormat[] = ['arrow', 'parquet'];
+/** How top-k ids are stored: the classic topk_ids column, or context-table codes (format 2.4). */
+export type IdEncoding = 'plain' | 'ctx-table';
+export const ID_ENCODINGS: readonly IdEncoding[] = ['plain', 'ctx-table'];
 
 /** The index width a vocabulary needs: ids are < vocabSize. */
 export function indexTypeFor(vocabSize: number): IndexType {
@@ -56,6 +59,8 @@ export interface TopkLayout {
   topP?: number;
   /** ... but at least minK entries (and at most k). Set exactly when topP is. */
   minK?: number;
+  /** Id encoding (absent: plain). ctx-table keeps a per-shard table in each shard's schema (format 2.4). */
+  ids?: IdEncoding;
 }
 
 export const FORMAT_VERSION = '2.0';
@@ -65,9 +70,14 @@ export const FORMAT_VERSION_TAIL = '2.1';
 export const FORMAT_VERSION_PARQUET = '2.2';
 /** 2.3: ragged top-p lists (list<list<…>> instead of list<fixed_size_list<…, k>>). */
 export const FORMAT_VERSION_RAGGED = '2.3';
+/** 2.4 adds the ctx-table id encoding (docs/FORMAT.md §4.2); written only by datasets that use it. */
+export const FORMAT_VERSION_IDS = '2.4';
 /** The highest minor version the layout's features need. */
 export const formatVersionOf = (layout: TopkLayout): string => (
-  isRagged(layout) ? FORMAT_VERSION_RAGGED : layout.shardFormat === 'parquet' ? FORMAT_VERSION_PARQUET : layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
+  layout.ids === 'ctx-table' ? FORMAT_VERSION_IDS
+    : isRagged(layout) ? FORMAT_VERSION_RAGGED
+      : layout.shardFormat === 'parquet' ? FORMAT_VERSION_PARQUET
+        : layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
 /** Does the layout store a variable number of entries per position (top-p, format 2.3)? */
 export const isRagged = (layout: TopkLayout): boolean => layout.topP !== undefined;
 export const FORMAT_MAJOR = 2;

@@ -7,9 +7,20 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../cli.js';
 import { writeFixture } from './fixture.js';
 import { indexRows } from './index-rows.js';
+import { makeBatch } from './make-batch.js';
+import { DatasetWriter } from '../../src/shard/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lc-inspect-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A small tail-mass (format 2.1) dataset: writeFixture's batches carry no tail column. */
+function writeTailDataset(id: string): string {
+  const w = new DatasetWriter({ root, datasetId: id, layout: { k: 4, vocabSize: 300, values: 'f16', tailMass: true }, codec: 'lz4', batchSize: 2, batchesPerShard: 2, runConfig: {} });
+  const b = makeBatch({ lengths: [3, 5], k: 4, vocabSize: 300, firstSample: 0, seed: 5 });
+  w.append({ ...b, tailLogprobs: new Float32Array(8).fill(-3) });
+  w.finish({ teacher: { file: 't', sha256: 'a'.repeat(64), vocabSize: 300 }, source: { file: 's', sha256: 'b'.repeat(64), samples: 2, tokens: 8 } });
+  return join(root, id);
+}
 
 describe('logit-cache inspect', () => {
   it('summarizes the manifest and, with --batches, lists every batch from the checked indexes', () => {
@@ -27,6 +38,20 @@ describe('logit-cache inspect', () => {
     const text = runCli('logit-cache', ['inspect', dir, '--batches']);
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/shards\/shard-000002\.arrow {2}batches 4\.\.4 {2}\d+ bytes {2}index \d+ bytes\n {4}batch 4 {2}at \d+\+\d+ {2}4 samples/);
+  });
+
+  it('shows the encodings and their parameters: rank-delta f16Ranks/gridStep, ctx-table ids, the tail-mass flag', () => {
+    const { dir } = writeFixture({ root, datasetId: 'enc', batches: 3, layout: { k: 8, vocabSize: 512, values: 'rank-delta', f16Ranks: 2, gridStep: 0.25, ids: 'ctx-table' } });
+    const out = JSON.parse(runCli('logit-cache', ['inspect', dir, '--json']).stdout);
+    expect(out).toMatchObject({ formatVersion: '2.4', values: 'rank-delta', f16Ranks: 2, gridStep: 0.25, ids: 'ctx-table', tailMass: false });
+    const text = runCli('logit-cache', ['inspect', dir]).stdout;
+    expect(text).toMatch(/top-k +k=8, values rank-delta \(f16Ranks 2, gridStep 0\.25\), ids ctx-table \(uint16\)\n/);
+    expect(text).toMatch(/tail mass +no\n/);
+    const tailDir = writeTailDataset('tail');
+    const t = JSON.parse(runCli('logit-cache', ['inspect', tailDir, '--json']).stdout);
+    expect(t).toMatchObject({ formatVersion: '2.1', values: 'f16', ids: 'plain', tailMass: true });
+    expect(t.f16Ranks).toBeUndefined();
+    expect(runCli('logit-cache', ['inspect', tailDir]).stdout).toMatch(/tail mass +yes \(topk_tail_logprob, format 2\.1\)\n/);
   });
 
   it('exits 1 naming the shard when an index does not match its manifest hash', () => {

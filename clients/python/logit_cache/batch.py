@@ -138,8 +138,12 @@ def record_batch_to_tensors(
     its kept count (ids 0, log-probs -inf whatever ``logprob_fill``), and add ``topk_counts`` [B,S] int64.
     """
     # rank-delta (docs/FORMAT.md §4.1) stores the log-probabilities as byte planes instead.
+    # ctx-table (§4.2) stores the ids as one-byte codes + escaped ids instead of topk_ids.
     encoded = encodings.is_encoded(rb.schema, where)
-    for name in ("sample_id", "input_ids", "topk_ids") + (() if encoded else ("topk_logprobs",)):
+    value_enc, id_enc = encodings.encodings_of(rb.schema, where)
+    ids_column = "topk_id_codes" if id_enc == "ctx-table" else "topk_ids"
+    values_encoded = value_enc in encodings.VALUE_ENCODINGS
+    for name in ("sample_id", "input_ids", ids_column) + (() if values_encoded else ("topk_logprobs",)):
         if rb.schema.get_field_index(name) < 0:
             raise FormatError(f"{where}: missing column {name!r}; has {rb.schema.names}")
     k = topk.k
@@ -161,21 +165,31 @@ def record_batch_to_tensors(
             raise ValueError(f"{where}: pad_to={pad_to} is shorter than the longest sample ({seq} tokens)")
         seq = pad_to
 
-    tk_offsets, tk_child = _list_parts(rb.column("topk_ids"), "topk_ids", where)
-    lp_offsets, lp_child = (tk_offsets, None) if encoded else _list_parts(rb.column("topk_logprobs"), "topk_logprobs", where)
-    for name, off in (("topk_ids", tk_offsets), ("topk_logprobs", lp_offsets)):
+    tk_offsets, tk_child = _list_parts(rb.column(ids_column), ids_column, where)
+    lp_offsets, lp_child = (tk_offsets, None) if values_encoded else _list_parts(rb.column("topk_logprobs"), "topk_logprobs", where)
+    for name, off in ((ids_column, tk_offsets), ("topk_logprobs", lp_offsets)):
         if not np.array_equal(off, offsets):
             bad = int(np.flatnonzero(np.diff(off) != lengths)[0]) if len(off) == len(offsets) else -1
             raise FormatError(f"{where}: column {name} list lengths differ from input_ids (first at row {bad})")
     inner = None
+    dec_lp = None
     if topk.ragged:
         # Format 2.3: each position keeps its own count; spread back to k with the padding.
+        # (ctx-table ids are fixed-k only: writers refuse the combination.)
         inner, ids_kept = ragged_parts(tk_child, "topk_ids", topk, _INDEX_TYPES[topk.index_type], where)
         topk_ids_flat = spread_kept(ids_kept, inner, k, 0, np.int64)
+        if values_encoded:
+            dec_lp = encodings.decode_topk(rb, k, where, inner)[1]
     else:
-        topk_ids_flat = _fixed_values(tk_child, "topk_ids", k, _INDEX_TYPES[topk.index_type], where)
-    if encoded:
-        decoded = encodings.decode_topk(rb, k, where, inner)[1]
+        dec_ids, dec_lp = encodings.decode_topk(rb, k, where) if encoded else (None, None)
+        if dec_ids is None:
+            topk_ids_flat = _fixed_values(tk_child, "topk_ids", k, _INDEX_TYPES[topk.index_type], where)
+        elif dec_ids.shape != (total, k):
+            raise FormatError(f"{where}: encoded ids decode to {dec_ids.shape}, expected {(total, k)}")
+        else:
+            topk_ids_flat = dec_ids
+    if values_encoded:
+        decoded = dec_lp
         if decoded is None or decoded.shape != (total, k):
             raise FormatError(f"{where}: encoded log-probabilities decode to {None if decoded is None else decoded.shape}, expected {(total, k)}")
         if inner is not None:

@@ -107,6 +107,7 @@ def write_dataset(
     q8_scale: Optional[float] = None,
     f16_ranks: Optional[int] = None,
     grid_step: Optional[float] = None,
+    ids: Optional[str] = None,
     vocab_size: int = 512,
     top_p: Optional[float] = None,
     min_k: int = 1,
@@ -118,8 +119,8 @@ def write_dataset(
 
     The writer picks the id width from ``vocab_size`` (uint32 above 65,536) and encodes
     the values itself (``f32``, ``f16``, ``bf16``, ``q8``, ``rank-delta`` with ``f16_ranks`` and
-    ``grid_step``), exactly as precompute does.  ``top_p`` (with ``min_k``) writes ragged
-    top-p lists (format 2.3), trimmed by precompute's own trimmer.
+    ``grid_step``) and the ids (``ids="ctx-table"``, format 2.4), exactly as precompute does.
+    ``top_p`` (with ``min_k``) writes ragged top-p lists (format 2.3), trimmed by precompute's own trimmer.
     """
     why = writer_unavailable()
     if why:
@@ -148,6 +149,8 @@ def write_dataset(
     if top_p is not None:
         layout["topP"] = top_p
         layout["minK"] = min_k
+    if ids is not None:
+        layout["ids"] = ids
     job = {
         "module": str(WRITER_MODULE), "topPModule": str(TOP_P_MODULE), "root": str(root), "datasetId": dataset_id, "layout": layout, "codec": codec,
         "batchSize": batch_size, "batchesPerShard": batches_per_shard, "batches": batches,

@@ -87,6 +87,24 @@ def test_rank_delta_round_trip(tmp_path, f16_ranks, grid_step):
         assert torch.isneginf(got["topk_logprobs"][~m]).all()
 
 
+@pytest.mark.parametrize("vocab", [300, 70000])
+def test_ctx_table_ids_round_trip(tmp_path, vocab):
+    """`--ids ctx-table` (format 2.4): the checked reader returns exactly the stored ids, through the
+    real writer, with several shards (one table each) and uint16 or uint32 literals."""
+    need_writer()
+    ids, logits = make_teacher(n=9, vocab=vocab, seed=7)
+    k = 5
+    samples = samples_from_logits(ids, logits, k)
+    d = write_dataset(tmp_path, "ct", samples, k=k, values="f16", codec="zstd", batch_size=4,
+                      batches_per_shard=2, ids="ctx-table", vocab_size=vocab)
+    ds = LogitCacheDataset(d)
+    assert ds.manifest.format_version == "2.4" and ds.manifest.raw["topk"]["ids"] == "ctx-table"
+    for b in range(len(ds)):
+        got = ds.batch(b)
+        _, e_mask, e_tk, _ = expected_batch(samples[4 * b : 4 * b + 4], k, lambda lp: lp)
+        assert torch.equal(got["topk_ids"], e_tk) and torch.equal(got["attention_mask"], e_mask)
+
+
 def test_rank_delta_parameters_must_agree_with_the_manifest(tmp_path):
     need_writer()
     ids, logits = make_teacher(n=4, vocab=300, seed=6)
