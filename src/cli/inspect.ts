@@ -40,7 +40,7 @@ async function report(ds: CheckedDataset, json: boolean, batches: boolean): Prom
   const indexBytes = m.shards.reduce((a, s) => a + s.index.bytes, 0);
   const summary = {
     datasetId: m.datasetId, formatVersion: m.formatVersion, samples: m.sampleCount, tokens: m.tokenCount,
-    batches: m.batchCount, batchSize: m.batchSize, shards: m.shards.length, k: m.topk.k, values: m.topk.values,
+    batches: m.batchCount, batchSize: m.batchSize, shards: m.shards.length, shardFormat: m.shardFormat ?? 'arrow', k: m.topk.k, values: m.topk.values,
     indexType: m.topk.indexType, codec: m.codec, bytes, indexBytes, bytesPerToken: m.stats.bytesPerToken,
     teacher: `${m.teacher.file} (vocabulary ${m.teacher.vocabSize}, sha256 ${m.teacher.sha256.slice(0, 12)}…)`,
     source: `${m.source.file} (sha256 ${m.source.sha256.slice(0, 12)}…)`,
@@ -60,7 +60,7 @@ async function report(ds: CheckedDataset, json: boolean, batches: boolean): Prom
   const rows: [string, string][] = [
     ['dataset', `${m.datasetId} (format ${m.formatVersion})`],
     ['samples', String(m.sampleCount)], ['tokens', String(m.tokenCount)],
-    ['batches', `${m.batchCount} x ${m.batchSize} samples`], ['shards', String(m.shards.length)],
+    ['batches', `${m.batchCount} x ${m.batchSize} samples`], ['shards', `${m.shards.length} (${summary.shardFormat} files)`],
     ['top-k', `k=${m.topk.k}, values ${m.topk.values}, ids ${m.topk.indexType}`], ['codec', m.codec],
     ['bytes', `${bytes} (${m.stats.bytesPerToken.toFixed(2)} per token) + ${indexBytes} in shard indexes`],
     ['teacher', summary.teacher], ['source', summary.source],

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // precompute-logits: run an ONNX teacher once over a tokenized dataset and write top-k shards.
 import { join, resolve } from 'node:path';
-import { CODECS, VALUE_ENCODINGS } from '../shard/types.js';
+import { CODECS, SHARD_FORMATS, VALUE_ENCODINGS } from '../shard/types.js';
 import { type PresetName, PRESETS, presetSettings } from '../shard/encodings/presets.js';
 import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
 import { checkInputPath } from './input-path.js';
@@ -21,6 +21,7 @@ export const PRECOMPUTE_OPTIONS = {
   'f16-ranks': { type: 'int', help: 'rank-delta: leading ranks kept at float16 precision (default: from --preset, else k)', min: 0 },
   'grid-step': { type: 'number', help: 'rank-delta: grid step in nats of the other ranks (max error step/2)', min: 1e-6 },
   codec: { type: 'string', help: 'compression of Arrow body buffers (default: from --preset)', choices: CODECS },
+  'shard-format': { type: 'string', help: 'shard files: arrow (Arrow IPC) or parquet (one row group per stored batch, format 2.2; readable by pyarrow, polars, DuckDB, datasets)', default: 'arrow', choices: SHARD_FORMATS },
   'zstd-level': { type: 'int', help: 'ZSTD level 1..22 for --codec zstd (default: from --preset, else 3)', min: 1, max: 22 },
   'batch-size': { type: 'int', help: 'samples per stored batch, the unit GET /logits serves', default: 32, min: 1 },
   'batches-per-shard': { type: 'int', help: 'stored batches per shard file', default: 64, min: 1 },
@@ -95,6 +96,7 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
       topkOn: v['topk-on'] as never, vocabSize: v['vocab-size'] as number | undefined, logitsOutput: v['logits-output'] as string,
       format: v.format as never, column: v.column as string, device: v.device as never, threads: v.threads as number | undefined,
       overwrite: v.overwrite as boolean, worker, ...(v['tail-mass'] ? { tailMass: true } : {}),
+      ...(v['shard-format'] === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
     }, progressRenderer(process.stderr, v.quiet as boolean)).finally(stopHandling);
     if (!summary.complete) {
       process.stderr.write(`precompute-logits: worker ${worker.index} of ${worker.count} done; waiting for shards ${summary.pendingShards.join(', ')} from other workers (the last worker to finish writes the manifest; or run 'logit-cache finalize ${summary.dir}')\n`);

@@ -1,5 +1,5 @@
 import type { TeacherDevice, TopkOn } from '../teacher/index.js';
-import type { CodecName, ValueEncoding } from '../shard/index.js';
+import type { CodecName, ShardFormat, ValueEncoding } from '../shard/index.js';
 import type { DatasetFormat } from '../data/index.js';
 
 export interface PrecomputeOptions {
@@ -21,6 +21,8 @@ export interface PrecomputeOptions {
   /** Also store topk_tail_logprob, the exact log probability outside the top-k (format 2.1). */
   tailMass?: boolean;
   codec: CodecName;
+  /** Shard files: Arrow IPC (default) or Parquet (format 2.2). */
+  shardFormat?: ShardFormat;
   /** ZSTD level when codec is zstd (default 3). */
   zstdLevel?: number;
   /** Samples per stored batch: the unit GET /logits/:datasetId/:batch serves. */

@@ -39,7 +39,7 @@ export async function runWithTeacher(
   const layout: TopkLayout = {
     k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}),
     ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
-    ...(opts.tailMass ? { tailMass: true } : {}),
+    ...(opts.tailMass ? { tailMass: true } : {}), ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
   };
   const writer = new DatasetWriter({
     root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
@@ -54,6 +54,8 @@ export async function runWithTeacher(
       // Present only when on, so runs from before the flag existed still resume; a run with and
       // one without it never share a dataset.
       ...(opts.tailMass ? { tailMass: true } : {}),
+      // Likewise only when not the default arrow; resume refuses the other format by name.
+      ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' } : {}),
       codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
       inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: teacher.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
       column: opts.column ?? 'input_ids',

@@ -35,7 +35,7 @@ export function layoutOf(m: Manifest): TopkLayout {
   return {
     k: m.topk.k, vocabSize: m.teacher.vocabSize, values: m.topk.values, ...(m.topk.q8Scale ? { q8Scale: m.topk.q8Scale } : {}),
     ...(m.topk.f16Ranks !== undefined ? { f16Ranks: m.topk.f16Ranks } : {}), ...(m.topk.gridStep !== undefined ? { gridStep: m.topk.gridStep } : {}),
-    ...(m.topk.tailMass ? { tailMass: true } : {}),
+    ...(m.topk.tailMass ? { tailMass: true } : {}), ...(m.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
   };
 }
 

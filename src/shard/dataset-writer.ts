@@ -19,8 +19,8 @@ import {
 import { DatasetLock } from './lock.js';
 import { MANIFEST_FILE, type Manifest, readManifest } from './manifest.js';
 import { shardSchema } from './schema.js';
-import { ShardWriter } from './shard-writer.js';
-import type { CodecName, TopkBatch, TopkLayout } from './types.js';
+import { openShardWriter, type ShardSink } from './shard-sink.js';
+import type { CodecName, ShardFormat, TopkBatch, TopkLayout } from './types.js';
 
 export { type StatSums } from './finalize.js';
 export const RUN_FILE = 'run.json';
@@ -49,7 +49,7 @@ export { shardFileName };
 // Shard, index and temporary files of shard N all start `shard-NNNNNN.`.
 const shardIndexOfFile = (name: string): number => Number(/^shard-(\d{6})\./.exec(name)?.[1] ?? -1);
 
-interface OpenShard { index: number; writer: ShardWriter; sums: StatSums; samples: number; nextSample: number }
+interface OpenShard { index: number; writer: ShardSink; sums: StatSums; samples: number; nextSample: number }
 
 export class DatasetWriter {
   readonly dir: string;
@@ -135,6 +135,10 @@ export class DatasetWriter {
         throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${dir} exists but has no ${RUN_FILE} to compare settings with; use --overwrite to replace it`, { dir });
       }
       if (seen !== null && seen !== wanted) {
+        const formatWas = (JSON.parse(seen) as { shardFormat?: ShardFormat }).shardFormat ?? 'arrow';
+        if (formatWas !== this.format) {
+          throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${dir} holds ${formatWas} shards; this run writes ${this.format} (--shard-format ${this.format}); resume with --shard-format ${formatWas}, or use --overwrite to replace it`, { dir });
+        }
         throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${dir} was written with other settings (${diffKeys(JSON.parse(seen), opts.runConfig)}); use --overwrite to replace it (the current version is served until the new one commits)`, { dir });
       }
       if (building === null && manifest) {
@@ -175,8 +179,8 @@ export class DatasetWriter {
     const first = index * this.opts.batchesPerShard * this.opts.batchSize;
     this.current = {
       index, sums: zeroSums(), samples: 0, nextSample: first,
-      writer: new ShardWriter(join(this.dir, shardFileName(index, this.generation)), this.schema, this.opts.layout, this.opts.codec, {
-        indexPath: join(this.dir, indexFileOf(shardFileName(index, this.generation))), firstBatch: index * this.opts.batchesPerShard, firstSample: first,
+      writer: openShardWriter(this.format, join(this.dir, this.shardFile(index)), this.schema, this.opts.layout, this.opts.codec, {
+        indexPath: join(this.dir, indexFileOf(this.shardFile(index))), firstBatch: index * this.opts.batchesPerShard, firstSample: first,
         zstdLevel: this.opts.zstdLevel,
       }),
     };
@@ -215,7 +219,7 @@ export class DatasetWriter {
     if (!cur) return;
     // Shard, then index, then sidecar: a sidecar vouches for two committed files.
     const result = cur.writer.finish();
-    const file = shardFileName(cur.index, this.generation);
+    const file = this.shardFile(cur.index);
     const sidecar: Sidecar = {
       shard: {
         file,
@@ -268,6 +272,14 @@ export class DatasetWriter {
     if (this.finished) return;
     if (this.done.size === 0 && this.worker.count === 1 && !this.complete) this.undoBuild();
     this.close();
+  }
+
+  private get format(): ShardFormat {
+    return this.opts.layout.shardFormat ?? 'arrow';
+  }
+
+  private shardFile(index: number): string {
+    return shardFileName(index, this.generation, this.format);
   }
 
   private dropShard(): void {
@@ -338,7 +350,7 @@ function readIfExists(path: string): string | null {
 function hasData(dir: string): boolean {
   if (existsSync(join(dir, MANIFEST_FILE))) return true;
   try {
-    return readdirSync(join(dir, SHARDS_DIR), { recursive: true }).some((f) => String(f).endsWith('.arrow'));
+    return readdirSync(join(dir, SHARDS_DIR), { recursive: true }).some((f) => /\.(arrow|parquet)$/.test(String(f)));
   } catch {
     return false;
   }

@@ -123,7 +123,7 @@ function hasOtherGenerations(dir: string, manifest: Manifest): boolean {
   const shards = join(dir, 'shards');
   if (!existsSync(shards)) return false;
   return readdirSync(shards, { recursive: true, withFileTypes: true })
-    .some((e) => e.isFile() && /^shard-\d{6}\.(idx\.)?arrow$/.test(e.name) && !named.has(relative(dir, join(e.parentPath, e.name)).split(sep).join('/')));
+    .some((e) => e.isFile() && /^shard-\d{6}\.(idx\.arrow|arrow|parquet)$/.test(e.name) && !named.has(relative(dir, join(e.parentPath, e.name)).split(sep).join('/')));
 }
 
 function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
@@ -138,6 +138,7 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
   return {
     formatVersion: formatVersionOf(layout),
     datasetId: meta.datasetId,
+    ...(layout.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
     generator: { name: 'logit-cache', version: VERSION },
     teacher: meta.teacher,
     source: meta.source,

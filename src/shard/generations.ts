@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { TEMP_SUFFIX, writeFileAtomic } from './fs-atomic.js';
 import { isProcessAlive } from './lock.js';
 import type { Manifest } from './manifest.js';
+import type { ShardFormat } from './types.js';
 
 export const PARTIAL_DIR = '.partial';
 export const SHARDS_DIR = 'shards';
@@ -18,7 +19,8 @@ const BUILD_FILE = 'build.json';
 
 export const generationDir = (generation: number): string => (generation === 0 ? SHARDS_DIR : `${SHARDS_DIR}/g${generation}`);
 
-export const shardFileName = (index: number, generation = 0): string => `${generationDir(generation)}/shard-${String(index).padStart(6, '0')}.arrow`;
+export const shardFileName = (index: number, generation = 0, format: ShardFormat = 'arrow'): string =>
+  `${generationDir(generation)}/shard-${String(index).padStart(6, '0')}.${format === 'parquet' ? 'parquet' : 'arrow'}`;
 
 /** Generation of a manifest path (`shards/g3/shard-000000.arrow` -> 3, `shards/shard-…` -> 0). */
 export function generationOfFile(file: string): number {

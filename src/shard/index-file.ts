@@ -33,8 +33,8 @@ export interface ShardIndex {
   streamSha256: Uint8Array;
 }
 
-/** Same folder, same stem: `shards/shard-000003.arrow` -> `shards/shard-000003.idx.arrow`. */
-export const indexFileOf = (shardFile: string): string => shardFile.replace(/\.arrow$/, '.idx.arrow');
+/** Same folder, same stem: `shards/shard-000003.arrow` (or `.parquet`) -> `shards/shard-000003.idx.arrow`. */
+export const indexFileOf = (shardFile: string): string => shardFile.replace(/\.(arrow|parquet)$/, '.idx.arrow');
 
 function indexSchema(firstBatch: number, firstSample: number): Schema {
   return new Schema([

@@ -9,7 +9,7 @@ import { FormatMigrateError, FormatVersionError } from './errors.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import { indexFileOf } from './index-file.js';
 import { parseMajor } from './schema.js';
-import { type CodecName, FORMAT_MAJOR, type IndexType, type ValueEncoding } from './types.js';
+import { type CodecName, FORMAT_MAJOR, type IndexType, SHARD_FORMATS, type ShardFormat, type ValueEncoding } from './types.js';
 import { CodedError } from '../errors.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -27,7 +27,7 @@ export interface ShardEntry {
   bytes: number;
   sha256: string;
   schemaLength: number;
-  /** sha256 of the schema message, file bytes [8, 8 + schemaLength). */
+  /** sha256 of the schema message, file bytes [8, 8 + schemaLength) (Arrow); of the tail [bytes - schemaLength, bytes) (Parquet). */
   schemaSha256: string;
   index: IndexRef;
 }
@@ -35,6 +35,8 @@ export interface ShardEntry {
 export interface Manifest {
   formatVersion: string;
   datasetId: string;
+  /** Format of the shard files (2.2); absent means arrow. */
+  shardFormat?: ShardFormat;
   generator: { name: string; version: string };
   teacher: { file: string; sha256: string; vocabSize: number; logitsOutput?: string; topkOn?: 'graph' | 'host' };
   source: { file: string; sha256: string; samples: number; tokens: number; maxSeqLen?: number | null };
@@ -89,7 +91,11 @@ function checkManifestSums(m: Manifest, where: string): void {
       throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: ${s.sampleCount} samples in ${s.batchCount} batches; every batch but the last holds batchSize (${m.batchSize})`);
     }
     if (s.index.file !== indexFileOf(s.file)) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: index file ${s.index.file}, expected ${indexFileOf(s.file)}`);
-    if (8 + s.schemaLength >= s.bytes) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: a ${s.schemaLength}-byte schema message does not fit a ${s.bytes}-byte file`);
+    const parquet = m.shardFormat === 'parquet';
+    if (!s.file.endsWith(parquet ? '.parquet' : '.arrow')) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: a ${parquet ? 'parquet' : 'arrow'} dataset's shard file must end in .${parquet ? 'parquet' : 'arrow'}`);
+    // Parquet: the tail (footer, its length, "PAR1") follows at least the leading "PAR1" and one byte.
+    if (parquet && 4 + s.schemaLength >= s.bytes) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: a ${s.schemaLength}-byte Parquet tail does not fit a ${s.bytes}-byte file`);
+    if (!parquet && 8 + s.schemaLength >= s.bytes) throw new CodedError('LC_ERR_MANIFEST_INVALID', `${at}: a ${s.schemaLength}-byte schema message does not fit a ${s.bytes}-byte file`);
     batch += s.batchCount; sample += s.sampleCount; tokens += s.tokens;
   });
   if (batch !== m.batchCount || sample !== m.sampleCount || tokens !== m.tokenCount) {
@@ -142,6 +148,11 @@ export function parseManifest(text: string, path: string): Manifest {
   // Version first, so an older or newer manifest gets a clear message rather than schema noise.
   const version = (m as { formatVersion?: unknown } | null)?.formatVersion;
   if (typeof version === 'string') checkManifestVersion(version, path);
+  // A shard format this reader does not know is refused by name, before schema noise.
+  const format = (m as { shardFormat?: unknown }).shardFormat;
+  if (format !== undefined && !SHARD_FORMATS.includes(format as ShardFormat)) {
+    throw new FormatVersionError(path, `shard format ${JSON.stringify(format)} is not one this reader knows (${SHARD_FORMATS.join(', ')}); upgrade logit-cache`);
+  }
   validateManifest(m, path);
   return m;
 }

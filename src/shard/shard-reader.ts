@@ -6,9 +6,11 @@
 //   3. the schema message [8, 8 + schemaLength) hashes to `schemaSha256` before it is parsed,
 //      and its metadata agrees with the manifest;
 //   4. a batch's message hashes to the index's message_sha256 before anyone decodes it.
-// No allocation is ever sized from bytes that were not checked.
+// No allocation is ever sized from bytes that were not checked. Parquet shards (format 2.2)
+// follow the same steps, with the footer tail in place of the schema message (step 3) and a
+// row group in place of a record-batch message (step 4), re-encoded to the served stream.
 import { createHash } from 'node:crypto';
-import { RecordBatchReader } from 'apache-arrow';
+import { type RecordBatch, RecordBatchReader } from 'apache-arrow';
 import { type ByteSource, readInto } from './byte-source.js';
 import { registerCodecs } from './codecs.js';
 import { ShardCorruptError } from './errors.js';
@@ -19,6 +21,9 @@ import { fromRecordBatch } from './record-batch.js';
 import { layoutFromSchema } from './schema.js';
 import type { TopkBatch, TopkLayout } from './types.js';
 import { sameValueParams } from './encodings/value-planes.js';
+import { checkParquetTail } from './parquet/checked-tail.js';
+import type { ParquetFooter } from './parquet/footer.js';
+import { decodeRowGroup, streamOf } from './parquet/row-group.js';
 import { DEFAULT_Q8_SCALE } from './values.js';
 
 /** What the reader needs from the manifest beyond the shard entry. */
@@ -54,6 +59,8 @@ export interface VerifiedBatch {
   stream: Uint8Array;
   /** The record-batch message (a view into `stream`). */
   message: Uint8Array;
+  /** Parquet shards: the batch already decoded (the stream was re-encoded from it). */
+  decoded?: RecordBatch;
 }
 
 /**
@@ -90,6 +97,8 @@ export class ShardReader {
     readonly schemaBytes: Uint8Array,
     /** Sample id of each row's first sample. */
     private readonly rowFirstSample: Float64Array,
+    /** Parquet shards: the checked footer (row groups and the Arrow schema); null for Arrow shards. */
+    readonly parquet: ParquetFooter | null = null,
   ) {}
 
   /**
@@ -107,6 +116,12 @@ export class ShardReader {
     if (indexSha !== entry.index.sha256) fail(`index ${entry.index.file} sha256 ${indexSha} does not match manifest ${entry.index.sha256}`);
     const index: ShardIndex = decodeIndex(indexBytes, entry.file, entry.index.file);
     const rowFirstSample = checkIndex(index, entry, ctx, fail);
+    if (ctx.layout.shardFormat === 'parquet') {
+      // 3. Parquet tail: hash before parse, footer against the index, its Arrow schema against the manifest.
+      const footer = await checkParquetTail(shard, entry, index, fail);
+      checkSchema(footer.schemaMessage, entry, ctx.layout, fail);
+      return new ShardReader(entry, index, footer.schemaMessage, rowFirstSample, footer);
+    }
     // 3. Schema message: hash before parse, then agree with the manifest.
     const schemaBytes = await shard.read(FILE_HEAD.length, FILE_HEAD.length + entry.schemaLength);
     const schemaSha = sha256(schemaBytes).toString('hex');
@@ -131,6 +146,7 @@ export class ShardReader {
   /** Step 4: reads batch `batch` from `source` (this shard's bytes) into one stream buffer and checks its hash. */
   async read(source: ByteSource, batch: number, opts: ReadOptions = {}): Promise<VerifiedBatch> {
     const info = this.info(batch);
+    if (this.parquet) return this.readRowGroup(source, info, this.parquet, opts);
     const head = this.schemaBytes.length;
     // One buffer of exactly the response, its length taken from the checked index.
     const length = head + info.length + EOS.length;
@@ -140,15 +156,39 @@ export class ShardReader {
     await readInto(source, info.offset, message);
     // Asked only after the bytes are in hand, so a change to the file during the read is seen.
     if (!(await opts.memo?.vouches(source, info))) {
-      const got = sha256(message);
-      const want = this.index.messageSha256.subarray(info.row * SHA_BYTES, (info.row + 1) * SHA_BYTES);
-      if (!got.equals(want)) {
-        throw new ShardCorruptError(this.entry.file, batch, `sha256 ${got.toString('hex')} does not match index ${info.messageSha256}`);
-      }
+      this.checkMessage(message, info);
       opts.memo?.verified(source, info);
     }
     stream.set(EOS, head + info.length);
     return { info, stream, message };
+  }
+
+  /** Step 4 for Parquet: the row group's bytes hashed, decoded, re-encoded, and the stream's hash checked. */
+  private async readRowGroup(source: ByteSource, info: BatchInfo, footer: ParquetFooter, opts: ReadOptions): Promise<VerifiedBatch> {
+    const bytes = await source.read(info.offset, info.offset + info.length);
+    if (!(await opts.memo?.vouches(source, info))) {
+      this.checkMessage(bytes, info);
+      opts.memo?.verified(source, info);
+    }
+    let decoded: RecordBatch;
+    try {
+      decoded = decodeRowGroup(bytes, footer.rowGroups[info.row], footer, `row group ${info.row}`);
+    } catch (e) {
+      throw new ShardCorruptError(this.entry.file, info.batch, (e as Error).message);
+    }
+    const { stream, message } = streamOf(decoded, this.schemaBytes, opts.alloc);
+    // The served stream is re-made, not stored: its hash must be the one the writer recorded.
+    const got = sha256(stream);
+    if (!got.equals(this.index.streamSha256.subarray(info.row * SHA_BYTES, (info.row + 1) * SHA_BYTES))) {
+      throw new ShardCorruptError(this.entry.file, info.batch, `re-encoded stream sha256 ${got.toString('hex')} does not match index ${info.streamSha256}`);
+    }
+    return { info, stream, message, decoded };
+  }
+
+  private checkMessage(bytes: Uint8Array, info: BatchInfo): void {
+    const got = sha256(bytes);
+    const want = this.index.messageSha256.subarray(info.row * SHA_BYTES, (info.row + 1) * SHA_BYTES);
+    if (!got.equals(want)) throw new ShardCorruptError(this.entry.file, info.batch, `sha256 ${got.toString('hex')} does not match index ${info.messageSha256}`);
   }
 }
 
@@ -160,13 +200,17 @@ function checkIndex(ix: ShardIndex, entry: ShardEntry, ctx: ShardContext, fail: 
     fail(`${at} starts at batch ${ix.firstBatch} sample ${ix.firstSample}, manifest says batch ${entry.firstBatch} sample ${entry.firstSample}`);
   }
   const first = new Float64Array(ix.rows);
-  let expect = FILE_HEAD.length + entry.schemaLength;
+  // Arrow: batches follow the schema message; Parquet: row groups follow "PAR1", back to back, and end where the tail starts.
+  const parquet = ctx.layout.shardFormat === 'parquet';
+  let expect = parquet ? 4 : FILE_HEAD.length + entry.schemaLength;
+  const dataEnd = parquet ? entry.bytes - entry.schemaLength : entry.bytes;
   let samples = 0, tokens = 0;
   for (let i = 0; i < ix.rows; i++) {
     const off = ix.offset[i], len = ix.length[i], n = ix.samples[i];
     // The first batch follows the schema message directly; the rest follow in order, no overlap.
-    if (i === 0 ? off !== expect : off < expect) fail(`${at} row ${i}: offset ${off}, expected ${i === 0 ? '' : 'at least '}${expect}`);
-    if (len < 8 || off + len > entry.bytes) fail(`${at} row ${i}: message at ${off}+${len} does not fit the ${entry.bytes}-byte shard`);
+    if (i === 0 || parquet ? off !== expect : off < expect) fail(`${at} row ${i}: offset ${off}, expected ${i === 0 || parquet ? '' : 'at least '}${expect}`);
+    if (len < 8 || off + len > dataEnd) fail(`${at} row ${i}: ${parquet ? 'row group' : 'message'} at ${off}+${len} does not fit the ${entry.bytes}-byte shard${parquet ? ' before its footer' : ''}`);
+    if (parquet && i === ix.rows - 1 && off + len !== dataEnd) fail(`${at} row ${i}: the last row group ends at ${off + len}, the footer starts at ${dataEnd}`);
     const lastRow = ctx.isLastShard && i === ix.rows - 1;
     if (lastRow ? n < 1 || n > ctx.batchSize : n !== ctx.batchSize) fail(`${at} row ${i}: ${n} samples; batchSize is ${ctx.batchSize}`);
     first[i] = entry.firstSample + samples;
@@ -205,11 +249,15 @@ export function decodeVerified(v: VerifiedBatch, layout: TopkLayout): TopkBatch 
   const where = `shard ${info.shard.file} batch ${info.batch}`;
   let out: TopkBatch;
   try {
-    const reader = RecordBatchReader.from(v.stream);
-    reader.open();
-    const result = reader.next();
-    if (result.done) throw new Error('no record batch in message');
-    out = fromRecordBatch(result.value, layout, where);
+    let rb = v.decoded;
+    if (!rb) {
+      const reader = RecordBatchReader.from(v.stream);
+      reader.open();
+      const result = reader.next();
+      if (result.done) throw new Error('no record batch in message');
+      rb = result.value;
+    }
+    out = fromRecordBatch(rb, layout, where);
   } catch (e) {
     if (e instanceof ShardCorruptError) throw e;
     throw new ShardCorruptError(info.shard.file, info.batch, (e as Error).message);

@@ -8,6 +8,10 @@ export const CODECS: readonly CodecName[] = ['lz4', 'zstd', 'none'];
 
 export type IndexType = 'uint16' | 'uint32';
 
+/** The file format of a dataset's shards (docs/FORMAT.md; parquet is format 2.2). */
+export type ShardFormat = 'arrow' | 'parquet';
+export const SHARD_FORMATS: readonly ShardFormat[] = ['arrow', 'parquet'];
+
 /** The index width a vocabulary needs: ids are < vocabSize. */
 export function indexTypeFor(vocabSize: number): IndexType {
   return vocabSize <= 65536 ? 'uint16' : 'uint32';
@@ -40,12 +44,16 @@ export interface TopkLayout {
   gridStep?: number;
   /** Shards carry topk_tail_logprob, the exact log tail mass per position (format 2.1). */
   tailMass?: boolean;
+  /** Shards are Parquet files (format 2.2); absent means Arrow IPC files. */
+  shardFormat?: ShardFormat;
 }
 
 export const FORMAT_VERSION = '2.0';
 /** 2.1 adds the optional tail-mass column; datasets without it are still written as 2.0. */
 export const FORMAT_VERSION_TAIL = '2.1';
-export const formatVersionOf = (layout: TopkLayout): string => (layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
+/** 2.2 adds Parquet shards (manifest shardFormat "parquet"). */
+export const FORMAT_VERSION_PARQUET = '2.2';
+export const formatVersionOf = (layout: TopkLayout): string => (layout.shardFormat === 'parquet' ? FORMAT_VERSION_PARQUET : layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
 export const FORMAT_MAJOR = 2;
 
 /** Dataset ids are folder names under the root; the pattern keeps them from ever naming

@@ -1,0 +1,128 @@
+// Writes one Parquet shard (format 2.2): "PAR1", then one row group per stored batch (its
+// column chunks back to back, so a batch is one contiguous byte range the index can hash),
+// then the footer. The footer's key/value metadata carries the Arrow schema's logit_cache.*
+// keys and ARROW:schema (base64 of the Arrow IPC schema message), so Arrow-based readers
+// restore uint16, float16 and fixed_size_list exactly. Everything is derived from the Arrow
+// schema and record batch the Arrow path builds, so new columns flow through unchanged.
+import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
+import type { Schema } from 'apache-arrow';
+import { IndexBuilder } from '../index-file.js';
+import { EOS, serializeBatch } from '../ipc-framing.js';
+import { toRecordBatch } from '../record-batch.js';
+import { commitIndex, ShardFile } from '../shard-file.js';
+import type { ShardResult, ShardSink, ShardWriterOptions } from '../shard-sink.js';
+import type { CodecName, TopkBatch, TopkLayout } from '../types.js';
+import { validateBatch } from '../validate.js';
+import { VERSION } from '../../version.js';
+import { type ChunkSettings, columnChunkStruct, encodeColumnChunk } from './column-chunk.js';
+import type { ValueEncodingName } from './leaf-values.js';
+import { type LeafColumn, leafColumns, schemaElements } from './parquet-schema.js';
+import { bin, encodeStruct, i32, i64, type ThriftStruct } from './thrift-writer.js';
+
+export const PARQUET_MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // "PAR1"
+/** Footer key holding the Arrow IPC schema message, base64 (what Arrow C++ and pyarrow read). */
+export const ARROW_SCHEMA_KEY = 'ARROW:schema';
+
+/**
+ * Value encodings, chosen by bench/parquet-writers.ts on stories260k: byte planes for floats
+ * (float16 / float32 values), plain for integers.
+ */
+export function defaultParquetEncoding(leaf: LeafColumn): ValueEncodingName {
+  return leaf.physical === 'FLOAT' || leaf.physical === 'DOUBLE' ? 'BYTE_STREAM_SPLIT' : 'PLAIN';
+}
+
+export class ParquetShardWriter implements ShardSink {
+  private readonly file: ShardFile;
+  private readonly leaves: LeafColumn[];
+  private readonly settings: ChunkSettings;
+  private readonly rowGroups: ThriftStruct[] = [];
+  private readonly index: IndexBuilder;
+  /** The Arrow schema message of the first batch: ARROW:schema and every stream's head. */
+  private schemaMessage: Uint8Array | null = null;
+  private rows = 0;
+  private tokens = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly schema: Schema,
+    private readonly layout: TopkLayout,
+    private readonly codec: CodecName,
+    private readonly opts: ShardWriterOptions,
+  ) {
+    this.leaves = leafColumns(schema);
+    this.settings = { codec, zstdLevel: opts.zstdLevel, encodingOf: opts.parquetEncodingOf ?? defaultParquetEncoding };
+    this.index = new IndexBuilder(opts.firstBatch, opts.firstSample);
+    this.file = new ShardFile(path);
+    this.file.write(PARQUET_MAGIC);
+  }
+
+  get batchCount(): number {
+    return this.index.rows;
+  }
+
+  append(batch: TopkBatch): void {
+    validateBatch(batch, this.layout, `shard ${basename(this.path)} batch ${this.index.rows}`);
+    const rb = toRecordBatch(this.schema, this.layout, batch);
+    // What GET /logits serves for this batch: the same Arrow stream, uncompressed, hashed once here.
+    const { schemaBytes, batchBytes } = serializeBatch(rb, null);
+    this.schemaMessage ??= schemaBytes.slice();
+    const streamSha = createHash('sha256').update(this.schemaMessage).update(batchBytes).update(EOS).digest();
+    const start = this.file.position;
+    const rowGroupHash = createHash('sha256');
+    const columns: ThriftStruct[] = [];
+    let uncompressed = 0;
+    this.leaves.forEach((leaf, i) => {
+      const chunk = encodeColumnChunk(leaf, rb.getChildAt(i)!.data[0], this.settings);
+      columns.push(columnChunkStruct(leaf, chunk, this.file.position, this.codec));
+      for (const part of [chunk.header, chunk.body]) {
+        this.file.write(part);
+        rowGroupHash.update(part);
+      }
+      uncompressed += chunk.header.length + chunk.uncompressedSize;
+    });
+    const length = this.file.position - start;
+    const samples = rb.numRows;
+    this.rowGroups.push([
+      [1, { t: 'list', elem: 'struct', v: columns }], [2, i64(uncompressed)], [3, i64(samples)], [5, i64(start)], [6, i64(length)],
+    ]);
+    this.index.push(start, length, samples, batch.inputIds.length, rowGroupHash.digest(), streamSha);
+    this.rows += samples;
+    this.tokens += batch.inputIds.length;
+  }
+
+  finish(): ShardResult {
+    if (this.schemaMessage === null) throw new Error(`shard ${this.path}: no batches to write`);
+    const tail = this.tail(this.schemaMessage);
+    this.file.write(tail);
+    const { bytes, sha256 } = this.file.commit();
+    return {
+      bytes, sha256, schemaLength: tail.length, schemaSha256: createHash('sha256').update(tail).digest('hex'),
+      batchCount: this.index.rows, samples: this.rows, tokens: this.tokens,
+      index: commitIndex(this.opts.indexPath, this.index.build()),
+    };
+  }
+
+  abort(): void {
+    this.file.abort();
+  }
+
+  /** FileMetaData, its length (uint32 LE) and "PAR1": the region the manifest's schemaSha256 covers. */
+  private tail(schemaMessage: Uint8Array): Uint8Array {
+    const kv: ThriftStruct[] = [...this.schema.metadata].map(([k, v]) => [[1, bin(k)], [2, bin(v)]]);
+    kv.push([[1, bin(ARROW_SCHEMA_KEY)], [2, bin(Buffer.from(schemaMessage).toString('base64'))]]);
+    const footer = encodeStruct([
+      [1, i32(2)],
+      [2, { t: 'list', elem: 'struct', v: schemaElements(this.schema) }],
+      [3, i64(this.rows)],
+      [4, { t: 'list', elem: 'struct', v: this.rowGroups }],
+      [5, { t: 'list', elem: 'struct', v: kv }],
+      [6, bin(`logit-cache version ${VERSION}`)],
+    ]);
+    const out = new Uint8Array(footer.length + 8);
+    out.set(footer, 0);
+    new DataView(out.buffer).setUint32(footer.length, footer.length, true);
+    out.set(PARQUET_MAGIC, footer.length + 4);
+    return out;
+  }
+}
