@@ -101,13 +101,15 @@ def write_dataset(
     vocab_size: int = 512,
     teacher: Optional[Dict[str, Any]] = None,
     source: Optional[Dict[str, Any]] = None,
+    shard_format: str = "arrow",
 ) -> Path:
     """Write ``samples`` (dicts with sample_id, input_ids [L], topk_ids [L,k], topk_logprobs [L,k]
     float32) with the real TypeScript writer as dataset ``root/dataset_id``; returns its folder.
 
     The writer picks the id width from ``vocab_size`` (uint32 above 65,536) and encodes
     the values itself (``f32``, ``f16``, ``bf16``, ``q8``, ``rank-delta`` with ``f16_ranks`` and
-    ``grid_step``), exactly as precompute does.
+    ``grid_step``), exactly as precompute does.  ``shard_format="parquet"`` writes Parquet shards
+    (format 2.2), as ``precompute-logits --shard-format parquet`` does.
     """
     why = writer_unavailable()
     if why:
@@ -127,6 +129,8 @@ def write_dataset(
         })
     tokens = sum(len(s["input_ids"]) for s in samples)
     layout: Dict[str, Any] = {"k": k, "vocabSize": vocab_size, "values": values}
+    if shard_format != "arrow":
+        layout["shardFormat"] = shard_format
     if values == "q8":
         layout["q8Scale"] = q8_scale if q8_scale is not None else 0.125
     if values == "rank-delta":

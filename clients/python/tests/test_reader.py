@@ -119,8 +119,8 @@ def test_uint32_ids_and_pad_to(tmp_path):
         LogitCacheDataset(d, pad_to=2).batch(0)
 
 
-def test_padding_and_mask(dataset):
-    got = LogitCacheDataset(dataset).batch(0)
+def test_padding_and_mask(any_dataset):
+    got = LogitCacheDataset(any_dataset).batch(0)
     mask = got["attention_mask"].bool()
     lengths = mask.sum(1)
     # right padding: mask is a prefix of ones of each sample's length
@@ -165,8 +165,8 @@ def test_bounded_pool_and_cache_keep_batches_valid(tmp_path):
         LogitCacheDataset(d, max_open_files=0)
 
 
-def test_pickles_without_open_files(dataset):
-    ds = LogitCacheDataset(dataset)
+def test_pickles_without_open_files(any_dataset):
+    ds = LogitCacheDataset(any_dataset)
     first = ds.batch(1)
     clone = pickle.loads(pickle.dumps(ds))
     assert len(clone.reader._open) == 0
