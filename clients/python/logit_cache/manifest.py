@@ -1,4 +1,4 @@
-"""manifest.json (format 2.0): version policy, JSON Schema validation, parsed entries.
+"""manifest.json (format 2.x): version policy, JSON Schema validation, parsed entries.
 
 The repository's ``schemas/manifest.schema.json`` is the machine-checkable contract shared
 with the TypeScript side; this module validates every manifest against it (``jsonschema``)
