@@ -4,8 +4,9 @@
 import type { LeafValues } from './levels.js';
 import type { LeafColumn } from './parquet-schema.js';
 
-export type ValueEncodingName = 'PLAIN' | 'BYTE_STREAM_SPLIT';
-export const ENCODING_ID: Record<ValueEncodingName | 'RLE', number> = { PLAIN: 0, RLE: 3, BYTE_STREAM_SPLIT: 9 };
+/** How a leaf's values are stored; RLE_DICTIONARY is applied in column-chunk.ts (dictionary.ts). */
+export type ValueEncodingName = 'PLAIN' | 'BYTE_STREAM_SPLIT' | 'RLE_DICTIONARY';
+export const ENCODING_ID: Record<ValueEncodingName | 'RLE', number> = { PLAIN: 0, RLE: 3, RLE_DICTIONARY: 8, BYTE_STREAM_SPLIT: 9 };
 
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -17,7 +18,7 @@ function physicalBytes(leaf: LeafColumn, values: LeafValues): Uint8Array {
   return bytesOf(wide);
 }
 
-export function encodeLeafValues(leaf: LeafColumn, values: LeafValues, encoding: ValueEncodingName): Uint8Array {
+export function encodeLeafValues(leaf: LeafColumn, values: LeafValues, encoding: 'PLAIN' | 'BYTE_STREAM_SPLIT'): Uint8Array {
   const raw = physicalBytes(leaf, values);
   if (encoding === 'PLAIN') return raw;
   const w = leaf.width, n = values.length;

@@ -1,4 +1,4 @@
-// The RLE / bit-packing hybrid Parquet uses for levels: runs of one repeated value as RLE
+// The RLE / bit-packing hybrid Parquet uses for levels and dictionary indices: runs of one repeated value as RLE
 // runs, everything else bit-packed in groups of 8. Bit-packed runs are kept to at most 63
 // groups, the size every reader handles (Arrow C++ writes no larger ones). Decoding is
 // hyparquet's readRleBitPackedHybrid.
@@ -10,7 +10,8 @@ const MAX_GROUPS = 63;
 /** A repeat this long is worth an RLE run rather than bit-packing. */
 const MIN_RUN = 8;
 
-export function encodeRleHybrid(values: Uint8Array, count: number, width: number): Uint8Array {
+/** Values below 2^24 (levels, dictionary indices of at most 65,536 entries). */
+export function encodeRleHybrid(values: Uint8Array | Uint16Array | Uint32Array, count: number, width: number): Uint8Array {
   // Worst case: every value bit-packed plus a header per 63 groups, plus an RLE header or two.
   const out = new Uint8Array(Math.ceil(count / 8) * width + Math.ceil(count / (8 * MAX_GROUPS)) * 2 + 16 + Math.ceil(count / MIN_RUN) * 8);
   let n = 0;
