@@ -31,14 +31,14 @@ def need(module: str):
         pytest.skip(why)
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    """A 3-shard f16 + zstd Parquet dataset by the real writer, the samples it holds (log-probs as
-    stored: f16-rounded, widened to float32), and its shard files in order."""
+@pytest.fixture(scope="module", params=["lz4", "zstd"])
+def written(request, tmp_path_factory):
+    """A 3-shard f16 Parquet dataset by the real writer (LZ4, the default codec, and ZSTD), the
+    samples it holds (log-probs as stored: f16-rounded, widened to float32), and its shard files in order."""
     need_writer()
     ids, logits = make_teacher(n=13, vocab=300, seed=11, max_len=9)
     samples = samples_from_logits(ids, logits, K)
-    d = write_dataset(tmp_path_factory.mktemp("interop"), "ds", samples, k=K, values="f16", codec="zstd",
+    d = write_dataset(tmp_path_factory.mktemp("interop"), "ds", samples, k=K, values="f16", codec=request.param,
                       batch_size=3, batches_per_shard=2, vocab_size=300, shard_format="parquet")
     f16 = TopkInfo(K, "f16", "uint16")
     for s in samples:
