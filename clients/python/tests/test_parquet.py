@@ -64,6 +64,32 @@ def test_uint32_ids_and_pad_to_in_parquet(tmp_path):
     assert_same_batches(got, LogitCacheDataset(arrow.path, pad_to=9).batch(0))
 
 
+def test_tail_mass_column_in_parquet(tmp_path):
+    """A tail-mass dataset (format 2.1's column) with Parquet shards: the column survives as float32
+    per position and decodes to the same tensor as from Arrow shards."""
+    ids, logits = make_teacher(n=7, vocab=50, seed=9)
+    samples = samples_from_logits(ids, logits, 4, tail_mass=True)
+    arrow, parquet = _pair(tmp_path, samples, k=4, values="f16", batch_size=3, vocab_size=50)
+    assert parquet.manifest.topk.tail_mass and parquet.manifest.format_version == "2.2"
+    for b in range(len(arrow)):
+        got = parquet.batch(b)
+        assert_same_batches(got, arrow.batch(b))
+        mask = got["attention_mask"].bool()
+        want = np.concatenate([s["topk_tail_logprob"] for s in samples[3 * b : 3 * b + 3]])
+        assert np.array_equal(got["topk_tail_logprob"][mask].numpy(), want)
+
+
+def test_empty_samples_in_parquet(tmp_path):
+    """Samples of length 0 (empty lists at every nesting level) read back as all-padding rows."""
+    ids, logits = make_teacher(n=6, vocab=40, seed=8)
+    for i in (1, 4, 5):
+        ids[i], logits[i] = [], logits[i][:0]
+    arrow, parquet = _pair(tmp_path, samples_from_logits(ids, logits, 4), k=4, batch_size=2, vocab_size=40)
+    for b in range(len(arrow)):
+        assert_same_batches(parquet.batch(b), arrow.batch(b))
+    assert parquet.batch(2)["input_ids"].shape == (2, 0) and parquet.batch(0)["attention_mask"].sum(1).tolist() == [len(ids[0]), 0]
+
+
 def test_footer_rows_and_ranges_are_the_index(parquet_dataset):
     """What the reader relies on, read back from the real writer's file: one row group per stored
     batch, at exactly the index's byte range, whose bytes hash to the index's message_sha256."""
