@@ -104,6 +104,8 @@ def split_verified_stream(body, shard: ShardEntry, stream_sha256: Optional[str],
     also records) is what covers it, and its metadata is checked against the manifest once parsed."""
     view = memoryview(body)
     n = len(view)
+    if stream_sha256 is not None:  # first: for a Parquet shard even the schema's length comes from the body
+        check_sha256(view, stream_sha256.lower(), f"{where} (whole stream)")
     if shard.format == "parquet":
         # IPC framing: continuation marker, then the int32 length of the (padded) metadata.
         if n < 8 or bytes(view[:4]) != EOS[:4]:
@@ -113,8 +115,6 @@ def split_verified_stream(body, shard: ShardEntry, stream_sha256: Optional[str],
         sl = shard.schema_length
     if sl < 8 or n < sl + 8 + len(EOS):
         raise ShardCorruptError(f"{where}: a {n}-byte body cannot hold a {sl}-byte schema, a batch and end-of-stream")
-    if stream_sha256 is not None:
-        check_sha256(view, stream_sha256.lower(), f"{where} (whole stream)")
     if shard.format != "parquet":
         check_sha256(view[:sl], shard.schema_sha256, f"{where} (schema message of {shard.file})")
     if bytes(view[n - len(EOS):]) != EOS:
