@@ -28,6 +28,7 @@ from .errors import LogitCacheError, ShardCorruptError
 from .manifest import Manifest, ShardEntry, check_schema_metadata
 
 MAGIC = b"PAR1"
+ARROW_SCHEMA_KEY = b"ARROW:schema"
 
 
 def parse_tail(data, manifest: Manifest, where: str) -> Tuple[pq.FileMetaData, pa.Schema]:
@@ -46,23 +47,35 @@ def parse_tail(data, manifest: Manifest, where: str) -> Tuple[pq.FileMetaData, p
         schema = metadata.schema.to_arrow_schema()
     except (pa.ArrowException, OSError, ValueError) as e:
         raise ShardCorruptError(f"{where}: cannot parse the Parquet footer: {e}") from None
+    # Without it pyarrow would guess the types (list for fixed_size_list, ...) and the batch
+    # would differ from an Arrow shard's.
+    if ARROW_SCHEMA_KEY not in (metadata.metadata or {}):
+        raise ShardCorruptError(f"{where}: the Parquet footer has no {ARROW_SCHEMA_KEY.decode()} key_value_metadata")
     check_schema_metadata(schema.metadata, manifest, where)
     return metadata, schema
 
 
+def chunk_ranges(metadata: pq.FileMetaData, i: int) -> List[Tuple[int, int]]:
+    """``(start, end)`` of each column chunk of row group ``i``, in schema order: its first page
+    (the dictionary page when there is one) to the end of its last."""
+    rg = metadata.row_group(i)
+    out = []
+    for c in range(rg.num_columns):
+        cc = rg.column(c)
+        start = cc.dictionary_page_offset if cc.has_dictionary_page else cc.data_page_offset
+        out.append((start, start + cc.total_compressed_size))
+    return out
+
+
 def row_group_ranges(metadata: pq.FileMetaData) -> List[Tuple[int, int]]:
-    """``(start, end)`` of each row group: first page of its column chunks (dictionary page
-    when there is one) to the end of the last chunk, as the writer's index records them."""
+    """``(start, end)`` of each row group, as the writer's index records them: its first column
+    chunk's start to its last one's end, or None for a row group whose chunks are not back to
+    back in schema order (FORMAT.md §9.1 requires them to be)."""
     out = []
     for i in range(metadata.num_row_groups):
-        rg = metadata.row_group(i)
-        starts, ends = [], []
-        for c in range(rg.num_columns):
-            cc = rg.column(c)
-            start = cc.dictionary_page_offset if cc.has_dictionary_page else cc.data_page_offset
-            starts.append(start)
-            ends.append(start + cc.total_compressed_size)
-        out.append((min(starts), max(ends)) if starts else (0, 0))
+        chunks = chunk_ranges(metadata, i)
+        contiguous = bool(chunks) and all(a == prev_end for (a, _), (_, prev_end) in zip(chunks[1:], chunks))
+        out.append((chunks[0][0], chunks[-1][1]) if contiguous else None)
     return out
 
 
@@ -75,7 +88,11 @@ def check_row_groups(metadata: pq.FileMetaData, offset: np.ndarray, length: np.n
                                 f"the index and manifest {entry.batch_count} batches")
     if metadata.num_rows != entry.sample_count:
         raise ShardCorruptError(f"{where}: the Parquet footer has {metadata.num_rows} rows, manifest sampleCount {entry.sample_count}")
-    for i, (start, end) in enumerate(row_group_ranges(metadata)):
+    for i, span in enumerate(row_group_ranges(metadata)):
+        if span is None:
+            raise ShardCorruptError(f"{where}: row group {i}'s column chunks are not back to back in schema order: "
+                                    f"{chunk_ranges(metadata, i)}")
+        start, end = span
         if (start, end - start) != (int(offset[i]), int(length[i])):
             raise ShardCorruptError(f"{where}: row group {i} spans {start}+{end - start} in the footer, "
                                     f"{int(offset[i])}+{int(length[i])} in the index")
@@ -144,4 +161,4 @@ def decode_row_group(metadata: pq.FileMetaData, schema: pa.Schema, i: int, entry
     return batches[0]
 
 
-__all__ = ["MAGIC", "VerifiedRanges", "check_row_groups", "decode_row_group", "parse_tail", "row_group_ranges"]
+__all__ = ["MAGIC", "VerifiedRanges", "check_row_groups", "chunk_ranges", "decode_row_group", "parse_tail", "row_group_ranges"]

@@ -183,16 +183,17 @@ def parse_index(data, entry: ShardEntry, where: str, batch_size: int, last_shard
     off, length = cols["offset"].astype(np.int64), cols["length"].astype(np.int64)
     ends = off + length
     if entry.format == "parquet":
-        # Row groups lie between the leading "PAR1" and the tail; the footer says exactly where
-        # (checked against these ranges once the tail is verified).
-        lo, hi, smallest = SHARD_LEAD["parquet"], entry.bytes - entry.schema_length, 1
-        first_ok, what = off[0] >= lo, f"after the leading PAR1 ({lo})"
+        # Row groups fill the file back to back from the leading "PAR1" to the tail (FORMAT.md §9.4);
+        # the footer must place them exactly there (checked once the tail is verified).
+        lo, hi = SHARD_LEAD["parquet"], entry.bytes - entry.schema_length
+        if off[0] != lo or (length < 1).any() or (off[1:] != ends[:-1]).any() or ends[-1] != hi:
+            raise ShardCorruptError(f"{where}: row group ranges are not back to back from the leading PAR1 ({lo}) "
+                                    f"to the Parquet tail ({hi})")
     else:
-        lo, hi, smallest = 8 + entry.schema_length, entry.bytes, 8
-        first_ok, what = off[0] == lo, f"from the schema message's end ({lo})"
-    if not first_ok or (length < smallest).any() or (off[1:] < ends[:-1]).any() or ends[-1] > hi:
-        raise ShardCorruptError(f"{where}: batch ranges are not ascending {what}, "
-                                f"non-overlapping and inside the shard's {hi} bytes of batches")
+        lo = 8 + entry.schema_length
+        if off[0] != lo or (length < 8).any() or (off[1:] < ends[:-1]).any() or ends[-1] > entry.bytes:
+            raise ShardCorruptError(f"{where}: batch ranges are not ascending from the schema message's end ({lo}), "
+                                    f"non-overlapping and inside the {entry.bytes}-byte shard")
     samples, tokens = cols["samples"].astype(np.int64), cols["tokens"]
     full = samples[:-1] if last_shard else samples
     if (full != batch_size).any() or not 1 <= samples[-1] <= batch_size:

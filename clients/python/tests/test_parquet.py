@@ -6,6 +6,7 @@ import urllib.request
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -13,7 +14,7 @@ from torch.utils.data import DataLoader
 from logit_cache import HttpLogitCache, LogitCacheDataset, LogitCacheError, load_manifest
 from logit_cache.errors import FORMAT_VERSION, MANIFEST_INVALID, SHARD_CORRUPT
 from logit_cache.losses import bild_loss, topk_kl_loss
-from logit_cache.parquet_shard import VerifiedRanges, check_row_groups, decode_row_group, row_group_ranges
+from logit_cache.parquet_shard import VerifiedRanges, check_row_groups, decode_row_group, parse_tail, row_group_ranges
 from logit_cache.reader_http import STREAM_SHA_HEADER
 from logit_cache.testing import samples_from_logits, write_dataset
 from logit_cache.torch_data import CacheBatches
@@ -144,14 +145,42 @@ def test_row_group_byte_flip_refused(parquet_dataset, where):
 
 
 def test_footer_and_index_must_agree(parquet_dataset):
-    """An index with a correct checksum that places row group 1 one byte later than the footer
-    does: refused when the footer is checked, before any row group is read."""
+    """An index with a correct checksum and valid invariants that moves the boundary between row
+    groups 0 and 1 by one byte: refused when the footer is checked, before any row group is read."""
     def shift(cols, meta):
+        cols["length"][0] += 1
         cols["offset"][1] += 1
         cols["length"][1] -= 1
     rewrite_index(parquet_dataset, 0, shift)
+    err = _code(lambda: LogitCacheDataset(parquet_dataset).batch(1))
+    assert err.code == SHARD_CORRUPT and "row group 0 spans" in str(err) and "footer" in str(err)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda c: c.update(offset=[5] + c["offset"][1:]),  # not right after the leading PAR1
+    lambda c: c.update(length=[c["length"][0] - 1] + c["length"][1:]),  # a gap between row groups
+    lambda c: c.update(length=c["length"][:-1] + [c["length"][-1] - 1]),  # stops short of the tail
+])
+def test_parquet_index_ranges_fill_the_file(parquet_dataset, mutate):
+    rewrite_index(parquet_dataset, 0, lambda cols, meta: mutate(cols))
     err = _code(lambda: LogitCacheDataset(parquet_dataset).batch(0))
-    assert err.code == SHARD_CORRUPT and "row group 1" in str(err) and "footer" in str(err)
+    assert err.code == SHARD_CORRUPT and "back to back" in str(err)
+
+
+def test_footer_without_arrow_schema_refused(parquet_dataset):
+    """A footer lacking ARROW:schema would decode to other types (list for fixed_size_list): refused."""
+    ds = LogitCacheDataset(parquet_dataset)
+    table = pa.Table.from_batches([ds.record_batch(0)])
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, store_schema=False)
+    data = sink.getvalue().to_pybytes()
+    tail = data[-(int.from_bytes(data[-8:-4], "little") + 8):]
+    err = _code(lambda: parse_tail(tail, ds.manifest, "t"))
+    assert err.code == SHARD_CORRUPT and "ARROW:schema" in str(err)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)  # with it, the same tail parses and its metadata is checked
+    data = sink.getvalue().to_pybytes()
+    assert parse_tail(data[-(int.from_bytes(data[-8:-4], "little") + 8):], ds.manifest, "t")[1].equals(table.schema)
 
 
 def test_footer_row_counts_and_group_count_checked(parquet_dataset):
