@@ -4,7 +4,8 @@
 // and codec: bytes per token, write MB/s (uncompressed Arrow batch bytes per second, the
 // writer's own input conversion included; best of BENCH_ROUNDS), which readers open the file
 // with which types (pyarrow, polars, DuckDB, via bench/parquet/check_readers.py), row groups,
-// and the package's version and release date. pyarrow's own writer is a reference row.
+// and the package's version and release date. pyarrow's own writer is a reference row. Then
+// the cost of serving a batch from each shard format (bench/parquet/read-cost.ts).
 //   LOGIT_CACHE_SHARED=/work/shared npx tsx bench/parquet-writers.ts
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { serializeBatch } from '../src/shard/ipc-framing.js';
 import { toRecordBatch } from '../src/shard/record-batch.js';
 import { shardSchema } from '../src/shard/schema.js';
 import type { TopkBatch, TopkLayout } from '../src/shard/types.js';
+import { readCost } from './parquet/read-cost.js';
 import { CANDIDATES } from './parquet/writers.js';
 import { loadTeachers, MAX_K, truncateK } from './storage/teachers.js';
 
@@ -109,10 +111,11 @@ async function main(): Promise<void> {
       streaming: cand?.streaming ?? 'no (whole table)', package: releases.get(r.writer) ?? null, ...(r.error ? { error: r.error } : {}),
     };
   });
+  const reads = await readCost(out, layout, ['zstd', 'lz4'], batches, rounds);
   const report = {
     bench: 'parquet-writers', date: new Date().toISOString(), teacher: 'stories260k', k: K, values: 'f16', zstdLevel: ZSTD_LEVEL, tokens, batches: batches.length,
     inputMB: inputBytes / 1e6, rounds, loadavg: loadavg()[0], note: 'shared 2-core machine under load from parallel sessions: MB/s are indicative, sizes exact',
-    results,
+    results, readStream: reads,
   };
   mkdirSync(join(repo, 'bench/results'), { recursive: true });
   writeFileSync(join(repo, 'bench/results/parquet-writers.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -124,6 +127,10 @@ async function main(): Promise<void> {
     const rd = (k: string) => (r.readers?.[k] === undefined ? '-' : r.readers[k] === 'ok' ? 'ok' : r.readers[k].startsWith('fails') ? 'fails' : r.readers[k]);
     console.log(`| ${r.writer} | ${r.codec} | ${r.error ? `error: ${r.error.slice(0, 60)}` : fmt(r.bytesPerToken, 2)} | ${fmt(r.writeMBps, 1)} | ${r.rowGroups ?? '-'}/${r.batches} | ${r.pyarrowTypes === null ? '-' : r.pyarrowTypes ? 'exact' : 'differ'} | ${rd('polars')} | ${rd('duckdb')} | ${r.package ? `${r.package.version} (${r.package.released ?? '?'})` : '-'} |`);
   }
+  console.log('\nGET /logits cost: one batch read as the served stream through the checked reader (ms per batch, best round)');
+  console.log('| codec | Arrow shards | Parquet shards | ratio |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const r of reads) console.log(`| ${r.codec} | ${r.arrowMsPerBatch.toFixed(2)} | ${r.parquetMsPerBatch.toFixed(2)} | ${r.ratio.toFixed(1)}x |`);
   rmSync(out, { recursive: true, force: true });
 }
 

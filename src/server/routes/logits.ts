@@ -35,7 +35,7 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
     schema: {
       summary: 'One cached batch as an Arrow IPC stream (or JSON)',
       description: 'The body is the shard\'s schema message, the batch\'s record-batch message and an end-of-stream marker, '
-        + `byte for byte as stored. ${STREAM_SHA_HEADER} is the sha256 of the whole body (also the ETag); `
+        + `byte for byte as stored (Parquet shards: the verified row group re-encoded as that stream). ${STREAM_SHA_HEADER} is the sha256 of the whole body (also the ETag); `
         + `${SHA_HEADER} is the sha256 of the record-batch message (body[S : len-8], S = the schema message length, `
         + '8 + L rounded as stored, L = int32 LE at body[4:8]). Both come from the shard\'s checked index.',
       params: {

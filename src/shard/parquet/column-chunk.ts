@@ -7,14 +7,13 @@
 import type { Data, DataType } from 'apache-arrow';
 import type { ColumnMetaData } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
-import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js';
 import type { CodecName } from '../types.js';
 import { buildDictionary, lookUp } from './dictionary.js';
 import { decodeLeafValues, ENCODING_ID, encodeLeafValues, type ValueEncodingName } from './leaf-values.js';
 import { assemble, type LeafValues, shred } from './levels.js';
 import { compressPage, decompressPage, PARQUET_CODEC } from './page-codec.js';
 import { type LeafColumn, PHYSICAL_ID } from './parquet-schema.js';
-import { bitWidth, encodeRleHybrid } from './rle.js';
+import { bitWidth, decodeRleHybrid, encodeRleHybrid } from './rle.js';
 import { encodeStruct, i32, i64, struct, type ThriftStruct } from './thrift-writer.js';
 
 export interface ChunkSettings {
@@ -128,13 +127,13 @@ export function decodeColumnChunk(bytes: Uint8Array, meta: ColumnMetaData, leaf:
     }
     if (ph.type !== 'DATA_PAGE' || !ph.data_page_header) throw new Error(`${where}: page type ${ph.type} is not read by this reader (one DICTIONARY_PAGE first, then DATA_PAGE)`);
     const n = ph.data_page_header.num_values;
-    const pr = { view: new DataView(body.buffer, body.byteOffset, body.byteLength), offset: 0 };
+    let pos = 0;
     let leafCount = n;
     if (leaf.maxRep > 0) {
       const w = bitWidth(leaf.maxRep);
       const rep = new Uint8Array(n), def = new Uint8Array(n);
-      readRleBitPackedHybrid(pr, w, rep);
-      readRleBitPackedHybrid(pr, w, def);
+      pos = levelsAt(body, pos, w, rep, `${where} repetition levels`);
+      pos = levelsAt(body, pos, w, def, `${where} definition levels`);
       leafCount = 0;
       for (let i = 0; i < n; i++) if (def[i] === leaf.maxRep) leafCount++;
       reps.push(rep); defs.push(def);
@@ -143,18 +142,27 @@ export function decodeColumnChunk(bytes: Uint8Array, meta: ColumnMetaData, leaf:
     const encoding = ph.data_page_header.encoding;
     if (encoding === 'RLE_DICTIONARY' || encoding === 'PLAIN_DICTIONARY') {
       if (!dict) throw new Error(`${where}: ${encoding} data page without a dictionary page`);
-      const width = body[pr.offset++];
-      if (width > 32) throw new Error(`${where}: dictionary index width ${width}`);
+      const width = body[pos++];
       const indices = new Uint32Array(leafCount);
-      if (leafCount > 0) readRleBitPackedHybrid(pr, width, indices, body.length - pr.offset);
+      if (leafCount > 0) decodeRleHybrid(body, pos, body.length, width, indices, `${where} dictionary indices`);
       vals.push(lookUp(dict, indices, where));
-    } else vals.push(decodeLeafValues(leaf, body.subarray(pr.offset), leafCount, encoding, where));
+    } else vals.push(decodeLeafValues(leaf, body.subarray(pos), leafCount, encoding, where));
   }
   const values = vals.length === 1 ? vals[0] : joinValues(vals);
   if (leaf.maxRep === 0) return assemble(type, leaf, rows, new Uint8Array(0), new Uint8Array(0), 0, values, where);
   const rep = reps.length === 1 ? reps[0] : concat(reps, levels);
   const def = defs.length === 1 ? defs[0] : concat(defs, levels);
   return assemble(type, leaf, rows, rep, def, levels, values, where);
+}
+
+/** v1 levels: a uint32 LE byte length, then the RLE/bit-packed hybrid. */
+function levelsAt(body: Uint8Array, pos: number, width: number, out: Uint8Array, where: string): number {
+  if (pos + 4 > body.length) throw new Error(`${where}: page ends before the levels' length`);
+  const length = (body[pos] | (body[pos + 1] << 8) | (body[pos + 2] << 16) | (body[pos + 3] << 24)) >>> 0;
+  const start = pos + 4;
+  if (start + length > body.length) throw new Error(`${where}: ${length} bytes of levels overrun the page`);
+  decodeRleHybrid(body, start, start + length, width, out, where);
+  return start + length;
 }
 
 function joinValues(parts: LeafValues[]): LeafValues {

@@ -76,18 +76,9 @@ export function assemble(type: DataType, leaf: LeafColumn, rows: number, rep: Ui
   const offsets = leaf.nesting.map(() => new Int32Array(levels + 1));
   const slots = new Int32Array(depth);
   const elems = new Int32Array(depth);
-  let leaves = 0;
-  for (let x = 0; x < levels; x++) {
-    const r = rep[x], dl = def[x];
-    if (r > depth || dl > depth || (x === 0 && r !== 0)) throw new Error(`${where}: level entry ${x} (repetition ${r}, definition ${dl}) out of range`);
-    for (let l = 0; l < depth; l++) {
-      // Level l+1 (1-based) starts a slot when the entry repeats above it and its parent exists,
-      // and gains an element when the entry repeats at or above it and reaches it.
-      if (r <= l && dl >= l) offsets[l][slots[l]++] = elems[l];
-      if (r <= l + 1 && dl >= l + 1) elems[l]++;
-    }
-    if (dl === depth) leaves++;
-  }
+  const leaves = depth === 1 ? levelsOne(rep, def, levels, offsets[0], slots, elems, where)
+    : depth === 2 ? levelsTwo(rep, def, levels, offsets[0], offsets[1], slots, elems, where)
+      : levelsAny(rep, def, levels, depth, offsets, slots, elems, where);
   for (let l = 0; l < depth; l++) offsets[l][slots[l]] = elems[l];
   if (slots[0] !== rows) throw new Error(`${where}: levels describe ${slots[0]} rows, expected ${rows}`);
   if (leaves !== values.length) throw new Error(`${where}: levels describe ${leaves} values, page holds ${values.length}`);
@@ -105,4 +96,51 @@ export function assemble(type: DataType, leaf: LeafColumn, rows: number, rep: Ui
     }
   }
   return child;
+}
+
+// The level walk of assemble(): level l (0-based) starts a slot when the entry repeats at or
+// above it (r <= l) and its parent exists (d >= l), and gains an element when the entry
+// repeats at or above l + 1 and reaches it (d >= l + 1). Every format-valid entry has
+// r <= d <= depth (nothing is nullable) and the first entry starts a row. One and two list
+// levels (every column today) have their own loops: they run once per value of a batch.
+
+const badEntry = (where: string, x: number, r: number, d: number) => new Error(`${where}: level entry ${x} (repetition ${r}, definition ${d}) out of range`);
+
+function levelsOne(rep: Uint8Array, def: Uint8Array, n: number, off: Int32Array, slots: Int32Array, elems: Int32Array, where: string): number {
+  let s = 0, e = 0;
+  for (let x = 0; x < n; x++) {
+    const r = rep[x], d = def[x];
+    if (r > d || d > 1 || (x === 0 && r !== 0)) throw badEntry(where, x, r, d);
+    if (r === 0) off[s++] = e;
+    e += d;
+  }
+  slots[0] = s; elems[0] = e;
+  return e;
+}
+
+function levelsTwo(rep: Uint8Array, def: Uint8Array, n: number, off0: Int32Array, off1: Int32Array, slots: Int32Array, elems: Int32Array, where: string): number {
+  let s0 = 0, e0 = 0, s1 = 0, e1 = 0;
+  for (let x = 0; x < n; x++) {
+    const r = rep[x], d = def[x];
+    if (r > d || d > 2 || (x === 0 && r !== 0)) throw badEntry(where, x, r, d);
+    if (r === 0) off0[s0++] = e0;
+    if (r <= 1 && d >= 1) { e0++; off1[s1++] = e1; }
+    if (d === 2) e1++;
+  }
+  slots[0] = s0; elems[0] = e0; slots[1] = s1; elems[1] = e1;
+  return e1;
+}
+
+function levelsAny(rep: Uint8Array, def: Uint8Array, n: number, depth: number, offsets: Int32Array[], slots: Int32Array, elems: Int32Array, where: string): number {
+  let leaves = 0;
+  for (let x = 0; x < n; x++) {
+    const r = rep[x], d = def[x];
+    if (r > d || d > depth || (x === 0 && r !== 0)) throw badEntry(where, x, r, d);
+    for (let l = 0; l < depth; l++) {
+      if (r <= l && d >= l) offsets[l][slots[l]++] = elems[l];
+      if (r <= l + 1 && d >= l + 1) elems[l]++;
+    }
+    if (d === depth) leaves++;
+  }
+  return leaves;
 }

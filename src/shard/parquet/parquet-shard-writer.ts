@@ -5,15 +5,11 @@
 // restore uint16, float16 and fixed_size_list exactly. Everything is derived from the Arrow
 // schema and record batch the Arrow path builds, so new columns flow through unchanged.
 import { createHash } from 'node:crypto';
-import { basename } from 'node:path';
 import type { Schema } from 'apache-arrow';
-import { IndexBuilder } from '../index-file.js';
 import { EOS, serializeBatch } from '../ipc-framing.js';
-import { toRecordBatch } from '../record-batch.js';
-import { commitIndex, ShardFile } from '../shard-file.js';
-import type { ShardResult, ShardSink, ShardWriterOptions } from '../shard-sink.js';
+import type { ShardResult, ShardWriterOptions } from '../shard-sink.js';
+import { ShardWriterBase } from '../shard-writer-base.js';
 import type { CodecName, TopkBatch, TopkLayout } from '../types.js';
-import { validateBatch } from '../validate.js';
 import { VERSION } from '../../version.js';
 import { type ChunkSettings, columnChunkStruct, encodeColumnChunk } from './column-chunk.js';
 import type { ValueEncodingName } from './leaf-values.js';
@@ -35,38 +31,22 @@ export function defaultParquetEncoding(leaf: LeafColumn): ValueEncodingName {
   return leaf.physical === 'FLOAT' || leaf.physical === 'DOUBLE' ? 'BYTE_STREAM_SPLIT' : 'PLAIN';
 }
 
-export class ParquetShardWriter implements ShardSink {
-  private readonly file: ShardFile;
+export class ParquetShardWriter extends ShardWriterBase {
   private readonly leaves: LeafColumn[];
   private readonly settings: ChunkSettings;
   private readonly rowGroups: ThriftStruct[] = [];
-  private readonly index: IndexBuilder;
   /** The Arrow schema message of the first batch: ARROW:schema and every stream's head. */
   private schemaMessage: Uint8Array | null = null;
   private rows = 0;
-  private tokens = 0;
 
-  constructor(
-    readonly path: string,
-    private readonly schema: Schema,
-    private readonly layout: TopkLayout,
-    private readonly codec: CodecName,
-    private readonly opts: ShardWriterOptions,
-  ) {
+  constructor(path: string, schema: Schema, layout: TopkLayout, codec: CodecName, opts: ShardWriterOptions) {
+    super(path, schema, layout, codec, opts, PARQUET_MAGIC);
     this.leaves = leafColumns(schema);
     this.settings = { codec, zstdLevel: opts.zstdLevel, encodingOf: opts.parquetEncodingOf ?? defaultParquetEncoding };
-    this.index = new IndexBuilder(opts.firstBatch, opts.firstSample);
-    this.file = new ShardFile(path);
-    this.file.write(PARQUET_MAGIC);
-  }
-
-  get batchCount(): number {
-    return this.index.rows;
   }
 
   append(batch: TopkBatch): void {
-    validateBatch(batch, this.layout, `shard ${basename(this.path)} batch ${this.index.rows}`);
-    const rb = toRecordBatch(this.schema, this.layout, batch);
+    const rb = this.recordBatch(batch);
     // What GET /logits serves for this batch: the same Arrow stream, uncompressed, hashed once here.
     const { schemaBytes, batchBytes } = serializeBatch(rb, null);
     this.schemaMessage ??= schemaBytes.slice();
@@ -87,29 +67,18 @@ export class ParquetShardWriter implements ShardSink {
       }
     });
     const length = this.file.position - start;
-    const samples = rb.numRows;
     this.rowGroups.push([
-      [1, { t: 'list', elem: 'struct', v: columns }], [2, i64(uncompressed)], [3, i64(samples)], [5, i64(start)], [6, i64(length)],
+      [1, { t: 'list', elem: 'struct', v: columns }], [2, i64(uncompressed)], [3, i64(rb.numRows)], [5, i64(start)], [6, i64(length)],
     ]);
-    this.index.push(start, length, samples, batch.inputIds.length, rowGroupHash.digest(), streamSha);
-    this.rows += samples;
-    this.tokens += batch.inputIds.length;
+    this.rows += rb.numRows;
+    this.indexRow(batch, start, length, rowGroupHash.digest(), streamSha);
   }
 
   finish(): ShardResult {
     if (this.schemaMessage === null) throw new Error(`shard ${this.path}: no batches to write`);
     const tail = this.tail(this.schemaMessage);
-    this.file.write(tail);
-    const { bytes, sha256 } = this.file.commit();
-    return {
-      bytes, sha256, schemaLength: tail.length, schemaSha256: createHash('sha256').update(tail).digest('hex'),
-      batchCount: this.index.rows, samples: this.rows, tokens: this.tokens,
-      index: commitIndex(this.opts.indexPath, this.index.build()),
-    };
-  }
-
-  abort(): void {
-    this.file.abort();
+    // The tail is both the last bytes written and the region the manifest's schemaSha256 covers.
+    return this.commit(tail, tail);
   }
 
   /** FileMetaData, its length (uint32 LE) and "PAR1": the region the manifest's schemaSha256 covers. */

@@ -55,3 +55,47 @@ export function encodeRleHybrid(values: Uint8Array | Uint16Array | Uint32Array, 
   }
   return out.subarray(0, n);
 }
+
+/**
+ * Decodes `out.length` values (width ≤ 24 bits) from src[pos, end), as encodeRleHybrid (or any
+ * conforming writer) wrote them; returns the position after the last run read. A run that
+ * overruns `end` or the expected count is an error, never a silent truncation.
+ */
+export function decodeRleHybrid(src: Uint8Array, pos: number, end: number, width: number, out: Uint8Array | Uint16Array | Uint32Array, where: string): number {
+  if (width > 24) throw new Error(`${where}: bit width ${width} is more than this reader handles (24)`);
+  const n = out.length;
+  const mask = (1 << width) - 1;
+  const valueBytes = (width + 7) >> 3;
+  let i = 0;
+  while (i < n) {
+    let header = 0, shift = 0, b: number;
+    do {
+      if (pos >= end || shift > 28) throw new Error(`${where}: levels end after ${i} of ${n} values`);
+      b = src[pos++];
+      header += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
+    if (header % 2 === 1) {
+      const groups = (header - 1) / 2;
+      const bytes = groups * width;
+      if (pos + bytes > end) throw new Error(`${where}: a bit-packed run of ${groups} groups overruns its ${end - pos} bytes`);
+      const stop = Math.min(n, i + groups * 8);
+      let acc = 0, bits = 0, p = pos;
+      while (i < stop) {
+        while (bits < width) { acc |= src[p++] << bits; bits += 8; }
+        out[i++] = acc & mask;
+        acc >>>= width;
+        bits -= width;
+      }
+      pos += bytes;
+    } else {
+      const count = header / 2;
+      if (i + count > n || pos + valueBytes > end) throw new Error(`${where}: an RLE run of ${count} overruns the ${n} values or the page`);
+      let v = 0;
+      for (let k = 0; k < valueBytes; k++) v |= src[pos++] << (8 * k);
+      out.fill(v, i, i + count);
+      i += count;
+    }
+  }
+  return pos;
+}
