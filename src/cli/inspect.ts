@@ -61,7 +61,7 @@ async function report(ds: CheckedDataset, json: boolean, batches: boolean): Prom
     ['dataset', `${m.datasetId} (format ${m.formatVersion})`],
     ['samples', String(m.sampleCount)], ['tokens', String(m.tokenCount)],
     ['batches', `${m.batchCount} x ${m.batchSize} samples`], ['shards', `${m.shards.length} (${summary.shardFormat} files)`],
-    ['top-k', `k=${m.topk.k}, values ${m.topk.values}, ids ${m.topk.indexType}`], ['codec', m.codec],
+    ['top-k', `k=${m.topk.k}, values ${m.topk.values}, ids ${m.topk.indexType}${m.topk.topP !== undefined ? `, ragged top-p ${m.topk.topP} (at least ${m.topk.minK}, at most ${m.topk.k} per position)` : ''}`], ['codec', m.codec],
     ['bytes', `${bytes} (${m.stats.bytesPerToken.toFixed(2)} per token) + ${indexBytes} in shard indexes`],
     ['teacher', summary.teacher], ['source', summary.source],
     ['top-1 agreement', summary.top1Agreement === null ? 'n/a' : summary.top1Agreement.toFixed(4)],

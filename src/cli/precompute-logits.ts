@@ -28,6 +28,8 @@ export const PRECOMPUTE_OPTIONS = {
   'max-seq-len': { type: 'int', help: 'keep the first N tokens of longer samples', min: 1 },
   'infer-batch-tokens': { type: 'int', help: 'padded tokens per teacher call, grouping similar lengths (default: what keeps [tokens x vocab] float32 logits near 256 MiB, 128..8192)', min: 1 },
   'tail-mass': { type: 'boolean', help: 'also store per position the log of the probability outside the top-k, computed exactly in log space by the teacher (column topk_tail_logprob, format 2.1)' },
+  'top-p': { type: 'number', help: 'ragged lists (format 2.3): per position keep the smallest prefix of the top-k whose probability mass reaches P, 0 < P <= 1 (1 keeps all k); --top-k is the most kept' },
+  'min-k': { type: 'int', help: 'with --top-p: keep at least this many entries per position, 1..--top-k (default 1)' },
   'topk-on': { type: 'string', help: 'graph: fused top-k head inside ONNX Runtime; host: full logits out, JS top-k', default: 'graph', choices: ['graph', 'host'] },
   'vocab-size': { type: 'int', help: "tokenizer vocabulary when the teacher's output layer is padded wider", min: 1 },
   'logits-output': { type: 'string', help: 'name of the logits output', default: 'logits' },
@@ -95,7 +97,7 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
       maxSeqLen: v['max-seq-len'] as number | undefined, inferBatchTokens: v['infer-batch-tokens'] as number | undefined,
       topkOn: v['topk-on'] as never, vocabSize: v['vocab-size'] as number | undefined, logitsOutput: v['logits-output'] as string,
       format: v.format as never, column: v.column as string, device: v.device as never, threads: v.threads as number | undefined,
-      overwrite: v.overwrite as boolean, worker, ...(v['tail-mass'] ? { tailMass: true } : {}),
+      overwrite: v.overwrite as boolean, worker, ...(v['tail-mass'] ? { tailMass: true } : {}), ...topPOf(v, UsageError),
       ...(v['shard-format'] === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
     }, progressRenderer(process.stderr, v.quiet as boolean)).finally(stopHandling);
     if (!summary.complete) {
@@ -144,6 +146,21 @@ function storageOf(v: Record<string, unknown>, UsageError: new (m: string) => Er
   if (codec !== 'zstd' && v['zstd-level'] !== undefined) throw new UsageError(`--zstd-level applies to --codec zstd, not ${codec}`);
   const zstdLevel = codec === 'zstd' ? (v['zstd-level'] as number | undefined) ?? (preset.codec === 'zstd' ? preset.zstdLevel : undefined) : undefined;
   return { values, codec, f16Ranks, gridStep: f16Ranks !== undefined && f16Ranks < k ? gridStep : undefined, zstdLevel };
+}
+
+/** --top-p / --min-k, checked here so a mistake never costs a teacher start. */
+function topPOf(v: Record<string, unknown>, UsageError: new (m: string) => Error): { topP?: number; minK?: number } {
+  const k = v['top-k'] as number;
+  const topP = v['top-p'] as number | undefined;
+  const minK = v['min-k'] as number | undefined;
+  if (topP === undefined) {
+    if (minK !== undefined) throw new UsageError('--min-k applies only with --top-p (it bounds the ragged top-p lists)');
+    return {};
+  }
+  if (!(topP > 0 && topP <= 1)) throw new UsageError(`--top-p ${topP} must be in (0, 1]`);
+  if (minK !== undefined && !(Number.isInteger(minK) && minK >= 1)) throw new UsageError(`--min-k ${minK} must be an integer >= 1`);
+  if (minK !== undefined && minK > k) throw new UsageError(`--min-k ${minK} is more than --top-k ${k} (the most entries kept per position)`);
+  return { topP, minK: minK ?? 1 };
 }
 
 function workerOf(count: number, index: number | undefined, UsageError: new (m: string) => Error): { index: number; count: number } {

@@ -3,6 +3,7 @@
 // allocation.
 import type { StatSums, TopkBatch } from '../shard/index.js';
 import type { Sample } from '../data/index.js';
+import { type TopPSettings, trimTopP } from '../topk/top-p.js';
 
 /** Output buffers of one stored batch, filled as micro-batches complete. */
 export interface PendingBatch {
@@ -10,7 +11,7 @@ export interface PendingBatch {
   sums: StatSums;
 }
 
-export function allocateBatch(samples: Sample[], k: number, tailMass = false): PendingBatch {
+export function allocateBatch(samples: Sample[], k: number, tailMass = false, ragged = false): PendingBatch {
   const n = samples.length;
   const offsets = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + samples[i].inputIds.length;
@@ -25,6 +26,7 @@ export function allocateBatch(samples: Sample[], k: number, tailMass = false): P
       topkIds: new Int32Array(tokens * k),
       topkLogprobs: new Float32Array(tokens * k),
       ...(tailMass ? { tailLogprobs: new Float32Array(tokens) } : {}),
+      ...(ragged ? { topkCounts: new Int32Array(tokens) } : {}),
     },
     sums: { tokens: 0, massSum: 0, top1Hits: 0, top1Count: 0 },
   };
@@ -33,12 +35,13 @@ export function allocateBatch(samples: Sample[], k: number, tailMass = false): P
 /**
  * Copies row `row` of a teacher output ([rows × seqLen × k]) into sample `index` of a
  * pending batch, and adds its statistics: top-k probability mass per position, and whether
- * the teacher's top-1 equals the next input token.
+ * the teacher's top-1 equals the next input token. With `topP` the copied positions are trimmed
+ * first (src/topk/top-p.ts), so the statistics are of what is stored.
  */
 export function scatterRow(
   into: PendingBatch, index: number,
   topkIds: Int32Array, topkLogprobs: Float32Array, row: number, seqLen: number, k: number,
-  tailLogprobs?: Float32Array,
+  tailLogprobs?: Float32Array, topP: TopPSettings | null = null,
 ): void {
   const { batch, sums } = into;
   const start = batch.offsets[index];
@@ -52,11 +55,17 @@ export function scatterRow(
     if (!tailLogprobs) throw new Error(`teacher output has no tail log-probabilities but the dataset stores tail mass`);
     batch.tailLogprobs.set(tailLogprobs.subarray(row * seqLen, row * seqLen + len), start);
   }
+  if (topP) {
+    if (!batch.topkCounts) throw new Error('top-p trimming needs a batch allocated with kept counts');
+    trimTopP(batch.topkIds, batch.topkLogprobs, batch.topkCounts, batch.tailLogprobs, start, start + len, k, topP);
+  }
   const ids = batch.inputIds;
+  const kept = batch.topkLogprobs;
   for (let p = 0; p < len; p++) {
     let mass = 0;
     const base = src + p * k;
-    for (let j = 0; j < k; j++) mass += Math.exp(topkLogprobs[base + j]);
+    // Trimmed entries are -Infinity: exp gives 0, so this is the stored mass either way.
+    for (let j = 0; j < k; j++) mass += Math.exp(kept[dst + p * k + j]);
     sums.massSum += mass;
     if (p + 1 < len) {
       sums.top1Count++;

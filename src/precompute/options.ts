@@ -20,6 +20,12 @@ export interface PrecomputeOptions {
   gridStep?: number;
   /** Also store topk_tail_logprob, the exact log probability outside the top-k (format 2.1). */
   tailMass?: boolean;
+  /**
+   * Ragged top-p lists (format 2.3): per position keep the smallest prefix of the top-k whose
+   * mass reaches topP, at least minK (default 1) entries. The teacher still computes top-k.
+   */
+  topP?: number;
+  minK?: number;
   codec: CodecName;
   /** Shard files: Arrow IPC (default) or Parquet (format 2.2). */
   shardFormat?: ShardFormat;

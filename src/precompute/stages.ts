@@ -16,6 +16,7 @@ import { isInterrupted } from '../interrupt.js';
 import { TeacherNonFiniteError } from '../teacher/errors.js';
 import type { TopkTeacher } from '../teacher/remote-session.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
+import type { TopPSettings } from '../topk/top-p.js';
 import type { PrecomputeOptions, PrecomputeSummary, ProgressEvent } from './options.js';
 import type { ScanResult } from './scan.js';
 
@@ -40,6 +41,7 @@ export async function runWithTeacher(
     k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}),
     ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
     ...(opts.tailMass ? { tailMass: true } : {}), ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
+    ...(opts.topP !== undefined ? { topP: opts.topP, minK: opts.minK ?? 1 } : {}),
   };
   const writer = new DatasetWriter({
     root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
@@ -54,6 +56,7 @@ export async function runWithTeacher(
       // Present only when on, so runs from before the flag existed still resume; a run with and
       // one without it never share a dataset.
       ...(opts.tailMass ? { tailMass: true } : {}),
+      ...(layout.topP !== undefined ? { topP: layout.topP, minK: layout.minK } : {}),
       // Likewise only when not the default arrow; resume refuses the other format by name.
       ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' } : {}),
       codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
@@ -67,7 +70,7 @@ export async function runWithTeacher(
     const resumed = writer.resumeFromBatch;
     const totalBatches = Math.ceil(scan.samples / opts.batchSize);
     onProgress({ type: 'start', totalBatches, totalTokens: scan.tokens, resumeFromBatch: writer.resumeFromBatch });
-    const runner = new WindowRunner(teacher, opts);
+    const runner = new WindowRunner(teacher, opts, layout.topP !== undefined ? { topP: layout.topP, minK: layout.minK! } : null);
     let batchIndex = 0;
     let writing = -1;
     let beginPending = -1;
@@ -137,7 +140,7 @@ export async function runWithTeacher(
 
 /** Runs the teacher over a window of stored batches, regrouped by length. */
 class WindowRunner {
-  constructor(private readonly teacher: TopkTeacher, private readonly opts: PrecomputeOptions) {}
+  constructor(private readonly teacher: TopkTeacher, private readonly opts: PrecomputeOptions, private readonly topP: TopPSettings | null) {}
 
   /**
    * Posts every micro-batch of the window to the teacher at once (a worker teacher queues
@@ -145,7 +148,7 @@ class WindowRunner {
    */
   start(window: Sample[][], firstBatch: number): Promise<PendingBatch[]> {
     const k = this.opts.k;
-    const pending = window.map((samples) => allocateBatch(samples, k, this.opts.tailMass === true));
+    const pending = window.map((samples) => allocateBatch(samples, k, this.opts.tailMass === true, this.topP !== null));
     const flat: Int32Array[] = [];
     const owner: [number, number][] = [];
     window.forEach((samples, b) => samples.forEach((s, i) => { flat.push(s.inputIds); owner.push([b, i]); }));
@@ -160,7 +163,7 @@ class WindowRunner {
         (out) => {
           for (let r = 0; r < rows; r++) {
             const [b, i] = owner[micro.rows[r]];
-            scatterRow(pending[b], i, out.topkIds, out.topkLogprobs, r, micro.seqLen, k, out.tailLogprobs);
+            scatterRow(pending[b], i, out.topkIds, out.topkLogprobs, r, micro.seqLen, k, out.tailLogprobs, this.topP);
           }
         },
         (e: unknown) => {

@@ -10,6 +10,8 @@ export interface BatchRow {
   topkLogprobs: (number | null)[][];
   /** Only for tail-mass datasets: per position, log Σ p outside the top-k (null for -Infinity). */
   tailLogprobs?: (number | null)[];
+  /** Only for ragged top-p datasets (format 2.3): per position, how many leading entries are kept; the rest are padding (id 0, null). */
+  topkCounts?: number[];
 }
 
 export interface BatchJson {
@@ -40,6 +42,7 @@ export function batchToJson(datasetId: string, batch: number, entry: BatchInfo, 
       topkLogprobs.push(lp);
     }
     const row: BatchRow = { sampleId: Number(b.sampleIds[i]), inputIds: Array.from(b.inputIds.subarray(from, to)), topkIds, topkLogprobs };
+    if (b.topkCounts) row.topkCounts = Array.from(b.topkCounts.subarray(from, to));
     if (b.tailLogprobs) row.tailLogprobs = Array.from(b.tailLogprobs.subarray(from, to), (v) => (Number.isFinite(v) ? v : null));
     rows.push(row);
   }

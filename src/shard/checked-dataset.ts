@@ -36,6 +36,7 @@ export function layoutOf(m: Manifest): TopkLayout {
     k: m.topk.k, vocabSize: m.teacher.vocabSize, values: m.topk.values, ...(m.topk.q8Scale ? { q8Scale: m.topk.q8Scale } : {}),
     ...(m.topk.f16Ranks !== undefined ? { f16Ranks: m.topk.f16Ranks } : {}), ...(m.topk.gridStep !== undefined ? { gridStep: m.topk.gridStep } : {}),
     ...(m.topk.tailMass ? { tailMass: true } : {}), ...(m.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
+    ...(m.topk.topP !== undefined ? { topP: m.topk.topP, minK: m.topk.minK ?? 1 } : {}),
   };
 }
 

@@ -145,7 +145,8 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
     topk: {
       k: layout.k, values: layout.values, indexType: indexTypeFor(layout.vocabSize),
       ...(layout.values === 'q8' ? { q8Scale: layout.q8Scale ?? DEFAULT_Q8_SCALE } : {}),
-      ...(isPlaneEncoded(layout) ? rankDeltaFields(layout) : {}), ...(layout.tailMass ? { tailMass: true } : {}), temperature: 1,
+      ...(isPlaneEncoded(layout) ? rankDeltaFields(layout) : {}), ...(layout.tailMass ? { tailMass: true } : {}),
+      ...(layout.topP !== undefined ? { topP: layout.topP, minK: layout.minK } : {}), temperature: 1,
     },
     codec: meta.codec,
     batchSize: meta.batchSize,

@@ -40,7 +40,7 @@ export interface Manifest {
   generator: { name: string; version: string };
   teacher: { file: string; sha256: string; vocabSize: number; logitsOutput?: string; topkOn?: 'graph' | 'host' };
   source: { file: string; sha256: string; samples: number; tokens: number; maxSeqLen?: number | null };
-  topk: { k: number; values: ValueEncoding; indexType: IndexType; q8Scale?: number; f16Ranks?: number; gridStep?: number; tailMass?: boolean; temperature?: 1 };
+  topk: { k: number; values: ValueEncoding; indexType: IndexType; q8Scale?: number; f16Ranks?: number; gridStep?: number; tailMass?: boolean; topP?: number; minK?: number; temperature?: 1 };
   codec: CodecName;
   batchSize: number;
   batchesPerShard: number;
@@ -78,6 +78,9 @@ export function validateManifest(m: unknown, where: string): asserts m is Manife
 }
 
 function checkManifestSums(m: Manifest, where: string): void {
+  if (m.topk.minK !== undefined && m.topk.minK > m.topk.k) {
+    throw new CodedError('LC_ERR_MANIFEST_INVALID', `${where}: topk.minK ${m.topk.minK} is more than topk.k ${m.topk.k}`);
+  }
   let batch = 0, sample = 0, tokens = 0;
   m.shards.forEach((s, i) => {
     const at = `${where}: shards[${i}] (${s.file})`;

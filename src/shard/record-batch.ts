@@ -1,11 +1,12 @@
 // TopkBatch typed arrays <-> Arrow record batches, without builders: each column is
 // wrapped with makeData over the arrays we already hold (CONVENTIONS: Arrow JS).
 import {
-  type Data, FixedSizeList, List, makeData, RecordBatch, type Schema, Struct, type Uint64,
+  type Data, type DataType, FixedSizeList, List, makeData, RecordBatch, type Schema, Struct, type Uint64,
 } from 'apache-arrow';
 import type { TopkBatch, TopkLayout } from './types.js';
 import { decodeValues, encodeValues, type StoredValues } from './values.js';
-import { indexTypeFor } from './types.js';
+import { indexTypeFor, isRagged } from './types.js';
+import { countOffsets, countsOf, packKept, unpackKept } from './ragged.js';
 import { TAIL_COLUMN } from './schema.js';
 import { decodeValuePlanes, encodeValuePlanes, isPlaneEncoded, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
 
@@ -22,12 +23,12 @@ export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBat
   const sampleIds = new BigUint64Array(n);
   for (let i = 0; i < n; i++) sampleIds[i] = BigInt(batch.sampleIds[i]);
 
-  const idsType = fIds.type as List<FixedSizeList>;
-  const idsFixed = idsType.children[0].type as FixedSizeList;
+  const idsType = fIds.type as List;
   const ids = indexTypeFor(layout.vocabSize) === 'uint16' ? toUint16(batch.topkIds) : toUint32(batch.topkIds);
   // One values column, or one per byte plane of a plane encoding: same type, same layout.
   const valueColumns: StoredValues[] = isPlaneEncoded(layout) ? encodeValuePlanes(batch.topkLogprobs, layout) : [encodeValues(batch.topkLogprobs, layout)];
   if (valueColumns.length !== fValues.length) throw new Error(`schema has ${fValues.length} value columns, encoding gives ${valueColumns.length}`);
+  const perPosition = positionsOf(layout, batch, tokens);
 
   // Each list column gets its own offsets array: apache-arrow's writer collapses chunks that
   // alias the same bytes, which silently drops a buffer when empty lists make them adjacent.
@@ -35,17 +36,10 @@ export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBat
     makeData({ type: fSample.type as Uint64, length: n, nullCount: 0, data: sampleIds }),
     listOf(fInput.type as List, batch.offsets,
       makeData({ type: (fInput.type as List).children[0].type, length: tokens, nullCount: 0, data: batch.inputIds })),
-    listOf(idsType, batch.offsets.slice(), makeData({
-      type: idsFixed, length: tokens, nullCount: 0,
-      child: makeData({ type: idsFixed.children[0].type, length: ids.length, nullCount: 0, data: ids }),
-    })),
+    listOf(idsType, batch.offsets.slice(), perPosition(idsType.children[0].type, ids)),
     ...valueColumns.map((stored, i) => {
-      const lpType = fValues[i].type as List<FixedSizeList>;
-      const lpFixed = lpType.children[0].type as FixedSizeList;
-      return listOf(lpType, batch.offsets.slice(), makeData({
-        type: lpFixed, length: tokens, nullCount: 0,
-        child: makeData({ type: lpFixed.children[0].type, length: stored.length, nullCount: 0, data: stored }),
-      }));
+      const lpType = fValues[i].type as List;
+      return listOf(lpType, batch.offsets.slice(), perPosition(lpType.children[0].type, stored));
     }),
   ];
   if (fTail) {
@@ -55,6 +49,26 @@ export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBat
   }
   const struct = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
   return new RecordBatch(schema, struct);
+}
+
+/**
+ * Builds the per-position child of a top-k column from its fixed-stride [tokens × k] array:
+ * a fixed_size_list<T, k>, or (ragged top-p layouts) a list<T> of each position's kept entries.
+ */
+function positionsOf(layout: TopkLayout, batch: TopkBatch, tokens: number): (type: DataType, padded: StoredValues | Uint32Array) => Data {
+  if (!isRagged(layout)) {
+    return (type, padded) => makeData({
+      type: type as FixedSizeList, length: tokens, nullCount: 0,
+      child: makeData({ type: type.children[0].type, length: padded.length, nullCount: 0, data: padded }),
+    });
+  }
+  const counts = batch.topkCounts;
+  if (!counts || counts.length !== tokens) throw new Error(`ragged top-p batch has ${counts?.length ?? 'no'} kept counts, expected one per token (${tokens})`);
+  const inner = countOffsets(counts);
+  return (type, padded) => makeData({
+    type: type as List, length: tokens, nullCount: 0, valueOffsets: inner.slice(),
+    child: makeData({ type: type.children[0].type, length: inner[tokens], nullCount: 0, data: packKept(padded, counts, inner, layout.k) }),
+  });
 }
 
 function toUint16(a: TopkBatch['topkIds']): Uint16Array {
@@ -109,27 +123,85 @@ export function fromRecordBatch(rb: RecordBatch, layout: TopkLayout, where: stri
   const k = layout.k;
   const offsets = first === 0 ? input.offsets : input.offsets.map((o) => o - first);
   const inputIds = childValues<Int32Array>(input.child, 1, first, tokens);
-  const idsFixed = idsList.child;
-  const topkIds = childValues<Uint16Array | Uint32Array>(idsFixed.children[0], k, idsFixed.offset + idsList.offsets[0], tokens);
-  const stored = lpLists.map((lpList) => {
-    const lpFixed = lpList.child;
-    return childValues<StoredValues>(lpFixed.children[0], k, lpFixed.offset + lpList.offsets[0], tokens);
-  });
   const sampleIds = new Float64Array(n);
   const sv = sample.values as BigUint64Array;
   for (let i = 0; i < n; i++) sampleIds[i] = Number(sv[sample.offset + i]);
-  for (const s of stored) {
-    if (inputIds.length !== tokens || topkIds.length !== tokens * k || s.length !== tokens * k) {
-      throw new Error(`${where}: buffers hold ${inputIds.length} tokens, ${topkIds.length} ids, ${s.length} values; expected ${tokens}, ${tokens * k}`);
-    }
-  }
-  const topkLogprobs = isPlaneEncoded(layout) ? decodeValuePlanes(stored as Uint8Array[], layout, where) : decodeValues(stored[0], layout);
-  if (!layout.tailMass) return { sampleIds, offsets, inputIds, topkIds, topkLogprobs };
+  if (inputIds.length !== tokens) throw new Error(`${where}: input_ids holds ${inputIds.length} tokens; expected ${tokens}`);
+  const { topkIds, topkLogprobs, topkCounts } = isRagged(layout)
+    ? raggedTopk(idsList, lpLists, valueNames, layout, tokens, where)
+    : fixedTopk(idsList, lpLists, layout, tokens, where);
+  const out: TopkBatch = { sampleIds, offsets, inputIds, topkIds, topkLogprobs, ...(topkCounts ? { topkCounts } : {}) };
+  if (!layout.tailMass) return out;
   const tail = listParts(col(TAIL_COLUMN));
   for (let i = 0; i <= n; i++) {
     if (tail.offsets[i] - tail.offsets[0] !== input.offsets[i] - first) throw new Error(`${where}: ${TAIL_COLUMN} of row ${i} does not match input_ids length`);
   }
   const tailLogprobs = childValues<Float32Array>(tail.child, 1, tail.offsets[0], tokens);
   if (tailLogprobs.length !== tokens) throw new Error(`${where}: ${TAIL_COLUMN} holds ${tailLogprobs.length} values; expected ${tokens}`);
-  return { sampleIds, offsets, inputIds, topkIds, topkLogprobs, tailLogprobs };
+  out.tailLogprobs = tailLogprobs;
+  return out;
+}
+
+type ListParts = ReturnType<typeof listParts>;
+type TopkArrays = Pick<TopkBatch, 'topkIds' | 'topkLogprobs' | 'topkCounts'>;
+
+/** list<fixed_size_list<T, k>> columns: views of [tokens × k] values, decoded. */
+function fixedTopk(idsList: ListParts, lpLists: ListParts[], layout: TopkLayout, tokens: number, where: string): TopkArrays {
+  const k = layout.k;
+  const idsFixed = idsList.child;
+  const topkIds = childValues<Uint16Array | Uint32Array>(idsFixed.children[0], k, idsFixed.offset + idsList.offsets[0], tokens);
+  const stored = lpLists.map((lpList) => {
+    const lpFixed = lpList.child;
+    return childValues<StoredValues>(lpFixed.children[0], k, lpFixed.offset + lpList.offsets[0], tokens);
+  });
+  for (const s of stored) {
+    if (topkIds.length !== tokens * k || s.length !== tokens * k) {
+      throw new Error(`${where}: buffers hold ${topkIds.length} ids, ${s.length} values; expected ${tokens * k} (${tokens} tokens x k=${k})`);
+    }
+  }
+  const topkLogprobs = isPlaneEncoded(layout) ? decodeValuePlanes(stored as Uint8Array[], layout, where) : decodeValues(stored[0], layout);
+  return { topkIds, topkLogprobs };
+}
+
+/**
+ * list<list<T>> columns (ragged top-p, format 2.3): every top-k column must keep the same
+ * count per position, in [minK, k]; the kept entries are spread back to the k stride with the
+ * readers' padding (id 0, log-prob -Infinity) so every consumer sees fixed-stride arrays.
+ */
+function raggedTopk(idsList: ListParts, lpLists: ListParts[], valueNames: readonly string[], layout: TopkLayout, tokens: number, where: string): TopkArrays {
+  const k = layout.k;
+  const inner = (parts: ListParts, name: string): { offsets: Int32Array; leaf: Data; start: number } => {
+    const positions = parts.child;
+    if (!(positions.type instanceof List)) throw new Error(`${where}: ${name} is list<${positions.type}>, ragged top-p lists need list<list<…>>`);
+    const start = positions.offset + parts.offsets[0];
+    const raw = (positions.valueOffsets as Int32Array).subarray(start, start + tokens + 1);
+    const offsets = raw[0] === 0 ? raw : raw.map((o) => o - raw[0]);
+    if (raw.length !== tokens + 1) throw new Error(`${where}: ${name} has ${raw.length - 1} positions; expected ${tokens}`);
+    const leaf = positions.children[0];
+    if (leaf.length < raw[tokens]) throw new Error(`${where}: ${name} lists end at ${raw[tokens]} but hold ${leaf.length} values`);
+    // Not Data.slice: it narrows the buffer and moves the offset, which childValues adds again.
+    return { offsets, leaf, start: raw[0] };
+  };
+  const ids = inner(idsList, 'topk_ids');
+  const topkCounts = countsOf(ids.offsets, layout, 'topk_ids', where);
+  const values = lpLists.map((parts, i) => {
+    const v = inner(parts, valueNames[i]);
+    for (let t = 0; t <= tokens; t++) {
+      if (v.offsets[t] !== ids.offsets[t]) throw new Error(`${where}: ${valueNames[i]} keeps another count than topk_ids at position ${t > 0 ? t - 1 : 0}`);
+    }
+    return childValues<StoredValues>(v.leaf, 1, v.start, ids.offsets[tokens]);
+  });
+  const idLeaf = childValues<Uint16Array | Uint32Array>(ids.leaf, 1, ids.start, ids.offsets[tokens]);
+  const topkIds = unpackKept(idLeaf, ids.offsets, k, new (idLeaf.constructor as Uint16ArrayConstructor)(tokens * k), 0);
+  let topkLogprobs: Float32Array;
+  if (isPlaneEncoded(layout)) {
+    // Rank deltas depend only on earlier ranks, so zero deltas in the padding decode the kept
+    // ranks exactly; the padding is then overwritten.
+    const planes = values.map((p) => unpackKept(p, ids.offsets, k, new Uint8Array(tokens * k), 0));
+    topkLogprobs = decodeValuePlanes(planes, layout, where);
+    for (let t = 0; t < tokens; t++) topkLogprobs.fill(-Infinity, t * k + topkCounts[t], t * k + k);
+  } else {
+    topkLogprobs = unpackKept(decodeValues(values[0], layout), ids.offsets, k, new Float32Array(tokens * k), -Infinity);
+  }
+  return { topkIds, topkLogprobs, topkCounts };
 }

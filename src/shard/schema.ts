@@ -1,10 +1,11 @@
 // The Arrow schema of a shard (unchanged from format 1 to 2). Column names and metadata keys are a contract
 // with every reader, the Python client included: see docs/FORMAT.md.
-import { Field, Float32, FixedSizeList, Int32, List, Schema, Uint16, Uint32, Uint64 } from 'apache-arrow';
+import { Field, Float32, Int32, List, Schema, Uint16, Uint32, Uint64 } from 'apache-arrow';
 import { FormatVersionError } from './errors.js';
 import { FORMAT_MAJOR, formatVersionOf, indexTypeFor, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
 import { DEFAULT_Q8_SCALE, valueArrowType } from './values.js';
 import { isPlaneEncoded, rankDeltaFromMeta, rankDeltaMeta, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
+import { perPositionType, raggedFromMeta, raggedMeta } from './ragged.js';
 
 export const META = {
   formatVersion: 'logit_cache.format_version',
@@ -24,7 +25,6 @@ export const COLUMNS = ['sample_id', 'input_ids', 'topk_ids', 'topk_logprobs'] a
 
 export function shardSchema(layout: TopkLayout): Schema {
   const indexType = indexTypeFor(layout.vocabSize) === 'uint16' ? new Uint16() : new Uint32();
-  const valueField = new Field('item', valueArrowType(layout.values), false);
   const meta = new Map<string, string>([
     [META.formatVersion, formatVersionOf(layout)],
     [META.k, String(layout.k)],
@@ -37,14 +37,16 @@ export function shardSchema(layout: TopkLayout): Schema {
   // Byte-plane encodings store the values as several uint8 columns in place of topk_logprobs.
   const valueColumns = isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'];
   if (layout.tailMass) meta.set(META.tailMass, '1');
+  for (const [key, v] of raggedMeta(layout)) meta.set(key, v);
   return new Schema(
     [
       new Field('sample_id', new Uint64(), false),
       new Field('input_ids', new List(new Field('item', new Int32(), false)), false),
-      new Field('topk_ids', new List(new Field('item', new FixedSizeList(layout.k, new Field('item', indexType, false)), false)), false),
+      // Per position: fixed_size_list<T, k>, or list<T> for ragged top-p layouts (format 2.3).
+      new Field('topk_ids', new List(new Field('item', perPositionType(layout, indexType), false)), false),
       ...valueColumns.map((name) => new Field(
         name,
-        new List(new Field('item', new FixedSizeList(layout.k, valueField), false)),
+        new List(new Field('item', perPositionType(layout, valueArrowType(layout.values)), false)),
         false,
         new Map([[META.values, layout.values]]),
       )),
@@ -77,8 +79,18 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   const tail = m.get(META.tailMass);
   if (tail !== undefined && tail !== '1') throw new Error(`shard ${where}: ${META.tailMass} is "${tail}", expected "1"`);
   if (tail === '1') layout.tailMass = true;
+  const idsField = schema.fields.find((f) => f.name === 'topk_ids');
+  if (idsField) Object.assign(layout, raggedFromMeta(m, layout.k, idsField.type, where));
   const names = schema.fields.map((f) => f.name);
   for (const c of columnsOf(layout)) if (!names.includes(c)) throw new Error(`shard ${where}: missing column ${c}; has ${names.join(', ')}`);
+  // Every column this reader decodes must have exactly the type it expects, so a shape it does
+  // not know (a later format's) is refused here, naming the column, not misread as buffers.
+  for (const want of shardSchema(layout).fields) {
+    const have = schema.fields.find((f) => f.name === want.name)!;
+    if (String(have.type) !== String(want.type)) {
+      throw new Error(`shard ${where}: column ${want.name} is ${have.type}; format ${formatVersionOf(layout)} with these settings stores ${want.type}`);
+    }
+  }
   return layout;
 }
 

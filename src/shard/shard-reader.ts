@@ -25,6 +25,7 @@ import { checkParquetTail } from './parquet/checked-tail.js';
 import type { ParquetFooter } from './parquet/footer.js';
 import { decodeRowGroup, streamOf } from './parquet/row-group.js';
 import { DEFAULT_Q8_SCALE } from './values.js';
+import { sameRaggedParams } from './ragged.js';
 
 /** What the reader needs from the manifest beyond the shard entry. */
 export interface ShardContext {
@@ -239,6 +240,9 @@ function checkSchema(schemaBytes: Uint8Array, entry: ShardEntry, layout: TopkLay
   if (fileLayout.k !== layout.k || fileLayout.values !== layout.values || fileLayout.vocabSize !== layout.vocabSize || q8(fileLayout) !== q8(layout)
     || !sameValueParams(fileLayout, layout) || Boolean(fileLayout.tailMass) !== Boolean(layout.tailMass)) {
     fail(`schema says k=${fileLayout.k} ${fileLayout.values} vocab ${fileLayout.vocabSize} q8 scale ${q8(fileLayout)} tail mass ${Boolean(fileLayout.tailMass)}, manifest k=${layout.k} ${layout.values} vocab ${layout.vocabSize} q8 scale ${q8(layout)} tail mass ${Boolean(layout.tailMass)}`);
+  }
+  if (!sameRaggedParams(fileLayout, layout)) {
+    fail(`schema says top-p ${fileLayout.topP ?? 'none'} min-k ${fileLayout.minK ?? 'none'}, manifest topk.topP ${layout.topP ?? 'none'} topk.minK ${layout.minK ?? 'none'}`);
   }
 }
 

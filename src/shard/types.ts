@@ -29,6 +29,12 @@ export interface TopkBatch {
   topkLogprobs: Float32Array;
   /** One per token: log Σ p outside the top-k (present exactly when the layout has tailMass). */
   tailLogprobs?: Float32Array;
+  /**
+   * Ragged (top-p) layouts only, one per token: how many leading entries of the token's k are
+   * kept (minK..k). The arrays above keep their k stride; entries past the count are padding,
+   * id 0 and log-prob -Infinity. The stored lists hold only the kept entries (format 2.3).
+   */
+  topkCounts?: Int32Array;
 }
 
 /** Settings every batch of one dataset shares. */
@@ -46,6 +52,10 @@ export interface TopkLayout {
   tailMass?: boolean;
   /** Shards are Parquet files (format 2.2); absent means Arrow IPC files. */
   shardFormat?: ShardFormat;
+  /** Ragged top-p lists (format 2.3): per position the smallest prefix with mass >= topP ... */
+  topP?: number;
+  /** ... but at least minK entries (and at most k). Set exactly when topP is. */
+  minK?: number;
 }
 
 export const FORMAT_VERSION = '2.0';
@@ -53,7 +63,13 @@ export const FORMAT_VERSION = '2.0';
 export const FORMAT_VERSION_TAIL = '2.1';
 /** 2.2 adds Parquet shards (manifest shardFormat "parquet"). */
 export const FORMAT_VERSION_PARQUET = '2.2';
-export const formatVersionOf = (layout: TopkLayout): string => (layout.shardFormat === 'parquet' ? FORMAT_VERSION_PARQUET : layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
+/** 2.3: ragged top-p lists (list<list<…>> instead of list<fixed_size_list<…, k>>). */
+export const FORMAT_VERSION_RAGGED = '2.3';
+/** The highest minor version the layout's features need. */
+export const formatVersionOf = (layout: TopkLayout): string => (
+  isRagged(layout) ? FORMAT_VERSION_RAGGED : layout.shardFormat === 'parquet' ? FORMAT_VERSION_PARQUET : layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);
+/** Does the layout store a variable number of entries per position (top-p, format 2.3)? */
+export const isRagged = (layout: TopkLayout): boolean => layout.topP !== undefined;
 export const FORMAT_MAJOR = 2;
 
 /** Dataset ids are folder names under the root; the pattern keeps them from ever naming

@@ -1,7 +1,7 @@
 // Checks a batch before anything is written, so a bad batch never leaves a file behind.
 // These stay LC_ERR_INTERNAL on purpose: user input is checked upstream with its own codes (token
 // ids by the scan, NaN/Inf by the teacher), so reaching one here means a bug in the producer.
-import type { TopkBatch, TopkLayout } from './types.js';
+import { isRagged, type TopkBatch, type TopkLayout } from './types.js';
 
 /** Rounding in a fused log-softmax may put the top value a hair above zero. */
 export const LOGPROB_SLACK = 1e-4;
@@ -24,6 +24,12 @@ export function validateBatch(batch: TopkBatch, layout: TopkLayout, where: strin
     throw new Error(`${where}: topk_tail_logprob has ${tail?.length ?? 'no'} entries, expected one per token (${tokens})`);
   }
   if (!layout.tailMass && tail !== undefined) throw new Error(`${where}: batch has tail log-probabilities but the dataset was not opened with tail mass`);
+  const counts = batch.topkCounts;
+  if (isRagged(layout) && counts?.length !== tokens) {
+    throw new Error(`${where}: ragged top-p batch has ${counts?.length ?? 'no'} kept counts, expected one per token (${tokens})`);
+  }
+  if (!isRagged(layout) && counts !== undefined) throw new Error(`${where}: batch has kept counts but the dataset is not ragged (no top-p)`);
+  const minK = layout.minK ?? k;
   const vocab = layout.vocabSize;
   for (let i = 0; i < n; i++) {
     const start = offsets[i];
@@ -33,7 +39,10 @@ export function validateBatch(batch: TopkBatch, layout: TopkLayout, where: strin
       const tok = inputIds[t];
       if (!(tok >= 0 && tok < vocab)) fail(where, sampleIds[i], t - start, `input id ${tok} is outside the vocabulary [0, ${vocab})`);
       let prev = Infinity;
-      for (let j = t * k; j < t * k + k; j++) {
+      // Only a ragged position's kept entries are stored; its padding is never looked at.
+      const kept = counts ? counts[t] : k;
+      if (!(kept >= minK && kept <= k)) fail(where, sampleIds[i], t - start, `keeps ${kept} entries; top-p lists keep ${minK}..${k}`);
+      for (let j = t * k; j < t * k + kept; j++) {
         const id = topkIds[j];
         if (!(id >= 0 && id < vocab)) fail(where, sampleIds[i], t - start, `top-k id ${id} (rank ${j - t * k}) is outside the vocabulary [0, ${vocab})`);
         const lp = topkLogprobs[j];

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/index.js';
 import { DatasetReader } from '../../src/shard/index.js';
-import { TeacherSession } from '../../src/teacher/index.js';
 import { runCli } from '../cli.js';
 import { findPython, findStories, runPythonAsync } from '../python.js';
+import { tailErrors } from './tail-reference.js';
 
 const { dir: stories, reason } = findStories();
 if (!stories) console.log(`skipping tail-mass precompute test: ${reason}`);
@@ -41,27 +41,7 @@ describe.skipIf(!stories)('precompute-logits --tail-mass', () => {
       const tokens = b0.inputIds.length;
       expect(b0.tailLogprobs!.length).toBe(tokens);
       // float64 reference from the teacher's full logits, sample by sample.
-      const teacher = await TeacherSession.open(join(stories!, 'model.onnx'), { k: 1, topkOn: 'host' });
-      const V = teacher.vocabSize;
-      let worst = 0;
-      let compared = 0;
-      for (let i = 0; i < 8; i++) {
-        const from = b0.offsets[i], len = b0.offsets[i + 1] - from;
-        if (len === 0) continue;
-        const { logits, width } = await teacher.runLogits(b0.inputIds.slice(from, from + len), 1, len, Int32Array.of(len));
-        for (let t = 0; t < len; t++) {
-          const row = Float64Array.from(logits.subarray(t * width, t * width + V));
-          const stored = new Set(Array.from(b0.topkIds.subarray((from + t) * k, (from + t + 1) * k)));
-          let max = -Infinity, tailMax = -Infinity;
-          for (let v = 0; v < V; v++) { max = Math.max(max, row[v]); if (!stored.has(v)) tailMax = Math.max(tailMax, row[v]); }
-          let all = 0, tail = 0;
-          for (let v = 0; v < V; v++) { all += Math.exp(row[v] - max); if (!stored.has(v)) tail += Math.exp(row[v] - tailMax); }
-          const exact = tailMax + Math.log(tail) - max - Math.log(all);
-          worst = Math.max(worst, Math.abs(b0.tailLogprobs![from + t] - exact));
-          compared++;
-        }
-      }
-      await teacher.dispose();
+      const { worst, compared } = await tailErrors(join(stories!, 'model.onnx'), b0, k);
       expect(compared).toBeGreaterThan(50);
       expect(worst).toBeLessThanOrEqual(1e-4);
 
@@ -89,7 +69,7 @@ describe.skipIf(!stories)('precompute-logits --tail-mass', () => {
         json.rows.forEach((row, i) => expect(row.tailLogprobs).toEqual(batches[0].tail.slice(off[i], off[i + 1]).map((v) => Math.fround(v))));
         if (!clientOk) return;
         const expected = join(root, `expected-${k}.json`);
-        writeFileSync(expected, JSON.stringify({ k, vocab: V, batches }));
+        writeFileSync(expected, JSON.stringify({ k, vocab: reader.layout.vocabSize, batches }));
         const out = await runPythonAsync(python!, [join(import.meta.dirname, '../client/read_tail_mass.py'), dir, base, `t${k}${topkOn}`, 'tok', expected]);
         console.log(out.stdout.trim());
         expect(out.stderr).toBe('');

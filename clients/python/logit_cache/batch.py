@@ -90,6 +90,37 @@ def _fixed_values(child: pa.Array, name: str, k: int, expected: pa.DataType, whe
     return flat.to_numpy(zero_copy_only=False).reshape(len(child), k)
 
 
+def spread_kept(flat: np.ndarray, inner: np.ndarray, k: int, fill, dtype) -> np.ndarray:
+    """Ragged kept entries (``flat``, position t owning ``flat[inner[t]:inner[t+1]]``) → [T, k]
+    with ``fill`` past each position's count.  One fancy-index assignment, no Python loop."""
+    counts = np.diff(inner)
+    out = np.full((len(counts), k), fill, dtype=dtype)
+    rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    cols = np.arange(int(inner[-1]), dtype=np.int64) - np.repeat(inner[:-1], counts)
+    out[rows, cols] = flat
+    return out
+
+
+def ragged_parts(child: pa.Array, name: str, topk: TopkInfo, expected: pa.DataType, where: str):
+    """(inner offsets [T+1] from 0, kept values) of a ragged top-p column's per-position lists
+    (format 2.3: ``list<list<T>>``), each count checked to lie in [min_k, k]."""
+    if not isinstance(child, pa.ListArray):
+        raise FormatError(f"{where}: column {name} must be list<list<{expected}>> (ragged top-p lists, manifest topk.topP), got list<{child.type}>")
+    if child.type.value_type != expected:
+        raise FormatError(f"{where}: column {name} holds {child.type.value_type}, manifest says {expected}")
+    inner = child.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    inner = inner - inner[0]
+    counts = np.diff(inner)
+    lo, hi = topk.min_k or 1, topk.k
+    if len(counts) and (counts.min() < lo or counts.max() > hi):
+        t = int(np.flatnonzero((counts < lo) | (counts > hi))[0])
+        raise FormatError(f"{where}: column {name} position {t} keeps {int(counts[t])} entries; top-p lists keep {lo}..{hi}")
+    flat = child.flatten()
+    if flat.null_count:
+        raise FormatError(f"{where}: column {name} has {flat.null_count} null values")
+    return inner, flat.to_numpy(zero_copy_only=False)
+
+
 def record_batch_to_tensors(
     rb: pa.RecordBatch,
     topk: TopkInfo,
@@ -103,6 +134,8 @@ def record_batch_to_tensors(
     ``topk_ids`` [B,S,k] int64 (pad 0), ``topk_logprobs`` [B,S,k] float32 (pad
     ``logprob_fill``), ``sample_id`` [B] int64, and for tail-mass datasets (format 2.1)
     ``topk_tail_logprob`` [B,S] float32 (pad ``logprob_fill``).  ``pad_to`` fixes S (for static shapes).
+    Ragged top-p datasets (format 2.3) keep the same [B,S,k] shapes, each position padded past
+    its kept count (ids 0, log-probs -inf whatever ``logprob_fill``), and add ``topk_counts`` [B,S] int64.
     """
     # rank-delta (docs/FORMAT.md §4.1) stores the log-probabilities as byte planes instead.
     encoded = encodings.is_encoded(rb.schema, where)
@@ -134,11 +167,25 @@ def record_batch_to_tensors(
         if not np.array_equal(off, offsets):
             bad = int(np.flatnonzero(np.diff(off) != lengths)[0]) if len(off) == len(offsets) else -1
             raise FormatError(f"{where}: column {name} list lengths differ from input_ids (first at row {bad})")
-    topk_ids_flat = _fixed_values(tk_child, "topk_ids", k, _INDEX_TYPES[topk.index_type], where)
+    inner = None
+    if topk.ragged:
+        # Format 2.3: each position keeps its own count; spread back to k with the padding.
+        inner, ids_kept = ragged_parts(tk_child, "topk_ids", topk, _INDEX_TYPES[topk.index_type], where)
+        topk_ids_flat = spread_kept(ids_kept, inner, k, 0, np.int64)
+    else:
+        topk_ids_flat = _fixed_values(tk_child, "topk_ids", k, _INDEX_TYPES[topk.index_type], where)
     if encoded:
-        decoded = encodings.decode_topk(rb, k, where)[1]
+        decoded = encodings.decode_topk(rb, k, where, inner)[1]
         if decoded is None or decoded.shape != (total, k):
             raise FormatError(f"{where}: encoded log-probabilities decode to {None if decoded is None else decoded.shape}, expected {(total, k)}")
+        if inner is not None:
+            decoded[np.arange(k)[None, :] >= np.diff(inner)[:, None]] = LOGPROB_PAD
+    elif inner is not None:
+        lp_inner, lp_kept = ragged_parts(lp_child, "topk_logprobs", topk, _VALUE_TYPES[topk.values], where)
+        if not np.array_equal(lp_inner, inner):
+            t = int(np.flatnonzero(np.diff(lp_inner) != np.diff(inner))[0]) if len(lp_inner) == len(inner) else -1
+            raise FormatError(f"{where}: column topk_logprobs keeps another count than topk_ids (first at position {t})")
+        decoded = spread_kept(decode_logprobs(lp_kept, topk), inner, k, LOGPROB_PAD, np.float32)
     else:
         decoded = decode_logprobs(_fixed_values(lp_child, "topk_logprobs", k, _VALUE_TYPES[topk.values], where), topk)
 
@@ -162,9 +209,18 @@ def record_batch_to_tensors(
         "topk_logprobs": torch.from_numpy(logprobs.reshape(n_rows, seq, k)),
         "sample_id": torch.from_numpy(sample_id),
     }
+    if inner is not None:
+        counts = np.zeros(n_rows * seq, dtype=np.int64)
+        counts[dest] = np.diff(inner)
+        out[COUNTS_KEY] = torch.from_numpy(counts.reshape(n_rows, seq))
     if getattr(topk, "tail_mass", False):
         out[TAIL_COLUMN] = torch.from_numpy(_tail_values(rb, offsets, dest, n_rows * seq, logprob_fill, where).reshape(n_rows, seq))
     return out
+
+
+#: Ragged top-p datasets (format 2.3): per position, how many leading entries of ``topk_ids``
+#: / ``topk_logprobs`` are real (the rest are padding: id 0, log-prob -inf); 0 at padded positions.
+COUNTS_KEY = "topk_counts"
 
 
 #: Format 2.1's optional column: per position, log of the teacher probability outside the top-k.

@@ -66,7 +66,7 @@ def _input_offsets(rb: pa.RecordBatch) -> np.ndarray:
     return off - off[0]
 
 
-def _planes(rb: pa.RecordBatch, prefix: str, k: int, where: str) -> List[np.ndarray]:
+def _planes(rb: pa.RecordBatch, prefix: str, k: int, where: str, inner: Optional[np.ndarray] = None) -> List[np.ndarray]:
     lengths = np.diff(_input_offsets(rb))
     names = sorted((n for n in rb.schema.names if n.startswith(prefix)), key=lambda n: int(n[len(prefix):]))
     if not names or names != [f"{prefix}{i}" for i in range(len(names))]:
@@ -79,11 +79,31 @@ def _planes(rb: pa.RecordBatch, prefix: str, k: int, where: str) -> List[np.ndar
         if not np.array_equal(np.diff(col.offsets.to_numpy(zero_copy_only=False)), lengths):
             raise FormatError(f"{where}: column {name} list lengths differ from input_ids")
         child = col.flatten()
+        if inner is not None:
+            out.append(_ragged_plane(child, name, k, inner, where))
+            continue
         if not isinstance(child, pa.FixedSizeListArray) or child.type.list_size != k or child.type.value_type != pa.uint8():
             raise FormatError(f"{where}: column {name} must be list<fixed_size_list<uint8, {k}>>, got list<{child.type}>")
         out.append(child.flatten().to_numpy(zero_copy_only=False).reshape(len(child), k))
     if len({p.shape for p in out}) != 1:
         raise FormatError(f"{where}: byte planes {names} differ in length")
+    return out
+
+
+def _ragged_plane(child: pa.Array, name: str, k: int, inner: np.ndarray, where: str) -> np.ndarray:
+    """A ragged top-p plane (format 2.3, ``list<list<uint8>>``) spread to [T, k] with zero
+    deltas past each position's count: rank deltas depend only on earlier ranks, so the kept
+    ranks decode exactly (the caller then pads them with -inf)."""
+    if not isinstance(child, pa.ListArray) or child.type.value_type != pa.uint8():
+        raise FormatError(f"{where}: column {name} must be list<list<uint8>> (ragged top-p lists), got list<{child.type}>")
+    off = child.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    if not np.array_equal(off - off[0], inner):
+        raise FormatError(f"{where}: column {name} keeps another count per position than topk_ids")
+    counts = np.diff(inner)
+    out = np.zeros((len(counts), k), dtype=np.uint8)
+    rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    cols = np.arange(int(inner[-1]), dtype=np.int64) - np.repeat(inner[:-1], counts)
+    out[rows, cols] = child.flatten().to_numpy(zero_copy_only=False)
     return out
 
 
@@ -119,10 +139,12 @@ def grid_table(step: float) -> np.ndarray:
     return table
 
 
-def decode_topk(rb: pa.RecordBatch, k: int, where: str = "batch") -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+def decode_topk(rb: pa.RecordBatch, k: int, where: str = "batch", inner: Optional[np.ndarray] = None) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
     """(ids [T, k] int64 or None, log-probs [T, k] float32 or None) of an encoded record batch.
 
-    None for a part stored as the classic column (read it as before): ids, so far, always."""
+    None for a part stored as the classic column (read it as before): ids, so far, always.
+    ``inner``: the kept-entry offsets of a ragged top-p batch (format 2.3); entries past a
+    position's count are then unspecified (the caller pads them)."""
     values, _ = encodings_of(rb.schema, where)
     meta = _meta(rb.schema)
     logprobs = ids = None
@@ -131,7 +153,7 @@ def decode_topk(rb: pa.RecordBatch, k: int, where: str = "batch") -> Tuple[Optio
         step = float(_text(meta, META_GRID_STEP, "0"))
         if not 0 <= f16_ranks <= k or (f16_ranks < k and not step > 0):
             raise FormatError(f"{where}: rank-delta with f16_ranks={f16_ranks}, grid_step={step} (k={k})")
-        planes = _planes(rb, VALUE_PREFIX, k, where)
+        planes = _planes(rb, VALUE_PREFIX, k, where, inner)
         if len(planes) != 2:
             raise FormatError(f"{where}: rank-delta needs 2 byte planes, got {len(planes)}")
         logprobs = decode_rank_delta(join_planes(planes, np.uint16), f16_ranks, step)

@@ -20,6 +20,21 @@ Batch = Mapping[str, torch.Tensor]
 #: Teacher log-probs are clamped here before use.  A cached -inf (probability 0, e.g. a
 #: padding fill) would otherwise make differences inf-inf = NaN.
 _MIN_LOGPROB = -1.0e4
+#: Logit given to a pair that involves a ragged top-p padding entry: finite (so no inf - inf
+#: reaches a gradient) and far enough below any real pair logit that its probability is 0.
+_PAIR_OFF = -1.0e9
+
+
+def _valid_entries(name: str, batch: Batch, ids: torch.Tensor) -> Optional[torch.Tensor]:
+    """[B, S, K] bool of the real cached entries of a ragged top-p batch (format 2.3,
+    ``topk_counts``), None when every entry is real (fixed k)."""
+    counts = batch.get("topk_counts") if hasattr(batch, "get") else None
+    if counts is None:
+        return None
+    if tuple(counts.shape) != tuple(ids.shape[:2]):
+        raise ValueError(f"{name}: topk_counts shape {tuple(counts.shape)} does not match topk_ids {tuple(ids.shape)}")
+    counts = counts.to(device=ids.device, dtype=torch.int64)
+    return torch.arange(ids.shape[-1], device=ids.device) < counts[..., None]
 
 
 # --------------------------------------------------------------------------- validation
@@ -100,18 +115,35 @@ def pair_log_softmax(values: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(values[..., i] - values[..., j], dim=-1)
 
 
-def pair_kl(teacher_values: torch.Tensor, student_values: torch.Tensor, temperature: float) -> torch.Tensor:
-    """KL(teacher ‖ student) between pair-difference distributions, summed over pairs → [...]."""
-    lp = pair_log_softmax(teacher_values / temperature)
-    lq = pair_log_softmax(student_values / temperature)
-    return (lp.exp() * (lp - lq)).sum(-1)
+def pair_kl(teacher_values: torch.Tensor, student_values: torch.Tensor, temperature: float,
+            valid: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """KL(teacher ‖ student) between pair-difference distributions, summed over pairs → [...].
+
+    ``valid`` [..., k] bool (ragged top-p batches): only pairs of two real entries take part;
+    a position with fewer than two real entries contributes 0."""
+    if valid is None:
+        lp = pair_log_softmax(teacher_values / temperature)
+        lq = pair_log_softmax(student_values / temperature)
+        return (lp.exp() * (lp - lq)).sum(-1)
+    k = teacher_values.shape[-1]
+    i, j = torch.triu_indices(k, k, offset=1, device=teacher_values.device)
+    pair_ok = valid[..., i] & valid[..., j]
+    off = torch.full_like(teacher_values[..., i], _PAIR_OFF)
+
+    def masked_log_softmax(values: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(torch.where(pair_ok, values[..., i] - values[..., j], off), dim=-1)
+
+    lp = masked_log_softmax(teacher_values / temperature)
+    lq = masked_log_softmax(student_values / temperature)
+    terms = torch.where(pair_ok, lp.exp() * (lp - lq), torch.zeros_like(lp))
+    return terms.sum(-1)
 
 
 #: How ``bild_parts`` fills the teacher's value at a student top-k id the cache lacks.
 IMPUTE_MODES = ("floor", "tail_mean")
 
 
-def impute_value(lp: torch.Tensor, vocab: int, impute: str = "floor") -> torch.Tensor:
+def impute_value(lp: torch.Tensor, vocab: int, impute: str = "floor", valid: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Teacher log-prob to use for every *uncached* id at each position → [..., 1].
 
     ``lp`` holds all cached log-probs [..., K] (already clamped/masked).
@@ -122,18 +154,30 @@ def impute_value(lp: torch.Tensor, vocab: int, impute: str = "floor") -> torch.T
       is ≤ the floor; it is capped at the floor anyway, because quantised values can
       push Σp a little off.  A tail of 0 (quantisation, or K = V) gives the clamp value.
     Either way every uncached id at a position gets the *same* value: the cache holds
-    no ordering among them.
+    no ordering among them.  ``valid`` (ragged top-p batches): only real entries count as
+    cached, the floor is their lowest and the uncached ids are V − count.
     """
     if impute not in IMPUTE_MODES:
         raise ValueError(f"bild_loss: impute must be one of {IMPUTE_MODES}, got {impute!r}")
-    floor = lp.min(-1, keepdim=True).values
+    if valid is None:
+        floor = lp.min(-1, keepdim=True).values
+    else:
+        # A position with no real entry (padding) gets the clamp value, never +inf.
+        floor = torch.where(valid, lp, torch.full_like(lp, float("inf"))).min(-1, keepdim=True).values
+        floor = torch.where(valid.any(-1, keepdim=True), floor, torch.full_like(floor, _MIN_LOGPROB))
     if impute == "floor":
         return floor
-    n_uncached = vocab - lp.shape[-1]
-    if n_uncached <= 0:  # K = V: nothing is ever imputed, any value works
+    n_cached = lp.shape[-1] if valid is None else valid.sum(-1, keepdim=True)
+    n_uncached = vocab - n_cached
+    if valid is None and n_uncached <= 0:  # K = V: nothing is ever imputed, any value works
         return floor
+    # Padding entries were clamped to _MIN_LOGPROB, whose exp is 0 in float32: Σp is of real ones.
     tail = (-torch.expm1(lp.logsumexp(-1, keepdim=True))).clamp_min(0.0)  # 1 − Σp, no cancellation
-    mean_lp = torch.log(tail) - math.log(n_uncached)  # log(0) = -inf, clamped below
+    if valid is None:
+        mean_lp = torch.log(tail) - math.log(n_uncached)  # log(0) = -inf, clamped below
+    else:
+        # log n in float64, rounded once: the same float32 the fixed-k branch subtracts.
+        mean_lp = torch.log(tail) - torch.log(n_uncached.to(torch.float64).clamp_min(1.0)).to(lp.dtype)
     return torch.minimum(mean_lp, floor).clamp_min(_MIN_LOGPROB)
 
 
@@ -154,6 +198,10 @@ def bild_parts(
     imputed per ``impute`` (see ``impute_value``): ``"floor"``, the lowest cached
     log-prob at that position (an upper bound for every uncached teacher value), or
     ``"tail_mean"``, the log of the mean uncached probability from the tail mass.
+    Ragged top-p batches (``topk_counts``): only each position's kept entries are cached;
+    teacher-led pairs use the first min(k, count) of them (a position keeping one entry has
+    no pair and adds 0), and padding never matches a student id.  With every count equal to
+    the cached k this is exactly the fixed-k loss.
     """
     name = "bild_loss"
     b, s, v = _check_student(name, student_logits)
@@ -167,15 +215,18 @@ def bild_parts(
 
     student = student_logits.float()
     lp = torch.where(keep[..., None], lp, torch.zeros_like(lp)).clamp_min(_MIN_LOGPROB)
+    valid = _valid_entries(name, batch, ids)
 
     t_ids = ids[..., :k]
-    teacher_led = pair_kl(lp[..., :k], student.gather(-1, t_ids), temperature)
+    teacher_led = pair_kl(lp[..., :k], student.gather(-1, t_ids), temperature, None if valid is None else valid[..., :k])
 
     s_vals, s_ids = student.topk(k, dim=-1)
     match = s_ids[..., :, None] == ids[..., None, :]  # [B,S,k,K_cached]
+    if valid is not None:
+        match = match & valid[..., None, :]  # padding (id 0) is not a cached id
     found = match.any(-1)
     hit = lp.gather(-1, match.to(torch.uint8).argmax(-1))
-    fill = impute_value(lp, v, impute).expand_as(hit)
+    fill = impute_value(lp, v, impute, valid).expand_as(hit)
     t_at_s = torch.where(found, hit, fill)
     student_led = pair_kl(t_at_s, s_vals, temperature)
 
@@ -261,6 +312,9 @@ def topk_kl_loss(
     bucket is that value, in log space, so it stays meaningful at k = 128 where 1 - Σp
     rounds to 0 in float32.  Otherwise the tail is ``1 - Σp``, and if quantisation makes
     the cached Σp exceed 1 the teacher buckets are rescaled to sum to 1 (tail 0).
+    Ragged top-p batches (``topk_counts``): the support is each position's kept entries (the
+    stored exact tail is then the mass outside them); equal to the fixed-k loss when every
+    count is the cached k.
     """
     name = "topk_kl_loss"
     b, s, v = _check_student(name, student_logits)
@@ -269,11 +323,19 @@ def topk_kl_loss(
     keep = _mask(name, mask, batch, (b, s), device)
     lp = torch.where(keep[..., None], lp, torch.zeros_like(lp)).clamp_min(_MIN_LOGPROB)
     lq = F.log_softmax(student_logits.float(), dim=-1).gather(-1, ids)
+    valid = _valid_entries(name, batch, ids)
+    if valid is not None:
+        # Padding is outside the support: the student's value at id 0 must not enter it. The
+        # fill is finite so no gradient meets inf - inf; its exp is 0 in float32.
+        lq = torch.where(valid, lq, torch.full_like(lq, _MIN_LOGPROB))
+
+    def support_sum(terms: torch.Tensor) -> torch.Tensor:
+        return (terms if valid is None else torch.where(valid, terms, torch.zeros_like(terms))).sum(-1)
 
     if not tail_bucket:
         lp_n = lp - lp.logsumexp(-1, keepdim=True)
         lq_n = lq - lq.logsumexp(-1, keepdim=True)
-        kl = (lp_n.exp() * (lp_n - lq_n)).sum(-1)
+        kl = support_sum(lp_n.exp() * (lp_n - lq_n))
         return _masked_mean(kl, keep)
 
     tiny = torch.finfo(torch.float32).tiny
@@ -286,7 +348,7 @@ def topk_kl_loss(
         # float rounding); every term stays finite however small the tail is.
         lz = torch.logsumexp(torch.cat([lp, lt[..., None]], -1), -1, keepdim=True)
         lp_n, lt_n = lp - lz, lt - lz[..., 0]
-        kl_support = (lp_n.exp() * (lp_n - lq)).sum(-1)
+        kl_support = support_sum(lp_n.exp() * (lp_n - lq))
         kl_tail = lt_n.exp() * (lt_n - lq_tail)
         return _masked_mean(kl_support + kl_tail, keep)
 
@@ -295,7 +357,7 @@ def topk_kl_loss(
     p = p / mass.clamp_min(1.0)
     p_tail = (1.0 - p.sum(-1)).clamp_min(0.0)
     lp_support = torch.log(p.clamp_min(tiny))
-    kl_support = (p * (lp_support - lq)).sum(-1)
+    kl_support = support_sum(p * (lp_support - lq))
     kl_tail = torch.xlogy(p_tail, p_tail) - p_tail * lq_tail
     return _masked_mean(kl_support + kl_tail, keep)
 

@@ -144,6 +144,14 @@ class TopkInfo:
     q8_scale: Optional[float] = None
     #: Format 2.1: shards carry ``topk_tail_logprob`` (log of the probability outside the top-k).
     tail_mass: bool = False
+    #: Format 2.3: ragged top-p lists; per position the smallest prefix of the top-k with mass
+    #: >= top_p, at least min_k entries.  None for fixed-k datasets.
+    top_p: Optional[float] = None
+    min_k: Optional[int] = None
+
+    @property
+    def ragged(self) -> bool:
+        return self.top_p is not None
 
 
 @dataclass(frozen=True)
@@ -233,13 +241,17 @@ def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
         if obj[key] != total:
             raise FormatError(f"{where}: {key} {obj[key]} but the shards hold {total}")
     t = obj["topk"]
+    if "minK" in t and t["minK"] > t["k"]:
+        raise FormatError(f"{where}: topk.minK {t['minK']} is more than topk.k {t['k']}")
     vocab = obj["teacher"].get("vocabSize")
     return Manifest(
         format_version=obj["formatVersion"],
         dataset_id=obj["datasetId"],
         topk=TopkInfo(k=t["k"], values=t["values"], index_type=t["indexType"],
                       q8_scale=float(t["q8Scale"]) if "q8Scale" in t else None,
-                      tail_mass=t.get("tailMass") is True),
+                      tail_mass=t.get("tailMass") is True,
+                      top_p=float(t["topP"]) if "topP" in t else None,
+                      min_k=int(t.get("minK", 1)) if "topP" in t else None),
         codec=obj["codec"],
         batch_size=obj["batchSize"],
         batch_count=obj["batchCount"],
@@ -275,6 +287,8 @@ META_K = "logit_cache.k"
 META_VALUES = "logit_cache.values"
 META_F16_RANKS = "logit_cache.f16_ranks"
 META_GRID_STEP = "logit_cache.grid_step"
+META_TOP_P = "logit_cache.top_p"
+META_MIN_K = "logit_cache.min_k"
 
 
 def check_schema_metadata(metadata: Optional[Mapping[bytes, bytes]], manifest: Manifest, where: str) -> None:
@@ -302,3 +316,10 @@ def check_schema_metadata(metadata: Optional[Mapping[bytes, bytes]], manifest: M
             have = meta.get(key)
             if (want is None) != (have is None) or (want is not None and float(have) != float(want)):
                 raise FormatError(f"{where}: schema says {key}={have!r}, manifest topk.{field}={want!r}")
+    # Ragged top-p lists (2.3): both places must say the same, or neither.
+    topk = manifest.raw.get("topk", {})
+    for key, field in ((META_TOP_P, "topP"), (META_MIN_K, "minK")):
+        want = topk.get(field)
+        have = meta.get(key)
+        if (want is None) != (have is None) or (want is not None and float(have) != float(want)):
+            raise FormatError(f"{where}: schema says {key}={have!r}, manifest topk.{field}={want!r}")

@@ -20,6 +20,7 @@ import numpy as np
 #: The repository checkout this client lives in (the writer is imported from its dist/).
 REPO_ROOT = Path(os.environ.get("LOGIT_CACHE_REPO", Path(__file__).resolve().parents[3]))
 WRITER_MODULE = REPO_ROOT / "dist" / "shard" / "index.js"
+TOP_P_MODULE = REPO_ROOT / "dist" / "topk" / "top-p.js"
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -57,15 +58,23 @@ const w = new DatasetWriter({
   root: job.root, datasetId: job.datasetId, layout: job.layout, codec: job.codec,
   batchSize: job.batchSize, batchesPerShard: job.batchesPerShard, runConfig: {},
 });
+// Ragged top-p layouts: the batches are trimmed by precompute's own trimmer first.
+const topP = job.layout.topP === undefined ? null : await import(pathToFileURL(job.topPModule).href);
 for (const b of job.batches) {
-  w.append({
+  const batch = {
     sampleIds: Array.from(new Float64Array(bytes(b.sampleIds))),
     offsets: new Int32Array(bytes(b.offsets)),
     inputIds: new Int32Array(bytes(b.inputIds)),
     topkIds: new Uint32Array(bytes(b.topkIds)),
     topkLogprobs: new Float32Array(bytes(b.topkLogprobs)),
     ...(b.tailLogprobs ? { tailLogprobs: new Float32Array(bytes(b.tailLogprobs)) } : {}),
-  }, b.sums);
+  };
+  if (topP) {
+    const tokens = batch.inputIds.length;
+    batch.topkCounts = new Int32Array(tokens);
+    topP.trimTopP(batch.topkIds, batch.topkLogprobs, batch.topkCounts, undefined, 0, tokens, job.layout.k, job.layout);
+  }
+  w.append(batch, b.sums);
 }
 w.finish({ teacher: job.teacher, source: job.source });
 """
@@ -100,6 +109,8 @@ def write_dataset(
     f16_ranks: Optional[int] = None,
     grid_step: Optional[float] = None,
     vocab_size: int = 512,
+    top_p: Optional[float] = None,
+    min_k: int = 1,
     teacher: Optional[Dict[str, Any]] = None,
     source: Optional[Dict[str, Any]] = None,
     shard_format: str = "arrow",
@@ -109,8 +120,9 @@ def write_dataset(
 
     The writer picks the id width from ``vocab_size`` (uint32 above 65,536) and encodes
     the values itself (``f32``, ``f16``, ``bf16``, ``q8``, ``rank-delta`` with ``f16_ranks`` and
-    ``grid_step``), exactly as precompute does.  ``shard_format="parquet"`` writes Parquet shards
-    (format 2.2), as ``precompute-logits --shard-format parquet`` does.
+    ``grid_step``), exactly as precompute does.  ``top_p`` (with ``min_k``) writes ragged
+    top-p lists (format 2.3), trimmed by precompute's own trimmer.  ``shard_format="parquet"``
+    writes Parquet shards (format 2.2), as ``precompute-logits --shard-format parquet`` does.
     """
     why = writer_unavailable()
     if why:
@@ -143,8 +155,11 @@ def write_dataset(
         layout["f16Ranks"] = k if f16_ranks is None else f16_ranks
         if grid_step is not None:
             layout["gridStep"] = grid_step
+    if top_p is not None:
+        layout["topP"] = top_p
+        layout["minK"] = min_k
     job = {
-        "module": str(WRITER_MODULE), "root": str(root), "datasetId": dataset_id, "layout": layout, "codec": codec,
+        "module": str(WRITER_MODULE), "topPModule": str(TOP_P_MODULE), "root": str(root), "datasetId": dataset_id, "layout": layout, "codec": codec,
         "batchSize": batch_size, "batchesPerShard": batches_per_shard, "batches": batches,
         "teacher": teacher or {"file": "synthetic.onnx", "sha256": "0" * 64, "vocabSize": vocab_size},
         "source": source or {"file": "synthetic.jsonl", "sha256": "0" * 64, "samples": len(samples), "tokens": tokens},

@@ -79,7 +79,9 @@ export class StatsAccumulator {
           const p = t - from;
           this.countAt[p]++;
           if (b.topkIds[o] === next) this.agreeAt[p]++;
-          for (let j = 0; j < k; j++) {
+          // Ragged top-p batches: only the kept entries; the padding's id 0 is no prediction.
+          const kept = b.topkCounts ? b.topkCounts[t] : k;
+          for (let j = 0; j < kept; j++) {
             if (b.topkIds[o + j] === next) {
               this.inTopk++;
               break;

@@ -6,8 +6,7 @@ import { RecordBatchReader, type Schema } from 'apache-arrow';
 import { type ColumnMetaData, parquetMetadata } from 'hyparquet';
 import { EOS } from '../ipc-framing.js';
 import type { ShardIndex } from '../index-file.js';
-import { type LeafColumn, leafColumns } from './parquet-schema.js';
-import { ARROW_SCHEMA_KEY, PARQUET_MAGIC } from './parquet-shard-writer.js';
+import { ARROW_SCHEMA_KEY, type LeafColumn, leafColumns, PARQUET_MAGIC } from './parquet-schema.js';
 
 export interface RowGroupMeta { offset: number; length: number; rows: number; columns: ColumnMetaData[] }
 

@@ -6,6 +6,10 @@
 import { type DataType, type Field, type Schema, Type } from 'apache-arrow';
 import { i32, type ThriftStruct, bin, struct } from './thrift-writer.js';
 
+export const PARQUET_MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // "PAR1"
+/** Footer key holding the Arrow IPC schema message, base64 (what Arrow C++ and pyarrow read). */
+export const ARROW_SCHEMA_KEY = 'ARROW:schema';
+
 export type PhysicalType = 'INT32' | 'INT64' | 'FLOAT' | 'DOUBLE' | 'FIXED_LEN_BYTE_ARRAY';
 export const PHYSICAL_ID: Record<PhysicalType, number> = { INT32: 1, INT64: 2, FLOAT: 4, DOUBLE: 5, FIXED_LEN_BYTE_ARRAY: 7 };
 

@@ -11,14 +11,11 @@ import type { ShardResult, ShardWriterOptions } from '../shard-sink.js';
 import { ShardWriterBase } from '../shard-writer-base.js';
 import type { CodecName, TopkBatch, TopkLayout } from '../types.js';
 import { VERSION } from '../../version.js';
-import { type ChunkSettings, columnChunkStruct, encodeColumnChunk } from './column-chunk.js';
+import { type ChunkSettings, columnChunkStruct, encodeColumnChunk } from './column-chunk-encode.js';
 import type { ValueEncodingName } from './leaf-values.js';
-import { type LeafColumn, leafColumns, schemaElements } from './parquet-schema.js';
+import { ARROW_SCHEMA_KEY, type LeafColumn, leafColumns, PARQUET_MAGIC, schemaElements } from './parquet-schema.js';
 import { bin, encodeStruct, i32, i64, type ThriftStruct } from './thrift-writer.js';
 
-export const PARQUET_MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // "PAR1"
-/** Footer key holding the Arrow IPC schema message, base64 (what Arrow C++ and pyarrow read). */
-export const ARROW_SCHEMA_KEY = 'ARROW:schema';
 
 /**
  * Value encodings, chosen by bench/parquet-writers.ts on stories260k (k = 8, f16): dictionaries

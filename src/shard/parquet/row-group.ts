@@ -3,7 +3,7 @@
 // re-encoded (uncompressed) by the same encoder the writer hashed, end-of-stream.
 import { makeData, RecordBatch, Struct } from 'apache-arrow';
 import { EOS, serializeBatch } from '../ipc-framing.js';
-import { decodeColumnChunk } from './column-chunk.js';
+import { decodeColumnChunk } from './column-chunk-decode.js';
 import type { ParquetFooter, RowGroupMeta } from './footer.js';
 
 /** `bytes` are exactly the row group's range, already hashed against the index. */

@@ -29,8 +29,12 @@ export async function renderSample(root: HTMLElement, datasetId: string, sampleI
 function prediction(v: SampleView, j: number): { ids: number[]; probs: number[]; rank: number; p: number | null; mass: number } | null {
   if (j < 1 || j > v.inputIds.length) return null;
   const o = (j - 1) * v.k;
-  const ids = v.topkIds.slice(o, o + v.k);
-  const probs = v.topkLogprobs.slice(o, o + v.k).map((lp) => (lp === null ? 0 : Math.exp(lp)));
+  const lps = v.topkLogprobs.slice(o, o + v.k);
+  // Ragged top-p datasets pad a position past its kept entries (id 0, null): those are no predictions.
+  const nullAt = lps.indexOf(null);
+  const n = nullAt < 0 ? v.k : nullAt;
+  const ids = v.topkIds.slice(o, o + n);
+  const probs = lps.slice(0, n).map((lp) => Math.exp(lp!));
   const rank = j < v.inputIds.length ? ids.indexOf(v.inputIds[j]) : -2;
   return { ids, probs, rank, p: rank >= 0 ? probs[rank] : null, mass: probs.reduce((a, b) => a + b, 0) };
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckedDataset } from '../../../src/shard/checked-dataset.js';
 import { verifyDataset } from '../../../src/shard/verify.js';
+import { footerIndexProblems, parseTail } from '../../../src/shard/parquet/footer.js';
 import type { TopkLayout } from '../../../src/shard/types.js';
 import { pairBatches, writeDataset } from './pair.js';
 
@@ -68,6 +69,23 @@ describe('checked reading of Parquet shards', () => {
     const r = await refusal(dir, 4);
     expect(r.code).toBe('LC_ERR_SHARD_CORRUPT');
     expect(r.message).toContain('shard shards/shard-000002.parquet: index shards/shard-000002.idx.arrow sha256');
+  });
+
+  it('compares the footer with the index row group by row group: count, byte range, rows', async () => {
+    const { dir, manifest } = fresh('footer');
+    const s = manifest.shards[0];
+    const file = readFileSync(join(dir, s.file));
+    const footer = parseTail(file.subarray(file.length - s.schemaLength));
+    const ds = await CheckedDataset.open(dir);
+    const index = (await ds.shard(0)).index;
+    await ds.close();
+    expect(footerIndexProblems(footer, index)).toEqual([]);
+    expect(footer.rowGroups.map((g) => g.offset)).toEqual(Array.from(index.offset));
+    const moved = { ...index, offset: Float64Array.from(index.offset, (o, i) => (i === 1 ? o + 1 : o)) };
+    expect(footerIndexProblems(footer, moved)).toEqual([expect.stringMatching(/^footer row group 1 at \d+\+\d+ \(4 rows\) differs from index row 1 at \d+\+\d+ \(4 samples\)$/)]);
+    const shorter = { ...index, rows: 1 };
+    expect(footerIndexProblems(footer, shorter)[0]).toBe('footer lists 2 row groups, index 1');
+    expect(() => parseTail(file.subarray(file.length - s.schemaLength + 1))).toThrow(/footer length \d+ does not fill the \d+-byte tail/);
   });
 
   it('verify passes an intact Parquet dataset: whole files, tails, row groups, re-encoded streams', async () => {

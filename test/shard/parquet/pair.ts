@@ -5,6 +5,7 @@ import { CheckedDataset } from '../../../src/shard/checked-dataset.js';
 import { DatasetWriter } from '../../../src/shard/dataset-writer.js';
 import type { Manifest } from '../../../src/shard/manifest.js';
 import type { CodecName, TopkBatch, TopkLayout } from '../../../src/shard/types.js';
+import { trimTopP } from '../../../src/topk/top-p.js';
 import { makeBatch } from '../make-batch.js';
 
 export interface PairOptions { root: string; id: string; layout: TopkLayout; codec: CodecName; batches?: number; batchSize?: number; batchesPerShard?: number }
@@ -19,6 +20,11 @@ export function pairBatches(layout: TopkLayout, count: number, batchSize: number
     const lengths = Array.from({ length: batchSize }, (_, i) => ragged(b * batchSize + i));
     const batch = makeBatch({ lengths, k: layout.k, vocabSize: layout.vocabSize, firstSample: b * batchSize, seed: 2000 + b });
     if (layout.tailMass) batch.tailLogprobs = Float32Array.from({ length: batch.inputIds.length }, (_, t) => -1 - ((t * 7919) % 1000) / 97);
+    if (layout.topP !== undefined) {
+      // Ragged top-p lists (format 2.3): each position keeps its smallest prefix reaching topP.
+      batch.topkCounts = new Int32Array(batch.inputIds.length);
+      trimTopP(batch.topkIds, batch.topkLogprobs, batch.topkCounts, batch.tailLogprobs, 0, batch.inputIds.length, layout.k, { topP: layout.topP, minK: layout.minK ?? 1 });
+    }
     out.push(batch);
   }
   return out;
@@ -58,7 +64,7 @@ export async function readAll(dir: string): Promise<TopkBatch[]> {
 export function sameBatches(a: TopkBatch[], b: TopkBatch[]): string | null {
   if (a.length !== b.length) return `${a.length} batches against ${b.length}`;
   for (let i = 0; i < a.length; i++) {
-    for (const key of ['sampleIds', 'offsets', 'inputIds', 'topkIds', 'topkLogprobs', 'tailLogprobs'] as const) {
+    for (const key of ['sampleIds', 'offsets', 'inputIds', 'topkIds', 'topkLogprobs', 'tailLogprobs', 'topkCounts'] as const) {
       const x = a[i][key] as ArrayLike<number> | undefined, y = b[i][key] as ArrayLike<number> | undefined;
       if ((x === undefined) !== (y === undefined)) return `batch ${i} ${key}: present in one only`;
       if (!x || !y) continue;

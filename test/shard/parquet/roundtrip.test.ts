@@ -17,6 +17,8 @@ const cases: [string, TopkLayout, CodecName][] = [
   ['rank-delta zstd tail mass', { k: 8, vocabSize: 512, values: 'rank-delta', f16Ranks: 3, gridStep: 0.25, tailMass: true }, 'zstd'],
   ['f32 uint32 ids lz4', { k: 3, vocabSize: 152064, values: 'f32' }, 'lz4'],
   ['bf16 zstd', { k: 5, vocabSize: 70000, values: 'bf16' }, 'zstd'],
+  ['ragged top-p f16 zstd', { k: 8, vocabSize: 512, values: 'f16', topP: 0.6, minK: 2 }, 'zstd'],
+  ['ragged top-p rank-delta lz4', { k: 8, vocabSize: 512, values: 'rank-delta', f16Ranks: 8, topP: 0.5, minK: 1 }, 'lz4'],
 ];
 
 describe('Parquet shards round trip', () => {
@@ -24,13 +26,14 @@ describe('Parquet shards round trip', () => {
     it(`${name}: the checked reader gives the Arrow path's batches`, async () => {
       const { arrow, parquet } = writePair({ root, id: name.replace(/ /g, '-'), layout, codec });
       expect(parquet.manifest.shardFormat).toBe('parquet');
-      expect(parquet.manifest.formatVersion).toBe('2.2');
+      expect(parquet.manifest.formatVersion).toBe(layout.topP === undefined ? '2.2' : '2.3');
       expect(parquet.manifest.shards.map((s) => s.file)).toEqual(arrow.manifest.shards.map((s) => s.file.replace(/\.arrow$/, '.parquet')));
       const a = await readAll(arrow.dir);
       const p = await readAll(parquet.dir);
       expect(a.length).toBe(5);
       expect(a.some((b) => Array.from(b.offsets).some((o, i) => i > 0 && o === b.offsets[i - 1]))).toBe(true); // an empty sample is in there
       expect(sameBatches(a, p)).toBeNull();
+      if (layout.topP !== undefined) expect(a.some((b) => b.topkCounts!.some((c) => c < layout.k))).toBe(true); // really ragged
     });
   }
 });
