@@ -65,6 +65,22 @@ def test_uint32_ids_and_pad_to_in_parquet(tmp_path):
     assert_same_batches(got, LogitCacheDataset(arrow.path, pad_to=9).batch(0))
 
 
+def test_ragged_top_p_in_parquet(tmp_path):
+    """Ragged top-p lists (format 2.3, list<list<T>>) in Parquet shards: the same padded tensors
+    and per-position counts as the Arrow shards of the same samples."""
+    ids, logits = make_teacher(n=8, vocab=80, seed=12)
+    arrow, parquet = _pair(tmp_path, samples_from_logits(ids, logits, 6), k=6, values="f16", batch_size=3,
+                           vocab_size=80, top_p=0.6, min_k=2)
+    assert parquet.manifest.topk.ragged and parquet.manifest.shard_format == "parquet"
+    counts = []
+    for b in range(len(arrow)):
+        got = parquet.batch(b)
+        assert_same_batches(got, arrow.batch(b))
+        counts.append(got["topk_counts"][got["attention_mask"].bool()])
+    counts = torch.cat(counts)
+    assert int(counts.min()) >= 2 and int(counts.max()) <= 6 and len(set(counts.tolist())) > 1  # really ragged
+
+
 def test_tail_mass_column_in_parquet(tmp_path):
     """A tail-mass dataset (format 2.1's column) with Parquet shards: the column survives as float32
     per position and decodes to the same tensor as from Arrow shards."""
