@@ -30,7 +30,7 @@ def test_root_readme_parquet_snippet_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Parquet shards", 1)[1].split("\n## ", 1)[0]
+    section = text.split("### Parquet shards in Python", 1)[1].split("\n## ", 1)[0]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     ids, logits = make_teacher(n=7, vocab=64, seed=3)
     write_dataset(tmp_path / "out", "stories-pq", samples_from_logits(ids, logits, 8), k=8, values="f16", batch_size=3,
