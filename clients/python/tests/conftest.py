@@ -192,6 +192,8 @@ class _StaticHandler(BaseHTTPRequestHandler):
         """200 with the whole file in chunks, counting what the client took before hanging up."""
         srv = self.server
         self.send_response(200)
+        for k, v in srv.headers_for.get(self.path, ()):
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         srv.whole_sent = 0
@@ -235,6 +237,7 @@ class StaticServer(ThreadingHTTPServer):
         self.whole_sent = 0  # bytes of the last whole-file answer the client accepted
         self.whole_done = threading.Event()
         self.requests: List[tuple] = []
+        self.headers_for: dict = {}  # path -> extra (name, value) headers of its whole-file answers
 
     @property
     def url(self) -> str:

@@ -19,7 +19,9 @@ from logit_cache.reader_http import STREAM_SHA_HEADER
 from logit_cache.testing import samples_from_logits, write_dataset
 from logit_cache.torch_data import CacheBatches
 
-from conftest import assert_same_batches, edit_manifest, flip_byte, make_teacher, need_writer, rewrite_index
+from conftest import (
+    assert_same_batches, edit_manifest, flip_byte, make_teacher, need_writer, rewrite_index, small_dataset,
+)
 
 
 def _code(fn):
@@ -309,6 +311,46 @@ def test_served_parquet_stream_refused_when_altered(parquet_dataset, serve_root)
         bad = bytearray(body)
         bad[offset] ^= 0x01
         assert _code(lambda: split_verified_stream(bytes(bad), shard, sha, "t")).code == SHARD_CORRUPT, offset
+
+
+def _stream(rb: pa.RecordBatch, metadata) -> bytes:
+    """A one-batch Arrow IPC stream of ``rb`` with schema metadata ``metadata``, by pyarrow's encoder."""
+    sink = pa.BufferOutputStream()
+    schema = rb.schema.with_metadata(metadata)
+    with pa.ipc.new_stream(sink, schema) as w:
+        w.write_batch(pa.record_batch(rb.columns, schema=schema))
+    return sink.getvalue().to_pybytes()
+
+
+@pytest.mark.parametrize("shard_format", ["arrow", "parquet"])
+def test_served_schema_message_checks_by_format(tmp_path, teacher, static_server, shard_format):
+    """A stand-in server answers GET /logits with streams from another Arrow encoder, each with a
+    matching stream hash.  For a Parquet dataset the schema message is the server's own, so a
+    well-formed one is accepted and one whose metadata disagrees with the manifest is refused;
+    for an Arrow dataset it must be the shard's own schema message bytes (the manifest's hash)."""
+    d = small_dataset(tmp_path, teacher, shard_format)
+    local = LogitCacheDataset(d)
+    rb = local.record_batch(0)
+    meta = dict(rb.schema.metadata)
+    bad = {**meta, b"logit_cache.k": b"9"}
+    site = tmp_path / "site"
+    (site / "datasets").mkdir(parents=True)
+    (site / "datasets" / "ds").write_bytes((d / "manifest.json").read_bytes())
+    (site / "logits" / "ds").mkdir(parents=True)
+    srv = static_server(site)
+    for b, body in ((0, _stream(rb, meta)), (1, _stream(local.record_batch(1), bad))):
+        (site / "logits" / "ds" / str(b)).write_bytes(body)
+        srv.headers_for[f"/logits/ds/{b}"] = [("Content-Type", "application/vnd.apache.arrow.stream"),
+                                               (STREAM_SHA_HEADER, hashlib.sha256(body).hexdigest())]
+    client = HttpLogitCache(srv.url, "ds", retries=0)
+    if shard_format == "parquet":
+        assert client.record_batch(0).equals(rb)
+        err = _code(lambda: client.batch(1))
+        assert err.code == MANIFEST_INVALID and "k=9" in str(err)
+    else:
+        for b in (0, 1):
+            err = _code(lambda: client.batch(b))
+            assert err.code == SHARD_CORRUPT and "schema message" in str(err)
 
 
 def test_torch_loader_and_losses_over_parquet(tmp_path):
