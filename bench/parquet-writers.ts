@@ -5,7 +5,8 @@
 // writer's own input conversion included; best of BENCH_ROUNDS), which readers open the file
 // with which types (pyarrow, polars, DuckDB, via bench/parquet/check_readers.py), row groups,
 // and the package's version and release date. pyarrow's own writer is a reference row. Then
-// the cost of serving a batch from each shard format (bench/parquet/read-cost.ts).
+// the cost of serving a batch from each shard format (bench/parquet/read-cost.ts), and bytes per
+// token by shard format for each preset and for ragged top-p (bench/parquet/sizes.ts).
 //   LOGIT_CACHE_SHARED=/work/shared npx tsx bench/parquet-writers.ts
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { toRecordBatch } from '../src/shard/record-batch.js';
 import { shardSchema } from '../src/shard/schema.js';
 import type { TopkBatch, TopkLayout } from '../src/shard/types.js';
 import { readCost } from './parquet/read-cost.js';
+import { sizesByFormat } from './parquet/sizes.js';
 import { CANDIDATES } from './parquet/writers.js';
 import { loadTeachers, MAX_K, truncateK } from './storage/teachers.js';
 
@@ -112,10 +114,11 @@ async function main(): Promise<void> {
     };
   });
   const reads = await readCost(out, layout, ['zstd', 'lz4'], batches, rounds);
+  const sizes = sizesByFormat(out, K, t.vocab, batches);
   const report = {
     bench: 'parquet-writers', date: new Date().toISOString(), teacher: 'stories260k', k: K, values: 'f16', zstdLevel: ZSTD_LEVEL, tokens, batches: batches.length,
     inputMB: inputBytes / 1e6, rounds, loadavg: loadavg()[0], note: 'shared 2-core machine under load from parallel sessions: MB/s are indicative, sizes exact',
-    results, readStream: reads,
+    results, readStream: reads, sizesByFormat: sizes,
   };
   mkdirSync(join(repo, 'bench/results'), { recursive: true });
   writeFileSync(join(repo, 'bench/results/parquet-writers.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -131,6 +134,10 @@ async function main(): Promise<void> {
   console.log('| codec | Arrow shards | Parquet shards | ratio |');
   console.log('| --- | ---: | ---: | ---: |');
   for (const r of reads) console.log(`| ${r.codec} | ${r.arrowMsPerBatch.toFixed(2)} | ${r.parquetMsPerBatch.toFixed(2)} | ${r.ratio.toFixed(1)}x |`);
+  console.log('\nBytes per token on disk (shards + index files) by shard format, same batches');
+  console.log('| setting | Arrow shards | Parquet shards | ratio |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const r of sizes) console.log(`| ${r.setting} | ${r.arrowBytesPerToken.toFixed(2)} | ${r.parquetBytesPerToken.toFixed(2)} | ${r.ratio.toFixed(3)} |`);
   rmSync(out, { recursive: true, force: true });
 }
 

@@ -9,9 +9,10 @@ import type { CodecName, TopkBatch, TopkLayout } from '../../src/shard/types.js'
 
 export interface ReadCost { codec: CodecName; arrowMsPerBatch: number; parquetMsPerBatch: number; ratio: number }
 
-function write(root: string, id: string, layout: TopkLayout, codec: CodecName, batches: TopkBatch[]): string {
+/** A dataset of `batches` by the real DatasetWriter (one shard); returns its folder. */
+export function write(root: string, id: string, layout: TopkLayout, codec: CodecName, batches: TopkBatch[], zstdLevel?: number): string {
   const batchSize = batches[0].offsets.length - 1;
-  const w = new DatasetWriter({ root, datasetId: id, layout, codec, batchSize, batchesPerShard: 64, runConfig: {} });
+  const w = new DatasetWriter({ root, datasetId: id, layout, codec, zstdLevel, batchSize, batchesPerShard: 64, runConfig: {} });
   for (const b of batches) w.append(b);
   w.finish({
     teacher: { file: 't.onnx', sha256: 'a'.repeat(64), vocabSize: layout.vocabSize },
