@@ -16,7 +16,7 @@ from .source import dataset_files
 
 
 class LogitCacheDataset:
-    """Batches of a format-2.0 dataset folder ``<root>/<datasetId>/`` or of its URL.
+    """Batches of a format-2.x dataset folder (Arrow or Parquet shards) ``<root>/<datasetId>/`` or of its URL.
 
     ``batch(b)`` hashes the batch's message bytes (straight from the memory map for a
     local folder) and refuses them on mismatch, so a bit-flip on shared storage can never

@@ -1,4 +1,4 @@
-"""manifest.json (format 2.0): version policy, JSON Schema validation, parsed entries.
+"""manifest.json (format 2.x): version policy, JSON Schema validation, parsed entries.
 
 The repository's ``schemas/manifest.schema.json`` is the machine-checkable contract shared
 with the TypeScript side; this module validates every manifest against it (``jsonschema``)
@@ -23,6 +23,13 @@ MANIFEST_FILE = "manifest.json"
 SCHEMA_FILE = "manifest.schema.json"
 #: Overrides where the JSON Schema is looked up (a path to manifest.schema.json).
 SCHEMA_ENV = "LOGIT_CACHE_MANIFEST_SCHEMA"
+#: Shard file formats this client reads (manifest ``shardFormat``; absent means ``arrow``), with
+#: the file suffix each uses.  Format 2.2 added ``parquet`` (docs/FORMAT.md).
+SHARD_FORMATS = {"arrow": ".arrow", "parquet": ".parquet"}
+#: Bytes a shard file holds besides its schema part and batches: Arrow's 8-byte magic and padding
+#: before the schema message; Parquet's 4-byte leading "PAR1" (its tail, counted in schemaLength,
+#: already includes the closing length and magic).
+SHARD_LEAD = {"arrow": 8, "parquet": 4}
 
 
 def check_format_version(version: Any, where: str = "dataset") -> Tuple[int, int]:
@@ -117,6 +124,16 @@ class ShardEntry:
     schema_length: int
     schema_sha256: str
     index: IndexRef
+    #: ``arrow`` or ``parquet``: for parquet, schemaLength/schemaSha256 cover the file's tail
+    #: (footer, its length, "PAR1") at ``[bytes - schemaLength, bytes)``.
+    format: str = "arrow"
+
+    @property
+    def schema_range(self) -> Tuple[int, int]:
+        """``[start, end)`` of the bytes ``schemaSha256`` covers: the Arrow schema message, or the Parquet tail."""
+        if self.format == "parquet":
+            return self.bytes - self.schema_length, self.bytes
+        return 8, 8 + self.schema_length
 
 
 @dataclass(frozen=True)
@@ -151,6 +168,8 @@ class Manifest:
     token_count: int
     vocab_size: Optional[int]
     shards: Tuple[ShardEntry, ...]
+    #: ``arrow`` (the default, formats 2.0/2.1) or ``parquet`` (format 2.2).
+    shard_format: str = "arrow"
     raw: Dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def shard_of(self, batch: int) -> int:
@@ -169,14 +188,28 @@ class Manifest:
         return lo
 
 
-def _shard(s: Mapping[str, Any]) -> ShardEntry:
+def _shard(s: Mapping[str, Any], shard_format: str) -> ShardEntry:
     ix = s["index"]
     return ShardEntry(
         file=s["file"], first_batch=s["firstBatch"], batch_count=s["batchCount"], first_sample=s["firstSample"],
         sample_count=s["sampleCount"], tokens=s["tokens"], bytes=s["bytes"], sha256=s["sha256"],
         schema_length=s["schemaLength"], schema_sha256=s["schemaSha256"],
-        index=IndexRef(file=ix["file"], bytes=ix["bytes"], sha256=ix["sha256"]),
+        index=IndexRef(file=ix["file"], bytes=ix["bytes"], sha256=ix["sha256"]), format=shard_format,
     )
+
+
+def shard_format_of(obj: Mapping[str, Any], where: str = MANIFEST_FILE) -> str:
+    """The manifest's ``shardFormat`` (absent: ``arrow``); one this client does not know is refused
+    by name, before schema validation, so the message says what to do rather than list schema errors."""
+    fmt = obj.get("shardFormat", "arrow")
+    if not isinstance(fmt, str):
+        raise FormatError(f"{where}: .shardFormat must be a string such as 'parquet', got {fmt!r}")
+    if fmt not in SHARD_FORMATS:
+        raise FormatVersionError(
+            f"{where}: shardFormat {fmt!r} is unknown to this reader (reads {', '.join(SHARD_FORMATS)}); "
+            "upgrade the logit-cache Python client"
+        )
+    return fmt
 
 
 def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
@@ -184,18 +217,22 @@ def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
     if not isinstance(obj, Mapping):
         raise FormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     check_format_version(obj.get("formatVersion"), where)
+    shard_format = shard_format_of(obj, where)
     validate_manifest(obj, where)
-    shards = tuple(_shard(s) for s in obj["shards"])
+    shards = tuple(_shard(s, shard_format) for s in obj["shards"])
+    suffix = SHARD_FORMATS[shard_format]
     next_batch = next_sample = tokens = 0
     for i, s in enumerate(shards):
         sw = f"{where} shards[{i}] ({s.file})"
         if s.first_batch != next_batch or s.first_sample != next_sample:
             raise FormatError(f"{sw}: starts at batch {s.first_batch}, sample {s.first_sample}; "
                               f"the shards before it end at batch {next_batch}, sample {next_sample}")
-        stem = s.file[: -len(".arrow")]
+        if not s.file.endswith(suffix):
+            raise FormatError(f"{sw}: a {shard_format} dataset's shard files end in {suffix}")
+        stem = s.file[: -len(suffix)]
         if s.index.file != stem + ".idx.arrow":
             raise FormatError(f"{sw}: index file {s.index.file!r} is not {stem + '.idx.arrow'!r} (same folder, same stem)")
-        if s.schema_length + 8 >= s.bytes:
+        if s.schema_length + SHARD_LEAD[shard_format] >= s.bytes:
             raise FormatError(f"{sw}: schemaLength {s.schema_length} does not fit in a {s.bytes}-byte file")
         next_batch += s.batch_count
         next_sample += s.sample_count
@@ -222,6 +259,7 @@ def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
         token_count=obj["tokenCount"],
         vocab_size=vocab,
         shards=shards,
+        shard_format=shard_format,
         raw=dict(obj),
     )
 

@@ -4,7 +4,10 @@ per batch.
 Each answer is a one-batch Arrow IPC stream.  It is checked with the same functions the
 shard reader uses: the whole body against ``x-logit-cache-stream-sha256`` and its schema
 message against the manifest's ``schemaSha256`` before anything is parsed, then decoded
-by the shared decoder.  To read a dataset folder served as static files (nginx), use
+by the shared decoder.  A Parquet dataset (format 2.2) is served as the same kind of Arrow
+stream; its schema message is the server's encoding of the shard's Arrow schema, which no
+manifest hash covers, so there the stream hash covers it (and its metadata is checked against
+the manifest).  To read a dataset folder served as static files (nginx), use
 ``LogitCacheDataset(url)`` instead.
 """
 from __future__ import annotations
@@ -54,7 +57,7 @@ class HttpLogitCache:
         self.verify = verify
         self.pad_to = pad_to
         self.logprob_fill = logprob_fill
-        self._schemas: "OrderedDict[int, pa.Schema]" = OrderedDict()
+        self._schemas: "OrderedDict[int, Tuple[bytes, pa.Schema]]" = OrderedDict()
         _, _, body = self._get(f"/datasets/{urllib.parse.quote(dataset_id, safe='')}")
         self.manifest: Manifest = parse_manifest_bytes(body, f"{self.base_url} dataset {dataset_id} manifest")
 
@@ -72,13 +75,16 @@ class HttpLogitCache:
         )
 
     def _schema(self, s: int, raw, where: str) -> pa.Schema:
-        schema = self._schemas.get(s)
-        if schema is None:
-            schema = parse_schema_message(bytes(raw), self.manifest, where)
-            self._schemas[s] = schema
+        raw = bytes(raw)
+        got = self._schemas.get(s)
+        # Keyed by the bytes too: a Parquet dataset's schema message is the server's own encoding
+        # (not covered by the manifest), so a differing one is parsed and checked again, never assumed.
+        if got is None or got[0] != raw:
+            got = (raw, parse_schema_message(raw, self.manifest, where))
+            self._schemas[s] = got
             while len(self._schemas) > SCHEMA_CACHE:
                 self._schemas.popitem(last=False)
-        return schema
+        return got[1]
 
     def record_batch(self, b: int) -> pa.RecordBatch:
         s = self.manifest.shard_of(b)

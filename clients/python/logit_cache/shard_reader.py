@@ -1,5 +1,5 @@
-"""The checked read of format 2.0: the one place both Python readers locate, check and
-decode a batch.
+"""The checked read of format 2.x: the one place both Python readers locate, check and
+decode a batch, for Arrow shards and (format 2.2) Parquet shards.
 
 For a shard, in this order, and nothing parsed from bytes not yet verified:
 1. the shard's length equals the manifest's ``bytes`` (else truncated or replaced);
@@ -9,6 +9,9 @@ For a shard, in this order, and nothing parsed from bytes not yet verified:
    parsed and its metadata checked against the manifest;
 4. a batch's message ``[offset, offset + length)`` hashes to the index's
    ``message_sha256`` before it is decoded.
+For a Parquet shard, step 3 hashes the file's tail (footer, length, "PAR1") at
+``[bytes - schemaLength, bytes)`` instead, and step 4 a row group's byte range; the footer's row
+groups must be the index's (see :mod:`logit_cache.parquet_shard`).
 Checked indexes and schemas are kept in a bounded LRU; open sources in a bounded pool.
 """
 from __future__ import annotations
@@ -23,8 +26,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from . import parquet_shard
 from .errors import ChecksumError, ShardCorruptError
-from .manifest import Manifest, ShardEntry, check_format_version, check_schema_metadata
+from .manifest import SHARD_LEAD, Manifest, ShardEntry, check_format_version, check_schema_metadata
 from .source import ByteSource, DatasetFiles
 
 #: End-of-stream marker: continuation token then a zero metadata length.
@@ -92,16 +96,27 @@ def check_sample_ids(rb: pa.RecordBatch, first: int, samples: int, where: str) -
 
 def split_verified_stream(body, shard: ShardEntry, stream_sha256: Optional[str], where: str):
     """The (schema message, record-batch message) of a served one-batch IPC stream,
-    ``file[8:8+schemaLength] ++ message ++ EOS``, after checking: the whole body against
-    the server's stream sha256 (when given), and the schema part against the manifest's
-    ``schemaSha256`` (always: it is parsed next, and the manifest is the trusted side)."""
+    ``schema message ++ message ++ EOS``, after checking the whole body against the server's
+    stream sha256 (when given).  For an Arrow shard the schema message is ``file[8:8+schemaLength]``
+    and is also checked against the manifest's ``schemaSha256`` (always: it is parsed next, and the
+    manifest is the trusted side).  A Parquet shard has no Arrow schema message in the file: the
+    server encodes the footer's Arrow schema itself, so the stream hash (which the shard's index
+    also records) is what covers it, and its metadata is checked against the manifest once parsed."""
     view = memoryview(body)
-    n, sl = len(view), shard.schema_length
-    if n < sl + 8 + len(EOS):
-        raise ShardCorruptError(f"{where}: a {n}-byte body cannot hold a {sl}-byte schema, a batch and end-of-stream")
-    if stream_sha256 is not None:
+    n = len(view)
+    if stream_sha256 is not None:  # first: for a Parquet shard even the schema's length comes from the body
         check_sha256(view, stream_sha256.lower(), f"{where} (whole stream)")
-    check_sha256(view[:sl], shard.schema_sha256, f"{where} (schema message of {shard.file})")
+    if shard.format == "parquet":
+        # IPC framing: continuation marker, then the int32 length of the (padded) metadata.
+        if n < 8 or bytes(view[:4]) != EOS[:4]:
+            raise ShardCorruptError(f"{where}: the body does not start with an Arrow IPC message")
+        sl = 8 + int.from_bytes(view[4:8], "little", signed=True)
+    else:
+        sl = shard.schema_length
+    if sl < 8 or n < sl + 8 + len(EOS):
+        raise ShardCorruptError(f"{where}: a {n}-byte body cannot hold a {sl}-byte schema, a batch and end-of-stream")
+    if shard.format != "parquet":
+        check_sha256(view[:sl], shard.schema_sha256, f"{where} (schema message of {shard.file})")
     if bytes(view[n - len(EOS):]) != EOS:
         raise ShardCorruptError(f"{where}: the stream does not end with the end-of-stream marker (truncated?)")
     return view[:sl], view[sl : n - len(EOS)]
@@ -167,10 +182,18 @@ def parse_index(data, entry: ShardEntry, where: str, batch_size: int, last_shard
         raise ShardCorruptError(f"{where}: an index range exceeds the {entry.bytes}-byte shard")
     off, length = cols["offset"].astype(np.int64), cols["length"].astype(np.int64)
     ends = off + length
-    lo = 8 + entry.schema_length
-    if off[0] != lo or (length < 8).any() or (off[1:] < ends[:-1]).any() or ends[-1] > entry.bytes:
-        raise ShardCorruptError(f"{where}: batch ranges are not ascending from the schema message's end ({lo}), "
-                                f"non-overlapping and inside the {entry.bytes}-byte shard")
+    if entry.format == "parquet":
+        # Row groups fill the file back to back from the leading "PAR1" to the tail (FORMAT.md §9.4);
+        # the footer must place them exactly there (checked once the tail is verified).
+        lo, hi = SHARD_LEAD["parquet"], entry.bytes - entry.schema_length
+        if off[0] != lo or (length < 1).any() or (off[1:] != ends[:-1]).any() or ends[-1] != hi:
+            raise ShardCorruptError(f"{where}: row group ranges are not back to back from the leading PAR1 ({lo}) "
+                                    f"to the Parquet tail ({hi})")
+    else:
+        lo = 8 + entry.schema_length
+        if off[0] != lo or (length < 8).any() or (off[1:] < ends[:-1]).any() or ends[-1] > entry.bytes:
+            raise ShardCorruptError(f"{where}: batch ranges are not ascending from the schema message's end ({lo}), "
+                                    f"non-overlapping and inside the {entry.bytes}-byte shard")
     samples, tokens = cols["samples"].astype(np.int64), cols["tokens"]
     full = samples[:-1] if last_shard else samples
     if (full != batch_size).any() or not 1 <= samples[-1] <= batch_size:
@@ -191,6 +214,8 @@ class CheckedShard:
     entry: ShardEntry
     index: ShardIndex
     schema: pa.Schema
+    #: The verified Parquet footer (Parquet shards only).
+    parquet: Optional[parquet_shard.pq.FileMetaData] = None
 
 
 @dataclass(frozen=True)
@@ -260,10 +285,16 @@ class ShardReader:
             isrc.close()
         check_sha256(data, entry.index.sha256, idx_where)
         index = parse_index(data, entry, idx_where, self.manifest.batch_size, s == len(self.manifest.shards) - 1)
-        raw_schema = src.read(8, 8 + entry.schema_length)
-        check_sha256(raw_schema, entry.schema_sha256, f"{where} (schema message)")
-        schema = parse_schema_message(raw_schema, self.manifest, where)
-        got = CheckedShard(entry, index, schema)
+        raw_schema = src.read(*entry.schema_range)
+        footer = None
+        if entry.format == "parquet":
+            check_sha256(raw_schema, entry.schema_sha256, f"{where} (Parquet footer)")
+            footer, schema = parquet_shard.parse_tail(raw_schema, self.manifest, f"{where} (Parquet footer)")
+            parquet_shard.check_row_groups(footer, index.offset, index.length, index.samples, entry, f"{where} (Parquet footer)")
+        else:
+            check_sha256(raw_schema, entry.schema_sha256, f"{where} (schema message)")
+            schema = parse_schema_message(raw_schema, self.manifest, where)
+        got = CheckedShard(entry, index, schema, footer)
         self._checked[s] = got
         while len(self._checked) > self.max_cached_shards:
             self._checked.popitem(last=False)
@@ -279,7 +310,10 @@ class ShardReader:
         data = self.source(s).read(off, off + length)
         if verify:
             check_sha256(data, shard.index.digest(i), where)
-        rb = decode_record_batch(data, shard.schema, where)
+        if shard.parquet is not None:
+            rb = parquet_shard.decode_row_group(shard.parquet, shard.schema, i, shard.entry, off, data, where)
+        else:
+            rb = decode_record_batch(data, shard.schema, where)
         samples = int(shard.index.samples[i])
         check_sample_ids(rb, int(shard.index.first_sample[i]), samples, where)
         return BatchRead(rb, samples, int(shard.index.tokens[i]))

@@ -67,6 +67,7 @@ for (const b of job.batches) {
     inputIds: new Int32Array(bytes(b.inputIds)),
     topkIds: new Uint32Array(bytes(b.topkIds)),
     topkLogprobs: new Float32Array(bytes(b.topkLogprobs)),
+    ...(b.tailLogprobs ? { tailLogprobs: new Float32Array(bytes(b.tailLogprobs)) } : {}),
   };
   if (topP) {
     const tokens = batch.inputIds.length;
@@ -113,19 +114,22 @@ def write_dataset(
     min_k: int = 1,
     teacher: Optional[Dict[str, Any]] = None,
     source: Optional[Dict[str, Any]] = None,
+    shard_format: str = "arrow",
 ) -> Path:
     """Write ``samples`` (dicts with sample_id, input_ids [L], topk_ids [L,k], topk_logprobs [L,k]
-    float32) with the real TypeScript writer as dataset ``root/dataset_id``; returns its folder.
+    float32, and in every sample or none topk_tail_logprob [L]: a tail-mass dataset, format 2.1) with the real TypeScript writer as dataset ``root/dataset_id``; returns its folder.
 
     The writer picks the id width from ``vocab_size`` (uint32 above 65,536) and encodes
     the values itself (``f32``, ``f16``, ``bf16``, ``q8``, ``rank-delta`` with ``f16_ranks`` and
     ``grid_step``) and the ids (``ids="ctx-table"``, format 2.4), exactly as precompute does.
     ``top_p`` (with ``min_k``) writes ragged top-p lists (format 2.3), trimmed by precompute's own trimmer.
+    ``shard_format="parquet"`` writes Parquet shards (format 2.2), as ``precompute-logits --shard-format parquet`` does.
     """
     why = writer_unavailable()
     if why:
         raise RuntimeError(f"cannot write a dataset: {why}")
     samples = list(samples)
+    tail = bool(samples) and all("topk_tail_logprob" in s for s in samples)
     batches = []
     for first in range(0, len(samples), batch_size):
         chunk = samples[first : first + batch_size]
@@ -138,8 +142,14 @@ def write_dataset(
             "topkLogprobs": _b64(np.concatenate([np.asarray(s["topk_logprobs"]).reshape(-1) for s in chunk]), np.float32),
             "sums": _stat_sums(chunk, k),
         })
+        if tail:
+            batches[-1]["tailLogprobs"] = _b64(np.concatenate([np.asarray(s["topk_tail_logprob"]).reshape(-1) for s in chunk]), np.float32)
     tokens = sum(len(s["input_ids"]) for s in samples)
     layout: Dict[str, Any] = {"k": k, "vocabSize": vocab_size, "values": values}
+    if shard_format != "arrow":
+        layout["shardFormat"] = shard_format
+    if tail:
+        layout["tailMass"] = True
     if values == "q8":
         layout["q8Scale"] = q8_scale if q8_scale is not None else 0.125
     if values == "rank-delta":
@@ -164,12 +174,20 @@ def write_dataset(
     return Path(root) / dataset_id
 
 
-def samples_from_logits(input_ids: Sequence[Sequence[int]], logits: Sequence[np.ndarray], k: int, first_id: int = 0):
-    """Cache entries for sequences whose full teacher logits [L, V] are known."""
+def samples_from_logits(input_ids: Sequence[Sequence[int]], logits: Sequence[np.ndarray], k: int, first_id: int = 0,
+                        tail_mass: bool = False):
+    """Cache entries for sequences whose full teacher logits [L, V] are known; ``tail_mass`` adds
+    each position's exact log probability outside the top-k (``topk_tail_logprob``, format 2.1)."""
     out = []
     for i, (ids, lg) in enumerate(zip(input_ids, logits)):
         tk, lp = topk_from_logits(np.asarray(lg)[: len(ids)], k)
-        out.append({"sample_id": first_id + i, "input_ids": list(ids), "topk_ids": tk, "topk_logprobs": lp})
+        entry = {"sample_id": first_id + i, "input_ids": list(ids), "topk_ids": tk, "topk_logprobs": lp}
+        if tail_mass:
+            full = log_softmax(np.asarray(lg)[: len(ids)]).astype(np.float64)
+            np.put_along_axis(full, tk, -np.inf, axis=-1)
+            m = full.max(axis=-1, keepdims=True)
+            entry["topk_tail_logprob"] = (m[..., 0] + np.log(np.exp(full - m).sum(axis=-1))).astype(np.float32)
+        out.append(entry)
     return out
 
 

@@ -5,6 +5,7 @@ Tests that need node and a built checkout skip, printing why, when they are abse
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,8 +19,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
 import pytest
 
+from logit_cache.manifest import load_manifest
 from logit_cache.testing import REPO_ROOT, samples_from_logits, write_dataset, writer_unavailable
 
 SHARED = Path(os.environ.get("LOGIT_CACHE_SHARED", REPO_ROOT.parent / "shared"))
@@ -50,6 +54,26 @@ def edit_manifest(dataset: Path, fn) -> None:
     (dataset / "manifest.json").write_text(json.dumps(raw))
 
 
+def rewrite_index(dataset: Path, s: int, mutate) -> None:
+    """Give shard ``s`` an index whose checksum in the manifest is right but whose content is
+    ``mutate(columns, metadata)``'s (lists by column name; metadata dict of bytes), so only the
+    checks made after the hash can refuse it."""
+    m = load_manifest(dataset)
+    path = dataset / m.shards[s].index.file
+    rb = ipc.open_file(str(path)).get_batch(0)
+    cols = {name: rb.column(name).to_pylist() for name in rb.schema.names}
+    meta = dict(rb.schema.metadata)
+    mutate(cols, meta)
+    schema = rb.schema.with_metadata(meta)
+    new = pa.record_batch([pa.array(cols[f.name], f.type) for f in schema], schema=schema)
+    sink = pa.BufferOutputStream()
+    with ipc.new_file(sink, schema) as w:
+        w.write_batch(new)
+    data = sink.getvalue().to_pybytes()
+    path.write_bytes(data)
+    edit_manifest(dataset, lambda raw: raw["shards"][s]["index"].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
+
+
 def assert_same_batches(a, b) -> None:
     """Two ``batch()`` dicts hold equal tensors under the same keys."""
     import torch
@@ -71,13 +95,29 @@ def teacher():
     return make_teacher()
 
 
-@pytest.fixture
-def dataset(tmp_path, teacher):
-    """A 10-sample k=8 f32 dataset by the real writer: batch size 3 (last batch short), 2 batches per shard."""
+def small_dataset(tmp_path: Path, teacher, shard_format: str = "arrow") -> Path:
     need_writer()
     ids, logits = teacher
     return write_dataset(tmp_path / "root", "ds", samples_from_logits(ids, logits, 8), k=8, batch_size=3,
-                         batches_per_shard=2, vocab_size=64)
+                         batches_per_shard=2, vocab_size=64, shard_format=shard_format)
+
+
+@pytest.fixture
+def dataset(tmp_path, teacher):
+    """A 10-sample k=8 f32 dataset by the real writer: batch size 3 (last batch short), 2 batches per shard."""
+    return small_dataset(tmp_path, teacher)
+
+
+@pytest.fixture
+def parquet_dataset(tmp_path, teacher):
+    """The same dataset with Parquet shards (format 2.2, ``--shard-format parquet``)."""
+    return small_dataset(tmp_path, teacher, "parquet")
+
+
+@pytest.fixture(params=["arrow", "parquet"])
+def any_dataset(request, tmp_path, teacher):
+    """The same dataset in each shard format: for tests whose checks hold for both."""
+    return small_dataset(tmp_path, teacher, request.param)
 
 
 class LogitCacheServer:
@@ -152,6 +192,8 @@ class _StaticHandler(BaseHTTPRequestHandler):
         """200 with the whole file in chunks, counting what the client took before hanging up."""
         srv = self.server
         self.send_response(200)
+        for k, v in srv.headers_for.get(self.path, ()):
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         srv.whole_sent = 0
@@ -195,6 +237,7 @@ class StaticServer(ThreadingHTTPServer):
         self.whole_sent = 0  # bytes of the last whole-file answer the client accepted
         self.whole_done = threading.Event()
         self.requests: List[tuple] = []
+        self.headers_for: dict = {}  # path -> extra (name, value) headers of its whole-file answers
 
     @property
     def url(self) -> str:

@@ -14,10 +14,10 @@ from logit_cache.shard_reader import split_verified_stream
 from conftest import assert_same_batches, flip_byte
 
 
-def test_http_matches_local(dataset, serve_root):
-    srv = serve_root(dataset.parent)
+def test_http_matches_local(any_dataset, serve_root):
+    srv = serve_root(any_dataset.parent)
     remote = HttpLogitCache(srv.url, "ds")
-    local = LogitCacheDataset(dataset)
+    local = LogitCacheDataset(any_dataset)
     assert remote.manifest == local.manifest and len(remote) == len(local) == 4
     for b in range(len(local)):
         assert_same_batches(remote.batch(b), local.batch(b))

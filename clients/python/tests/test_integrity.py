@@ -3,18 +3,16 @@
 Index bytes, schema-message bytes, batch bytes, truncation, an index whose checksum is right but
 whose content is wrong, and symlinks out of the dataset folder.  Tests assert codes, not prose.
 """
-import hashlib
 import os
 import shutil
 
-import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
 
 from logit_cache import LogitCacheDataset, LogitCacheError, load_manifest
 from logit_cache.errors import PATH_OUTSIDE_ROOT, SHARD_CORRUPT
 
-from conftest import edit_manifest, flip_byte
+from conftest import edit_manifest, flip_byte, rewrite_index
 
 
 def _code(fn):
@@ -84,25 +82,6 @@ def test_truncated_shard_refused(dataset):
     assert err.code == SHARD_CORRUPT and "inside" in str(err)
 
 
-def _rewrite_index(dataset, s, mutate):
-    """An index with a correct checksum in the manifest but content that breaks an invariant."""
-    m = load_manifest(dataset)
-    path = dataset / m.shards[s].index.file
-    reader = ipc.open_file(str(path))
-    rb = reader.get_batch(0)
-    cols = {name: rb.column(name).to_pylist() for name in rb.schema.names}
-    meta = dict(rb.schema.metadata)
-    mutate(cols, meta)
-    schema = rb.schema.with_metadata(meta)
-    new = pa.record_batch([pa.array(cols[f.name], f.type) for f in schema], schema=schema)
-    sink = pa.BufferOutputStream()
-    with ipc.new_file(sink, schema) as w:
-        w.write_batch(new)
-    data = sink.getvalue().to_pybytes()
-    path.write_bytes(data)
-    edit_manifest(dataset, lambda raw: raw["shards"][s]["index"].update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest()))
-
-
 @pytest.mark.parametrize("mutate,what", [
     (lambda c, m: c.update(offset=c["offset"][::-1]), "ascending"),
     (lambda c, m: c.update(offset=[7] + c["offset"][1:]), "ascending"),
@@ -115,14 +94,14 @@ def _rewrite_index(dataset, s, mutate):
     (lambda c, m: m.update({b"logit_cache.first_batch": b"7"}), "starts at batch"),
 ])
 def test_index_invariants_checked_after_the_checksum(dataset, mutate, what):
-    _rewrite_index(dataset, 0, mutate)
+    rewrite_index(dataset, 0, mutate)
     err = _code(lambda: LogitCacheDataset(dataset).batch(0))
     assert err.code == SHARD_CORRUPT and what in str(err)
 
 
 def test_index_message_sha_is_what_is_checked(dataset):
     """A consistent index pointing batch 0 at another digest: the batch is refused, not decoded."""
-    _rewrite_index(dataset, 0, lambda c, m: c.update(message_sha256=[b"\x00" * 32, c["message_sha256"][1]]))
+    rewrite_index(dataset, 0, lambda c, m: c.update(message_sha256=[b"\x00" * 32, c["message_sha256"][1]]))
     ds = LogitCacheDataset(dataset)
     ds.batch(1)
     assert _code(lambda: ds.batch(0)).code == SHARD_CORRUPT
@@ -134,14 +113,14 @@ def _assert_escape_refused(dataset, name, outside):
     assert str(outside) not in str(err)  # nothing about the target leaks
 
 
-def test_shard_symlinked_outside_refused(dataset, tmp_path):
-    m = load_manifest(dataset)
+def test_shard_symlinked_outside_refused(any_dataset, tmp_path):
+    m = load_manifest(any_dataset)
     outside = tmp_path / "elsewhere" / "copy.arrow"
     outside.parent.mkdir()
-    shutil.copy(dataset / m.shards[0].file, outside)  # same bytes: only containment can refuse it
-    (dataset / m.shards[0].file).unlink()
-    os.symlink(outside, dataset / m.shards[0].file)
-    _assert_escape_refused(dataset, m.shards[0].file, outside)
+    shutil.copy(any_dataset / m.shards[0].file, outside)  # same bytes: only containment can refuse it
+    (any_dataset / m.shards[0].file).unlink()
+    os.symlink(outside, any_dataset / m.shards[0].file)
+    _assert_escape_refused(any_dataset, m.shards[0].file, outside)
 
 
 def test_index_symlinked_outside_refused(dataset, tmp_path):
@@ -179,10 +158,10 @@ def test_symlinks_inside_the_folder_and_a_symlinked_dataset_are_fine(dataset, tm
     assert LogitCacheDataset(link).batch(0)["sample_id"].tolist() == [0, 1, 2]
 
 
-def test_missing_shard_refused(dataset):
-    m = load_manifest(dataset)
-    (dataset / m.shards[1].file).unlink()
-    ds = LogitCacheDataset(dataset)
+def test_missing_shard_refused(any_dataset):
+    m = load_manifest(any_dataset)
+    (any_dataset / m.shards[1].file).unlink()
+    ds = LogitCacheDataset(any_dataset)
     ds.batch(1)
     err = _code(lambda: ds.batch(2))
     assert err.code == SHARD_CORRUPT and m.shards[1].file in str(err)

@@ -137,8 +137,8 @@ def test_uint32_ids_and_pad_to(tmp_path):
         LogitCacheDataset(d, pad_to=2).batch(0)
 
 
-def test_padding_and_mask(dataset):
-    got = LogitCacheDataset(dataset).batch(0)
+def test_padding_and_mask(any_dataset):
+    got = LogitCacheDataset(any_dataset).batch(0)
     mask = got["attention_mask"].bool()
     lengths = mask.sum(1)
     # right padding: mask is a prefix of ones of each sample's length
@@ -167,11 +167,12 @@ def test_pyarrow_alone_reads_shards_and_indexes(dataset):
     assert all(ok for _, ok in ds.verify_shards())
 
 
-def test_bounded_pool_and_cache_keep_batches_valid(tmp_path):
+@pytest.mark.parametrize("shard_format", ["arrow", "parquet"])
+def test_bounded_pool_and_cache_keep_batches_valid(tmp_path, shard_format):
     need_writer()
     ids, logits = make_teacher(n=20, vocab=50, seed=4, max_len=6)
     d = write_dataset(tmp_path, "many", samples_from_logits(ids, logits, 4), k=4, batch_size=2, batches_per_shard=1,
-                      vocab_size=50, codec="none")
+                      vocab_size=50, codec="none", shard_format=shard_format)
     wide = LogitCacheDataset(d)
     narrow = LogitCacheDataset(d, max_open_files=1, max_cached_shards=2)
     held = [narrow.record_batch(b) for b in range(len(narrow))]  # zero-copy slices of maps later closed
@@ -183,8 +184,8 @@ def test_bounded_pool_and_cache_keep_batches_valid(tmp_path):
         LogitCacheDataset(d, max_open_files=0)
 
 
-def test_pickles_without_open_files(dataset):
-    ds = LogitCacheDataset(dataset)
+def test_pickles_without_open_files(any_dataset):
+    ds = LogitCacheDataset(any_dataset)
     first = ds.batch(1)
     clone = pickle.loads(pickle.dumps(ds))
     assert len(clone.reader._open) == 0
@@ -275,23 +276,23 @@ def test_empty_samples_read_as_all_padding(tmp_path):
     assert last["sample_id"].tolist() == [4, 5]
 
 
-def test_generation_folder_names_are_read(dataset):
+def test_generation_folder_names_are_read(any_dataset):
     """--overwrite writes a version into shards/g<N>/: index beside shard, same checks."""
-    m = load_manifest(dataset)
-    (dataset / "shards" / "g3").mkdir()
+    m = load_manifest(any_dataset)
+    (any_dataset / "shards" / "g3").mkdir()
     for s in m.shards:
         for name in (s.file, s.index.file):
-            (dataset / name).rename(dataset / name.replace("shards/", "shards/g3/"))
+            (any_dataset / name).rename(any_dataset / name.replace("shards/", "shards/g3/"))
     want = [s.file for s in m.shards]
 
     def move(raw):
         for s in raw["shards"]:
             s["file"] = s["file"].replace("shards/", "shards/g3/")
             s["index"]["file"] = s["index"]["file"].replace("shards/", "shards/g3/")
-    edit_manifest(dataset, move)
-    ds = LogitCacheDataset(dataset)
+    edit_manifest(any_dataset, move)
+    ds = LogitCacheDataset(any_dataset)
     assert [s.file for s in ds.manifest.shards] == [f.replace("shards/", "shards/g3/") for f in want]
     assert ds.batch(3)["sample_id"].tolist() == [9]
-    edit_manifest(dataset, lambda raw: raw["shards"][0]["index"].update(file="shards/shard-000000.idx.arrow"))
+    edit_manifest(any_dataset, lambda raw: raw["shards"][0]["index"].update(file="shards/shard-000000.idx.arrow"))
     with pytest.raises(FormatError, match="same folder, same stem"):
-        LogitCacheDataset(dataset)
+        LogitCacheDataset(any_dataset)

@@ -8,17 +8,17 @@ from logit_cache.errors import DATASET_NOT_FOUND, SHARD_CORRUPT, SOURCE_READ, UN
 from conftest import assert_same_batches, flip_byte
 
 
-def test_dataset_over_nginx_equals_local(dataset, nginx):
-    base = nginx(dataset.parent)
+def test_dataset_over_nginx_equals_local(any_dataset, nginx):
+    base = nginx(any_dataset.parent)
     remote = LogitCacheDataset(f"{base}/ds")
-    local = LogitCacheDataset(dataset)
+    local = LogitCacheDataset(any_dataset)
     assert remote.manifest == local.manifest and len(remote) == 4
     for b in range(len(local)):
         assert_same_batches(remote.batch(b), local.batch(b))
     assert all(ok for _, ok in remote.verify_shards())
     # the raw source: length and arbitrary ranges are the file's
     name = local.manifest.shards[1].file
-    data = (dataset / name).read_bytes()
+    data = (any_dataset / name).read_bytes()
     src = HttpRangeSource(f"{base}/ds/{name}")
     assert src.byte_length == len(data)
     for a, b in ((0, 1), (8, 100), (len(data) - 7, len(data)), (5, 5)):
