@@ -18,6 +18,7 @@ import type { TopkTeacher } from '../teacher/remote-session.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import type { PrecomputeOptions, PrecomputeSummary, ProgressEvent } from './options.js';
 import type { ScanResult } from './scan.js';
+import { trace } from '../trace.js';
 
 /** Stored batches the teacher may regroup together (more = less padding, more memory). */
 const WINDOW_BATCHES = 8;
@@ -59,6 +60,7 @@ export async function runWithTeacher(
       column: opts.column ?? 'input_ids',
     },
   });
+  trace('main: writer open');
   const jobs: Job[] = [];
   try {
     if (writer.complete) return summarize(readManifest(writer.dir), writer.dir, 0, started, 0, true);
@@ -76,6 +78,7 @@ export async function runWithTeacher(
     // Encode + write stage: the oldest window's results, appended in order.
     const complete = async (job: Job): Promise<void> => {
       const pending = await job.result;
+      if (computed === 0) trace('main: first window back');
       stopIfInterrupted();
       if (job.begin >= 0) writer.beginShard(job.begin);
       for (const p of pending) {
@@ -117,6 +120,7 @@ export async function runWithTeacher(
     if (window.length) await flush();
     while (jobs.length) await complete(jobs.shift()!);
     stopIfInterrupted();
+    trace('main: all written');
     const result = writer.tryFinish();
     if (Array.isArray(result)) {
       const seconds = (performance.now() - started) / 1000;

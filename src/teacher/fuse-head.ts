@@ -16,7 +16,7 @@ import {
   type GraphProto,
   type ModelProto,
   type ValueInfoProto,
-} from './onnx-model.js';
+} from './onnx-types.js';
 import { readModelLight, spliceModel } from './model-splice.js';
 
 export const TOPK_IDS_OUTPUT = 'topk_ids';
