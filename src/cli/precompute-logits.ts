@@ -113,6 +113,7 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
       }
     }
     process.stdout.write(`${JSON.stringify(summary)}\n`);
+    trace('cli: done');
     return 0;
   });
 }

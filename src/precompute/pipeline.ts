@@ -82,7 +82,9 @@ export async function precompute(
       await session.dispose();
     }
   } finally {
+    trace('main: run finished');
     await remote?.dispose();
+    trace('main: teacher disposed');
   }
 }
 

@@ -9,7 +9,7 @@ import type { Sample } from '../data/sample.js';
 // Direct module imports, not ../shard/index.js: its re-exports would load the readers, verify and migrate.
 import { DatasetWriter } from '../shard/dataset-writer.js';
 import { rankDeltaFields } from '../shard/encodings/value-planes.js';
-import { type Manifest, readManifest } from '../shard/manifest.js';
+import { type Manifest, prepareManifestValidator, readManifest } from '../shard/manifest.js';
 import type { TopkLayout } from '../shard/types.js';
 import { CodedError } from '../errors.js';
 import { isInterrupted } from '../interrupt.js';
@@ -74,6 +74,7 @@ export async function runWithTeacher(
     let window: Sample[][] = [];
     let computed = 0;
     let doneTokens = 0;
+    let validatorReady = false;
 
     // Encode + write stage: the oldest window's results, appended in order.
     const complete = async (job: Job): Promise<void> => {
@@ -98,6 +99,12 @@ export async function runWithTeacher(
       const result = runner.start(window, batchIndex - window.length);
       result.catch(() => {}); // awaited in complete(); an earlier failure must not leave it unhandled
       jobs.push({ begin: beginPending, batchEnd: batchIndex, result });
+      // The main thread waits for the teacher's first results anyway: compile the manifest
+      // schema now, not after the last batch, where it would add to the run's wall time.
+      if (!validatorReady) {
+        validatorReady = true;
+        prepareManifestValidator();
+      }
       beginPending = -1;
       window = [];
       while (jobs.length > queueWindows) await complete(jobs.shift()!);
