@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { writeSyntheticInputs } from '../src/precompute/demo.js';
 import { autoInferBatchTokens } from '../src/precompute/options.js';
 import { fuseTopkHead } from '../src/teacher/index.js';
+import { DEFAULT_HEAD } from '../src/teacher/fuse-head.js';
 
 const { values: args } = parseArgs({
   options: { rounds: { type: 'string', default: '3' }, only: { type: 'string' }, 'skip-rss': { type: 'boolean', default: false }, tag: { type: 'string' } },
@@ -40,7 +41,8 @@ const K = 8;
 interface Teacher { name: string; model: string; data: string; vocab: number; fused: string }
 
 function fusedCopy(name: string, model: string): string {
-  const out = join(cache, `${name}-fused-k${K}.onnx`);
+  // The file name carries the head: the bare teacher must run the head the project runs.
+  const out = join(cache, `${name}-fused-k${K}-${DEFAULT_HEAD}.onnx`);
   if (!existsSync(out)) writeFileSync(out, fuseTopkHead(readFileSync(model), { k: K, label: name }));
   return out;
 }

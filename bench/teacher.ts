@@ -14,7 +14,7 @@
 // (default 1: no spinning thread pool, so CPU time is compute time; on a shared machine wall
 // time is mostly waiting for a core), median over reps; wall time is recorded too.
 // Precision: max |logprob - float64 reference| over the kept entries of real positions.
-// Run: npx tsx bench/teacher.ts [--reps 5] [--budgets 128,256,441,512,1024] [--threads 1]
+// Run: npx tsx bench/teacher.ts [--reps 5] [--budgets 128,256,441,512,1024] [--threads 1] [--variants blocked,logsoftmax]
 //      (writes bench/results/teacher.json, prints tables)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,7 +27,7 @@ import { appendTopkHead, type LseMode } from '../src/teacher/fuse-head.js';
 import { graphAppendix, readModelFile, readModelLight, withAppendix } from '../src/teacher/model-splice.js';
 import { int64Tensor, node, tensorInfo, DT } from '../src/teacher/onnx-model.js';
 
-const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' }, budgets: { type: 'string', default: '128,256,441,512,1024' }, threads: { type: 'string', default: '1' } } });
+const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' }, budgets: { type: 'string', default: '128,256,441,512,1024' }, threads: { type: 'string', default: '1' }, variants: { type: 'string' } } });
 const REPS = Number(args.reps);
 const budgets = args.budgets.split(',').map(Number);
 const K = 8;
@@ -41,7 +41,9 @@ const THREADS = Number(args.threads);
 const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', interOpNumThreads: 1, intraOpNumThreads: THREADS, logSeverityLevel: 3 };
 
 type Variant = 'logits out' | 'forward' | 'topk only' | 'blocked' | 'logsoftmax' | 'reduce';
-const variants: Variant[] = ['logits out', 'forward', 'topk only', 'blocked', 'logsoftmax', 'reduce'];
+const allVariants: Variant[] = ['logits out', 'forward', 'topk only', 'blocked', 'logsoftmax', 'reduce'];
+// --variants picks some (comma-separated); 'logits out' (the precision reference) and 'forward' always run.
+const variants = args.variants ? allVariants.filter((v) => v === 'logits out' || v === 'forward' || args.variants!.split(',').includes(v)) : allVariants;
 const heads = ['topk only', 'blocked', 'logsoftmax', 'reduce'] as const;
 const lseOf: Record<(typeof heads)[number], LseMode> = { 'topk only': 'none', blocked: 'blocked', logsoftmax: 'logsoftmax', reduce: 'reduce' };
 
@@ -142,8 +144,8 @@ const rows = variants.filter((v) => v !== 'forward').flatMap((v) => budgets.map(
 // The choices the project makes from this table: the head with the least cost among those
 // within the 1e-4 bound, and for it the tokens per call with the least CPU per token.
 const BOUND = 1e-4;
-const precise = (['blocked', 'logsoftmax', 'reduce'] as const).filter((h) => precision[h] <= BOUND);
-const meanOver = (v: Exclude<Variant, 'forward'>) => budgets.reduce((a, b) => a + rows.find((r) => r.variant === v && r.budget === b)!.overForward, 0) / budgets.length;
+const precise = (['blocked', 'logsoftmax', 'reduce'] as const).filter((h) => variants.includes(h) && precision[h] <= BOUND);
+const meanOver = (v: Exclude<Variant, 'forward'>): number => budgets.reduce((a, b) => a + rows.find((r) => r.variant === v && r.budget === b)!.overForward, 0) / budgets.length;
 const bestHead = precise.reduce((a, b) => (meanOver(b) < meanOver(a) ? b : a));
 const bestBudget = budgets.reduce((a, b) => (rows.find((r) => r.variant === bestHead && r.budget === b)!.cpuMsPerToken < rows.find((r) => r.variant === bestHead && r.budget === a)!.cpuMsPerToken ? b : a));
 mkdirSync(path.join(repo, 'bench/results'), { recursive: true });
@@ -151,7 +153,7 @@ writeFileSync(path.join(repo, 'bench/results/teacher.json'), `${JSON.stringify({
   bench: 'teacher', date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: os.loadavg(), loadPerRep: loads,
   model: `synthetic Llama-shaped, V=${V}, d=384, 4 layers`, k: K, seq: SEQ, reps: REPS, threads: THREADS,
   note: 'machine shared with other jobs; cost = process CPU per token (median over interleaved reps), ratios per budget',
-  precisionBound: BOUND, bestHead, bestBudget, meanOverForward: Object.fromEntries(heads.map((h) => [h, meanOver(h)])), rows,
+  precisionBound: BOUND, bestHead, bestBudget, meanOverForward: Object.fromEntries(heads.filter((h) => variants.includes(h)).map((h) => [h, meanOver(h)])), rows,
 }, null, 2)}\n`);
 
 const pct = (x: number) => `${((x - 1) * 100).toFixed(1)}%`;

@@ -14,6 +14,7 @@ import type { TopkLayout } from '../shard/types.js';
 import { CodedError } from '../errors.js';
 import { isInterrupted } from '../interrupt.js';
 import { TeacherNonFiniteError } from '../teacher/errors.js';
+import { DEFAULT_HEAD } from '../teacher/fuse-head.js';
 import type { TopkTeacher } from '../teacher/remote-session.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import type { PrecomputeOptions, PrecomputeSummary, ProgressEvent } from './options.js';
@@ -57,6 +58,10 @@ export async function runWithTeacher(
       ...(opts.tailMass ? { tailMass: true } : {}),
       codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
       inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: teacher.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
+      // The fused head's formulation decides the last bits of every log-probability: a run
+      // resumed by a version with another default head is refused, never mixed (runs from
+      // before this field used 'blocked' and are refused too).
+      ...(opts.topkOn === 'graph' ? { head: DEFAULT_HEAD } : {}),
       column: opts.column ?? 'input_ids',
     },
   });

@@ -39,7 +39,7 @@ export interface TeacherSessionOptions {
   device?: TeacherDevice;
   /** ORT intra-op threads; ORT's default (all cores) when omitted. */
   threads?: number;
-  /** Log-sum-exp formulation of the fused head (default 'blocked'); see fuse-head.ts. */
+  /** Formulation of the fused head (default DEFAULT_HEAD); see fuse-head.ts. */
   lse?: LseMode;
   /**
    * sha256 of the .onnx file when the caller already has it (or computes it concurrently and
