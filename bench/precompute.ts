@@ -11,7 +11,7 @@
 // Also: peak RSS of precompute-logits at 1x and 10x a dataset (flat = streaming works).
 // The project runs with LOGIT_CACHE_TRACE=1: its stage timestamps (process start -> worker
 // started, session ready, writer open, first teacher result) are kept in the JSON per run.
-// Run: npx tsx bench/precompute.ts [--rounds 3] [--only stories|152k] [--skip-rss] [--tag name]
+// Run: npx tsx bench/precompute.ts [--rounds 3] [--only stories|152k] [--skip-rss | --rss-only] [--tag name]
 //      (writes bench/results/precompute[-name].json, prints tables)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,9 +25,9 @@ import { fuseTopkHead } from '../src/teacher/index.js';
 import { DEFAULT_HEAD } from '../src/teacher/fuse-head.js';
 
 const { values: args } = parseArgs({
-  options: { rounds: { type: 'string', default: '3' }, only: { type: 'string' }, 'skip-rss': { type: 'boolean', default: false }, tag: { type: 'string' } },
+  options: { rounds: { type: 'string', default: '3' }, only: { type: 'string' }, 'skip-rss': { type: 'boolean', default: false }, 'rss-only': { type: 'boolean', default: false }, tag: { type: 'string' } },
 });
-const rounds = Number(args.rounds);
+const rounds = args['rss-only'] ? 0 : Number(args.rounds);
 const repo = resolve(import.meta.dirname, '..');
 const stories = resolve(repo, '../shared/teachers/stories260k');
 // Generated inputs are kept between runs (the 152k teacher takes ~25 s to build, 0.5 GB).
@@ -134,7 +134,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 
-const summary = teachers.map((t) => {
+const summary = rounds === 0 ? [] : teachers.map((t) => {
   const r = results[t.name];
   const med = (p: string, f: 'wall' | 'startup' | 'steady' | 'cpu' | 'rssMiB') => median(r[p].map((x) => x[f]));
   // Ratios per round, then the median: each round's programs ran under the same load.
@@ -163,19 +163,26 @@ const summary = teachers.map((t) => {
   };
 });
 
-// Memory: peak RSS of precompute-logits on 1x and 10x the same data (a quarter of stories, repeated).
-let rss: { tokens1x: number; rss1xMiB: number; rss10xMiB: number; ratio: number } | null = null;
+// Memory: peak RSS of precompute-logits on 1x and 10x the same data. 1x is the whole stories
+// file (576 samples, 2.25 windows of 8 stored batches): the pipeline keeps up to
+// QUEUE_WINDOWS + 1 windows in flight, so a smaller 1x measures how full the queue is rather
+// than whether memory grows with the dataset. A quarter of the file is measured too, for that.
+let rss: { tokens1x: number; rss1xMiB: number; rss10xMiB: number; ratio: number; quarterTokens: number; rssQuarterMiB: number } | null = null;
 if (!args['skip-rss'] && teachers[0]?.name === 'stories260k') {
-  const lines = readFileSync(teachers[0].data, 'utf8').split('\n').filter(Boolean).slice(0, 144);
-  const one = join(work, 'rss-1x.jsonl');
-  const ten = join(work, 'rss-10x.jsonl');
-  writeFileSync(one, lines.join('\n') + '\n');
-  writeFileSync(ten, Array.from({ length: 10 }, () => lines.join('\n')).join('\n') + '\n');
+  const all = readFileSync(teachers[0].data, 'utf8').split('\n').filter(Boolean);
+  const file = (name: string, lines: string[], times: number): string => {
+    const path = join(work, name);
+    writeFileSync(path, Array.from({ length: times }, () => lines.join('\n')).join('\n') + '\n');
+    return path;
+  };
+  const tokensOf = (lines: string[]) => lines.reduce((s, l) => s + (JSON.parse(l) as { input_ids: number[] }).input_ids.length, 0);
+  const quarter = all.slice(0, all.length >> 2);
   const t = { ...teachers[0] };
-  const a = await programs.project({ ...t, data: one }, autoInferBatchTokens(t.vocab), join(work, 'rss1'));
-  const b = await programs.project({ ...t, data: ten }, autoInferBatchTokens(t.vocab), join(work, 'rss10'));
-  const tokens1x = lines.reduce((s, l) => s + (JSON.parse(l) as { input_ids: number[] }).input_ids.length, 0);
-  rss = { tokens1x, rss1xMiB: a.rssMiB, rss10xMiB: b.rssMiB, ratio: b.rssMiB / a.rssMiB };
+  const budget = autoInferBatchTokens(t.vocab);
+  const q = await programs.project({ ...t, data: file('rss-quarter.jsonl', quarter, 1) }, budget, join(work, 'rssq'));
+  const a = await programs.project({ ...t, data: file('rss-1x.jsonl', all, 1) }, budget, join(work, 'rss1'));
+  const b = await programs.project({ ...t, data: file('rss-10x.jsonl', all, 10) }, budget, join(work, 'rss10'));
+  rss = { tokens1x: tokensOf(all), rss1xMiB: a.rssMiB, rss10xMiB: b.rssMiB, ratio: b.rssMiB / a.rssMiB, quarterTokens: tokensOf(quarter), rssQuarterMiB: q.rssMiB };
 }
 
 mkdirSync(join(repo, 'bench/results'), { recursive: true });
@@ -191,5 +198,5 @@ console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---
 for (const s of summary) {
   console.log(`| ${s.teacher} | ${s.inferBatchTokens} | ${f(s.seconds.project.wall)} | ${f(s.seconds.bare.wall)} | ${f(s.seconds.peer.wall)} | ${f(s.projectOverBare)}x | ${f(s.projectOverBareSteady)}x | ${f(s.peerOverProject)}x | ${f(s.peerOverBare)}x | ${f(s.projectOverBareCpu)}x | ${f(s.peerOverProjectCpu)}x | ${f(s.startupOverOrt)}x (${f(s.seconds.project.startup)} / ${f(s.seconds.ort.startup)} s) | ${f(s.startupCpuOverOrt)}x | ${s.meanLoad1.toFixed(1)} |`);
 }
-if (rss) console.log(`\npeak RSS of precompute-logits: ${rss.rss1xMiB.toFixed(0)} MiB at ${rss.tokens1x} tokens, ${rss.rss10xMiB.toFixed(0)} MiB at 10x (${f(rss.ratio)}x)`);
+if (rss) console.log(`\npeak RSS of precompute-logits: ${rss.rss1xMiB.toFixed(0)} MiB at ${rss.tokens1x} tokens, ${rss.rss10xMiB.toFixed(0)} MiB at 10x (${f(rss.ratio)}x); ${rss.rssQuarterMiB.toFixed(0)} MiB at a quarter (${rss.quarterTokens} tokens)`);
 rmSync(work, { recursive: true, force: true });
