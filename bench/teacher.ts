@@ -1,15 +1,20 @@
 // What the fused top-k head costs on top of the teacher's forward pass, per head formulation
 // and per inference batch size, and how precise each formulation's log-probabilities are.
+//   logits out  the model as it is, no head: [B,S,V] float32 logits leave ORT (the bare forward
+//               a caller without our head runs)
 //   forward     the model with its logits cut to [B,S,1] by a Slice: the whole forward pass
-//               (the [d,V] head matmul included), nothing leaves ORT (the floor)
+//               (the [d,V] head matmul included), nothing leaves ORT (the strict floor)
 //   topk only   TopK(k) over raw logits, no normalizer (the least any head can cost)
 //   blocked     max + exp + two-level float32 sum + log, TopK, Sub (this project's default before)
 //   logsoftmax  ORT's LogSoftmax kernel, then TopK of the log-probabilities
 //   reduce      ORT's ReduceLogSumExp, TopK, Sub
 // Sessions are built the way TeacherSession builds them (head appended after the untouched
 // model bytes), with the same options; variants and batch sizes are interleaved in each rep.
+// Cost = CPU seconds of the process per token (user + sys) with --threads intra-op threads
+// (default 1: no spinning thread pool, so CPU time is compute time; on a shared machine wall
+// time is mostly waiting for a core), median over reps; wall time is recorded too.
 // Precision: max |logprob - float64 reference| over the kept entries of real positions.
-// Run: npx tsx bench/teacher.ts [--reps 5] [--budgets 64,128,256,512]
+// Run: npx tsx bench/teacher.ts [--reps 5] [--budgets 128,256,441,512,1024] [--threads 1] [--variants blocked,logsoftmax]
 //      (writes bench/results/teacher.json, prints tables)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,7 +27,7 @@ import { appendTopkHead, type LseMode } from '../src/teacher/fuse-head.js';
 import { graphAppendix, readModelFile, readModelLight, withAppendix } from '../src/teacher/model-splice.js';
 import { int64Tensor, node, tensorInfo, DT } from '../src/teacher/onnx-model.js';
 
-const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' }, budgets: { type: 'string', default: '64,128,256,512' } } });
+const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' }, budgets: { type: 'string', default: '128,256,441,512,1024' }, threads: { type: 'string', default: '1' }, variants: { type: 'string' } } });
 const REPS = Number(args.reps);
 const budgets = args.budgets.split(',').map(Number);
 const K = 8;
@@ -32,29 +37,33 @@ const cache = path.join(os.tmpdir(), 'lc-bench-precompute-cache');
 const V = 151936;
 const { model } = writeSyntheticInputs(path.join(cache, 'llama152k'), { vocabSize: V, dModel: 384, layers: 4, samples: 70, minLen: 64, maxLen: 256, seed: 5 });
 
-const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', interOpNumThreads: 1, logSeverityLevel: 3 };
+const THREADS = Number(args.threads);
+const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', interOpNumThreads: 1, intraOpNumThreads: THREADS, logSeverityLevel: 3 };
 
-type Variant = 'forward' | 'topk only' | 'blocked' | 'logsoftmax' | 'reduce';
-const variants: Variant[] = ['forward', 'topk only', 'blocked', 'logsoftmax', 'reduce'];
-const lseOf: Record<Exclude<Variant, 'forward'>, LseMode> = { 'topk only': 'none', blocked: 'blocked', logsoftmax: 'logsoftmax', reduce: 'reduce' };
+type Variant = 'logits out' | 'forward' | 'topk only' | 'blocked' | 'logsoftmax' | 'reduce';
+const allVariants: Variant[] = ['logits out', 'forward', 'topk only', 'blocked', 'logsoftmax', 'reduce'];
+// --variants picks some (comma-separated); 'logits out' (the precision reference) and 'forward' always run.
+const variants = args.variants ? allVariants.filter((v) => v === 'logits out' || v === 'forward' || args.variants!.split(',').includes(v)) : allVariants;
+const heads = ['topk only', 'blocked', 'logsoftmax', 'reduce'] as const;
+const lseOf: Record<(typeof heads)[number], LseMode> = { 'topk only': 'none', blocked: 'blocked', logsoftmax: 'logsoftmax', reduce: 'reduce' };
 
-async function session(v: Variant | 'logits'): Promise<ort.InferenceSession> {
+async function session(v: Variant): Promise<ort.InferenceSession> {
   const bytes = readModelFile(model);
   const light = readModelLight(bytes, 'bench');
   const graph = light.proto.graph!;
   const outputs = graph.output!.map((o) => o.name!);
-  if (v === 'logits') return ort.InferenceSession.create(bytes, options);
+  if (v === 'logits out') return ort.InferenceSession.create(bytes, options);
   if (v === 'forward') {
     graph.initializer!.push(int64Tensor('b_s', [0]), int64Tensor('b_e', [1]), int64Tensor('b_a', [-1]));
     graph.node!.push(node('Slice', ['logits', 'b_s', 'b_e', 'b_a'], ['logits_cut'], 'bench_cut'));
     graph.output!.push(tensorInfo('logits_cut', DT.FLOAT, ['batch', 'seq', 1]));
   } else {
-    appendTopkHead(light.proto, { k: K, lse: lseOf[v] }, 'bench');
+    appendTopkHead(light.proto, { k: K, lse: lseOf[v as (typeof heads)[number]] }, 'bench');
   }
   return ort.InferenceSession.create(withAppendix(bytes, graphAppendix(light, outputs)), options);
 }
 
-const fetchOf = (v: Variant): string[] => (v === 'forward' ? ['logits_cut'] : ['topk_ids', 'topk_logprobs']);
+const fetchOf = (v: Variant): string[] => (v === 'forward' ? ['logits_cut'] : v === 'logits out' ? ['logits'] : ['topk_ids', 'topk_logprobs']);
 function feeds(rows: number, seq: number, seed: number): Record<string, ort.Tensor> {
   const ids = new BigInt64Array(rows * seq);
   let r = 0;
@@ -66,76 +75,94 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-console.error('creating sessions...');
-const sessions = new Map<Variant, ort.InferenceSession>();
-for (const v of variants) sessions.set(v, await session(v));
-
-// Speed: ms per token, every variant and budget interleaved within each rep.
-const times = new Map<string, number[]>();
-for (let rep = -1; rep < REPS; rep++) {
-  for (const budget of budgets) {
-    const rows = Math.max(1, budget / SEQ);
-    const f = feeds(rows, SEQ, 100 + rep);
-    const order = rep % 2 ? [...variants].reverse() : variants;
-    for (const v of order) {
-      const t0 = performance.now();
-      await sessions.get(v)!.run(f, fetchOf(v));
-      const ms = performance.now() - t0;
-      if (rep >= 0) times.set(`${v}@${budget}`, [...(times.get(`${v}@${budget}`) ?? []), ms / (rows * SEQ)]);
-    }
-  }
-  console.error(`rep ${rep} done`);
-}
-
-// Precision: against float64 log-softmax of the model's own logits.
-const logitsSession = await session('logits');
+// Memory: a session of this 474 MB model holds ~1.7 GB (weights and pre-packed copies), so
+// only two live at a time: the forward-pass reference, and the variant being measured, which
+// alternates with it call by call (ratios are taken against the forward calls of the same reps).
 const pf = feeds(4, SEQ, 7);
-const logits = (await logitsSession.run(pf, ['logits'])).logits.data as Float32Array;
-await logitsSession.release();
-const positions = 4 * SEQ;
-const lse64 = new Float64Array(positions);
-for (let p = 0; p < positions; p++) {
-  let m = -Infinity;
-  for (let i = p * V; i < (p + 1) * V; i++) m = Math.max(m, logits[i]);
-  let s = 0;
-  for (let i = p * V; i < (p + 1) * V; i++) s += Math.exp(logits[i] - m);
-  lse64[p] = m + Math.log(s);
-}
+let logits: Float32Array | null = null;
+const times = new Map<string, number[]>();
+const walls = new Map<string, number[]>();
+const loads: number[] = [];
 const precision: Record<string, number> = {};
-for (const v of variants) {
-  if (v === 'forward' || v === 'topk only') continue;
-  const out = await sessions.get(v)!.run(pf, fetchOf(v));
+console.error('creating the forward session...');
+const forward = await session('forward');
+for (const v of variants.filter((x) => x !== 'forward')) {
+  console.error(`measuring ${v}...`);
+  const s = await session(v);
+  const pair: [Variant, ort.InferenceSession][] = [['forward', forward], [v, s]];
+  for (let rep = -1; rep < REPS; rep++) {
+    for (const budget of budgets) {
+      // Rows of SEQ tokens: a budget that is no multiple of SEQ (441) is rounded to whole rows.
+      const rows = Math.max(1, Math.round(budget / SEQ));
+      const f = feeds(rows, SEQ, 100 + rep);
+      for (const [name, sess] of rep % 2 ? [...pair].reverse() : pair) {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        await sess.run(f, fetchOf(name));
+        const ms = performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        if (rep < 0) continue; // warm-up
+        // The forward pass is measured once per variant: keyed by the variant it ran beside.
+        const key = `${name === 'forward' ? `forward|${v}` : v}@${budget}`;
+        times.set(key, [...(times.get(key) ?? []), (c.user + c.system) / 1000 / (rows * SEQ)]);
+        walls.set(key, [...(walls.get(key) ?? []), ms / (rows * SEQ)]);
+      }
+    }
+    loads.push(os.loadavg()[0]);
+  }
+  // Precision: against float64 log-softmax of the model's own logits.
+  if (v === 'logits out') logits = (await s.run(pf, ['logits'])).logits.data as Float32Array;
+  else if (v !== 'topk only' && logits) precision[v] = maxError(logits, await s.run(pf, fetchOf(v)));
+  await s.release();
+}
+await forward.release();
+
+function maxError(full: Float32Array, out: Record<string, ort.Tensor>): number {
+  const positions = 4 * SEQ;
   const ids = out.topk_ids.data as BigInt64Array;
   const lps = out.topk_logprobs.data as Float32Array;
   let worst = 0;
   for (let p = 0; p < positions; p++) {
-    for (let j = 0; j < K; j++) {
-      const ref = logits[p * V + Number(ids[p * K + j])] - lse64[p];
-      worst = Math.max(worst, Math.abs(lps[p * K + j] - ref));
-    }
+    let m = -Infinity;
+    for (let i = p * V; i < (p + 1) * V; i++) m = Math.max(m, full[i]);
+    let sum = 0;
+    for (let i = p * V; i < (p + 1) * V; i++) sum += Math.exp(full[i] - m);
+    const lse = m + Math.log(sum);
+    for (let j = 0; j < K; j++) worst = Math.max(worst, Math.abs(lps[p * K + j] - (full[p * V + Number(ids[p * K + j])] - lse)));
   }
-  precision[v] = worst;
+  return worst;
 }
-for (const s of sessions.values()) await s.release();
 
-const rows = variants.flatMap((v) => budgets.map((b) => {
-  const msPerToken = median(times.get(`${v}@${b}`)!);
-  const forward = median(times.get(`forward@${b}`)!);
-  return { variant: v, budget: b, msPerToken, overForward: msPerToken / forward, maxAbsErrVsFloat64: precision[v] ?? null };
+const rows = variants.filter((v) => v !== 'forward').flatMap((v) => budgets.map((b) => {
+  const cpuMsPerToken = median(times.get(`${v}@${b}`)!);
+  const forwardCpu = median(times.get(`forward|${v}@${b}`)!);
+  return {
+    variant: v, budget: b, cpuMsPerToken, forwardCpuMsPerToken: forwardCpu, wallMsPerToken: median(walls.get(`${v}@${b}`)!),
+    forwardWallMsPerToken: median(walls.get(`forward|${v}@${b}`)!), overForward: cpuMsPerToken / forwardCpu, maxAbsErrVsFloat64: precision[v] ?? null,
+  };
 }));
+// The choices the project makes from this table: the head with the least cost among those
+// within the 1e-4 bound, and for it the tokens per call with the least CPU per token.
+const BOUND = 1e-4;
+const precise = (['blocked', 'logsoftmax', 'reduce'] as const).filter((h) => variants.includes(h) && precision[h] <= BOUND);
+const meanOver = (v: Exclude<Variant, 'forward'>): number => budgets.reduce((a, b) => a + rows.find((r) => r.variant === v && r.budget === b)!.overForward, 0) / budgets.length;
+const bestHead = precise.reduce((a, b) => (meanOver(b) < meanOver(a) ? b : a));
+const bestBudget = budgets.reduce((a, b) => (rows.find((r) => r.variant === bestHead && r.budget === b)!.cpuMsPerToken < rows.find((r) => r.variant === bestHead && r.budget === a)!.cpuMsPerToken ? b : a));
 mkdirSync(path.join(repo, 'bench/results'), { recursive: true });
 writeFileSync(path.join(repo, 'bench/results/teacher.json'), `${JSON.stringify({
-  bench: 'teacher', date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: os.loadavg(),
-  model: `synthetic Llama-shaped, V=${V}, d=384, 4 layers`, k: K, seq: SEQ, reps: REPS,
-  note: 'machine shared with other jobs; ratios are per budget within interleaved reps', rows,
+  bench: 'teacher', date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: os.loadavg(), loadPerRep: loads,
+  model: `synthetic Llama-shaped, V=${V}, d=384, 4 layers`, k: K, seq: SEQ, reps: REPS, threads: THREADS,
+  note: 'machine shared with other jobs; cost = process CPU per token (median over interleaved reps), ratios per budget',
+  precisionBound: BOUND, bestHead, bestBudget, meanOverForward: Object.fromEntries(heads.filter((h) => variants.includes(h)).map((h) => [h, meanOver(h)])), rows,
 }, null, 2)}\n`);
 
-console.log(`| head \\ tokens per call | ${budgets.join(' | ')} | max abs err vs float64 |`);
+const pct = (x: number) => `${((x - 1) * 100).toFixed(1)}%`;
+console.log(`CPU per token, ${THREADS} intra-op thread(s), median of ${REPS} reps; each variant as extra cost over the forward pass measured beside it\n`);
+console.log(`| variant \\ tokens per call | ${budgets.join(' | ')} | max abs err vs float64 |`);
 console.log(`| --- | ${budgets.map(() => '---:').join(' | ')} | ---: |`);
-for (const v of variants) {
-  const cells = budgets.map((b) => {
-    const r = rows.find((x) => x.variant === v && x.budget === b)!;
-    return v === 'forward' ? `${r.msPerToken.toFixed(3)} ms/tok` : `${((r.overForward - 1) * 100).toFixed(1)}%`;
-  });
+console.log(`| forward (ms/token) | ${budgets.map((b) => `${median(variants.filter((v) => v !== 'forward').map((v) => median(times.get(`forward|${v}@${b}`)!))).toFixed(3)}`).join(' | ')} | |`);
+for (const v of variants.filter((x) => x !== 'forward')) {
+  const cells = budgets.map((b) => pct(rows.find((x) => x.variant === v && x.budget === b)!.overForward));
   console.log(`| ${v} | ${cells.join(' | ')} | ${precision[v] === undefined ? '' : precision[v].toExponential(1)} |`);
 }
+console.log(`\nwithin ${BOUND} of float64: ${precise.join(', ')}; cheapest of them on average: ${bestHead}; its best tokens per call: ${bestBudget}`);

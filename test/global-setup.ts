@@ -7,4 +7,6 @@ export default function setup(): void {
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', root], { stdio: 'inherit' });
   // The rest of `npm run build`: the inspector page's bundle, which server tests serve.
   execFileSync(process.execPath, [join(root, 'dist/ui/build.js')], { stdio: 'inherit' });
+  // And the bundled precompute-logits (src/cli/bundle.ts): tests run what users run.
+  execFileSync(process.execPath, [join(root, 'dist/cli/bundle.js')], { stdio: 'inherit' });
 }

@@ -8,6 +8,7 @@ import { checkInputPath } from './input-path.js';
 import { exitOnInterrupt } from './interrupt.js';
 import { progressRenderer } from './progress.js';
 import { runMain } from './is-main.js';
+import { trace } from '../trace.js';
 
 export const PRECOMPUTE_OPTIONS = {
   model: { type: 'string', help: 'ONNX teacher: input_ids [batch, seq] -> logits [batch, seq, vocab]', placeholder: 'file.onnx' },
@@ -89,7 +90,9 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
     const tokenizerPath = v.tokenizer as string | undefined;
     const tokenizer = tokenizerPath === undefined ? null : await readTokenizer(tokenizerPath, UsageError);
     const storage = storageOf(v, UsageError);
+    trace('cli: options parsed');
     const { precompute } = await import('../precompute/index.js');
+    trace('cli: pipeline module loaded');
     const stopHandling = exitOnInterrupt('precompute-logits', 're-run the same command to resume');
     const summary = await precompute({
       model, data, out, datasetId,
@@ -115,6 +118,7 @@ export async function precomputeCommand(argv: string[]): Promise<number> {
       }
     }
     process.stdout.write(`${JSON.stringify(summary)}\n`);
+    trace('cli: done');
     return 0;
   });
 }
@@ -176,4 +180,5 @@ function workerOf(count: number, index: number | undefined, UsageError: new (m: 
   return { index: i, count };
 }
 
+trace('cli: modules loaded');
 await runMain(import.meta.url, precomputeCommand);

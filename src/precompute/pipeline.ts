@@ -32,6 +32,7 @@ import { CodedError } from '../errors.js';
 import { checkBeforeWriting } from './precheck.js';
 import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
 import type { ScanResult } from './scan.js';
+import { trace } from '../trace.js';
 
 /** Windows posted to the teacher ahead of the one being written. */
 const QUEUE_WINDOWS = 2;
@@ -53,6 +54,7 @@ export async function precompute(
   };
   // Start-up stage: session creation (worker), dataset scan and model hash run side by side.
   const remote = overlap ? new RemoteTeacher(opts.model, sessionOpts) : null;
+  trace('main: worker started');
   remote?.ready.catch(() => {}); // awaited below; an earlier error must not leave it unhandled
   try {
     const vocabSize = await modelVocabSize(opts);
@@ -61,10 +63,14 @@ export async function precompute(
     const modelHash = remote ? hashFile(opts.model) : null;
     modelHash?.catch(() => {});
     const stages = await import('./stages.js');
+    trace('main: stages loaded');
     const scan = await scanOrThrow(opts, vocabSize, onProgress);
+    trace('main: scan done');
     if (remote) {
       await remote.ready;
+      trace('main: teacher ready');
       await checkBeforeWriting(opts, remote, scan);
+      trace('main: precheck done');
       return await stages.runWithTeacher(opts, remote, await modelHash!, scan, started, onProgress, QUEUE_WINDOWS);
     }
     const { TeacherSession } = await import('../teacher/session.js');
@@ -76,7 +82,9 @@ export async function precompute(
       await session.dispose();
     }
   } finally {
+    trace('main: run finished');
     await remote?.dispose();
+    trace('main: teacher disposed');
   }
 }
 

@@ -9,12 +9,14 @@
 // few more made on its prefixes, to name the length the teacher does accept.
 import { basename } from 'node:path';
 import { CodedError, codeOf } from '../errors.js';
-import { declaredContextLength } from '../teacher/context-length.js';
+import type { ContextLength } from '../teacher/context-length.js';
 import type { PrecomputeOptions } from './options.js';
 import type { ScanResult } from './scan.js';
 
 /** What the check needs of a teacher: an in-process TeacherSession or one in a worker thread. */
 export interface RunsTopk {
+  /** What the graph states (read by the session when it opened the model), or null. */
+  readonly contextLength: ContextLength | null;
   run(inputIds: Int32Array, batch: number, seq: number, lengths: Int32Array): Promise<unknown>;
 }
 
@@ -50,7 +52,7 @@ export async function checkBeforeWriting(opts: PrecomputeOptions, session: RunsT
   const longest = scan.longest;
   if (!longest) return; // only empty samples: the teacher never runs
   const len = longest.inputIds.length;
-  const declared = declaredContextLength(opts.model);
+  const declared = session.contextLength;
   if (declared && len <= declared.tokens) return;
   const full = await accepts(session, longest.inputIds, len);
   if (full.ok) return; // the graph's hint was not a limit after all

@@ -9,16 +9,18 @@ import type { Sample } from '../data/sample.js';
 // Direct module imports, not ../shard/index.js: its re-exports would load the readers, verify and migrate.
 import { DatasetWriter } from '../shard/dataset-writer.js';
 import { rankDeltaFields } from '../shard/encodings/value-planes.js';
-import { type Manifest, readManifest } from '../shard/manifest.js';
+import { type Manifest, prepareManifestValidator, readManifest } from '../shard/manifest.js';
 import type { TopkLayout } from '../shard/types.js';
 import { CodedError } from '../errors.js';
 import { isInterrupted } from '../interrupt.js';
 import { TeacherNonFiniteError } from '../teacher/errors.js';
+import { DEFAULT_HEAD } from '../teacher/fuse-head.js';
 import type { TopkTeacher } from '../teacher/remote-session.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import type { TopPSettings } from '../topk/top-p.js';
 import type { PrecomputeOptions, PrecomputeSummary, ProgressEvent } from './options.js';
 import type { ScanResult } from './scan.js';
+import { trace } from '../trace.js';
 
 /** Stored batches the teacher may regroup together (more = less padding, more memory). */
 const WINDOW_BATCHES = 8;
@@ -61,9 +63,14 @@ export async function runWithTeacher(
       ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' } : {}),
       codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
       inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: teacher.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
+      // The fused head's formulation decides the last bits of every log-probability: a run
+      // resumed by a version with another default head is refused, never mixed (runs from
+      // before this field used 'blocked' and are refused too).
+      ...(opts.topkOn === 'graph' ? { head: DEFAULT_HEAD } : {}),
       column: opts.column ?? 'input_ids',
     },
   });
+  trace('main: writer open');
   const jobs: Job[] = [];
   try {
     if (writer.complete) return summarize(readManifest(writer.dir), writer.dir, 0, started, 0, true);
@@ -77,10 +84,12 @@ export async function runWithTeacher(
     let window: Sample[][] = [];
     let computed = 0;
     let doneTokens = 0;
+    let validatorReady = false;
 
     // Encode + write stage: the oldest window's results, appended in order.
     const complete = async (job: Job): Promise<void> => {
       const pending = await job.result;
+      if (computed === 0) trace('main: first window back');
       stopIfInterrupted();
       if (job.begin >= 0) writer.beginShard(job.begin);
       for (const p of pending) {
@@ -100,6 +109,12 @@ export async function runWithTeacher(
       const result = runner.start(window, batchIndex - window.length);
       result.catch(() => {}); // awaited in complete(); an earlier failure must not leave it unhandled
       jobs.push({ begin: beginPending, batchEnd: batchIndex, result });
+      // The main thread waits for the teacher's first results anyway: compile the manifest
+      // schema now, not after the last batch, where it would add to the run's wall time.
+      if (!validatorReady) {
+        validatorReady = true;
+        prepareManifestValidator();
+      }
       beginPending = -1;
       window = [];
       while (jobs.length > queueWindows) await complete(jobs.shift()!);
@@ -122,6 +137,7 @@ export async function runWithTeacher(
     if (window.length) await flush();
     while (jobs.length) await complete(jobs.shift()!);
     stopIfInterrupted();
+    trace('main: all written');
     const result = writer.tryFinish();
     if (Array.isArray(result)) {
       const seconds = (performance.now() - started) / 1000;

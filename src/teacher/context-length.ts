@@ -3,9 +3,14 @@
 // position, or RoPE cos/sin tables sliced to the sequence length). A sample longer than that
 // fails deep inside onnxruntime with a broadcast or index error that names no sample, so the
 // precompute checks it before anything is written.
-import { readFileSync } from 'node:fs';
+//
+// It reads the light model (model-splice.ts: nodes, inputs, initializer names, dims and small
+// values; never the weights), so the teacher worker computes it while opening its session and
+// hands it over with "ready": the main thread neither reads the model again nor loads the ONNX
+// bindings for it.
 import path from 'node:path';
-import { decodeModel, type GraphProto, type TensorProto, toNumber } from './onnx-model.js';
+import { readModelLightFile } from './model-splice.js';
+import { type GraphProto, type TensorProto, toNumber } from './onnx-types.js';
 
 export interface ContextLength {
   tokens: number;
@@ -34,8 +39,13 @@ function idsAliases(graph: GraphProto): Set<string> {
   return names;
 }
 
+/** The context `modelPath` states, read from the file (only its small fields). */
 export function declaredContextLength(modelPath: string): ContextLength | null {
-  const graph = decodeModel(readFileSync(modelPath), path.basename(modelPath)).graph!;
+  return contextLengthOf(readModelLightFile(modelPath, path.basename(modelPath)).graph!);
+}
+
+/** The context a (light or full) graph states; call before a head is appended to it. */
+export function contextLengthOf(graph: GraphProto): ContextLength | null {
   const seqDim = (graph.input ?? []).find((i) => i.name === 'input_ids')?.type?.tensorType?.shape?.dim?.[1];
   const fixed = seqDim?.dimValue === undefined || seqDim.dimValue === null ? 0 : toNumber(seqDim.dimValue);
   if (fixed > 0) return { tokens: fixed, source: 'the fixed sequence dimension of input_ids' };

@@ -16,7 +16,7 @@ import {
   type GraphProto,
   type ModelProto,
   type ValueInfoProto,
-} from './onnx-model.js';
+} from './onnx-types.js';
 import { readModelLight, spliceModel } from './model-splice.js';
 
 export const TOPK_IDS_OUTPUT = 'topk_ids';
@@ -40,6 +40,16 @@ export interface FuseTopkHeadOptions {
 }
 
 export type LseMode = 'reduce' | 'sum32' | 'sum64' | 'blocked' | 'logsoftmax' | 'none';
+
+/**
+ * The head precompute uses, chosen by measurement (bench/teacher.ts, V = 151,936, CPU per
+ * token beside the forward pass): ORT's LogSoftmax + TopK cost 14-22% over the forward pass
+ * at 128-1024 tokens per call, the blocked float32 sums 26-40%, ReduceLogSumExp 80-117%; the
+ * first two stay within 1e-4 nats of float64 (3.2e-5 and 8.2e-7, test/teacher/fuse-head.test.ts),
+ * far below float16 storage rounding. Changing it changes stored bytes: precompute records it
+ * in the run settings, so a resume never mixes two heads in one dataset.
+ */
+export const DEFAULT_HEAD: LseMode = 'logsoftmax';
 
 /** Shape facts about a model's logits output, read without running it. */
 export interface LogitsInfo {
@@ -105,7 +115,7 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
   // a second code path.
   if (opset < 11) throw new TeacherError(`teacher ${label}: opset ${opset} is too old for the fused head (need >= 11)`);
 
-  const mode = opts.lse ?? 'blocked';
+  const mode = opts.lse ?? DEFAULT_HEAD;
   if (opts.tailMass) {
     // With k = V there is no tail to store; with raw logits (mode 'none') nothing is normalized.
     if (vocab !== null && k >= vocab) throw new TeacherError(`teacher ${label}: tail mass needs k < vocabulary size ${vocab}, got k=${k}`);
@@ -153,11 +163,16 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
     );
   };
   if (mode === 'logsoftmax') {
-    // ORT's LogSoftmax kernel (max, vectorized exp-sum, subtract in one op), then TopK of the
-    // log-probabilities themselves.
+    // ORT's LogSoftmax kernel (max, vectorized exp-sum, subtract in one op). The ids come from
+    // TopK of the logits, not of the log-probabilities: rounding x - lse can make two distinct
+    // logits equal, and then their order would differ from every other head and the host
+    // top-k (ties go to the lower id only when the logits themselves tie). The kept
+    // log-probabilities are gathered at those ids; x - c is monotone in x, so they stay sorted.
     const ls = fresh('logsoftmax');
     graph.node!.push(node('LogSoftmax', [x], [ls], fresh('logsoftmax'), [attrInt('axis', -1)]));
-    topk(ls, TOPK_LOGPROBS_OUTPUT);
+    const values = fresh('values');
+    topk(x, values);
+    graph.node!.push(node('GatherElements', [ls, TOPK_IDS_OUTPUT], [TOPK_LOGPROBS_OUTPUT], fresh('gather'), [attrInt('axis', -1)]));
     // Already normalized: the tail is the log-sum-exp of the masked log-probabilities.
     if (opts.tailMass) appendTailLogprob(graph, ls, null, opset, fresh, 'blocked', vocab, info.dims?.length ?? null);
   } else if (mode === 'none') {

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { findLogitsOutput } from './fuse-head.js';
 import { readModelLightFile } from './model-splice.js';
-import { defaultOpset, usesExternalData } from './onnx-model.js';
+import { defaultOpset, usesExternalData } from './onnx-types.js';
 
 export interface TeacherInfo {
   inputs: string[];

@@ -3,9 +3,10 @@
 // Decoding a ModelProto with protobufjs and encoding it again copies every initializer
 // through JavaScript: seconds for a 0.5 GB inline-weight model, before ONNX Runtime even
 // starts. The head surgery only appends nodes and small initializers and replaces the output
-// list, so this module walks the protobuf wire format instead: it decodes the small parts
-// (nodes, inputs, outputs, opsets), reads each initializer's name and data location without
-// touching its bytes, lets the caller mutate that light ModelProto, and then splices the
+// list, so this module walks the protobuf wire format instead, without protobufjs
+// (proto-decode.ts, proto-encode.ts: the teacher worker never loads the ONNX bindings): it
+// decodes the small parts (nodes, inputs, outputs, opsets), reads each initializer's name,
+// dims and data location without touching its weights, lets the caller mutate that light ModelProto, and then splices the
 // result back: every original field is copied byte for byte (one memcpy of the file), the
 // graph's `output` entries are dropped, and one encoded GraphProto fragment holding the new
 // nodes, initializers and outputs is appended to the graph field. Protobuf concatenates
@@ -13,10 +14,12 @@
 // re-encode would have produced. External-data models stay by reference (only the small
 // .onnx is read), so a 7B teacher's weights are never copied.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { onnx, type ModelProto, type TensorProto } from './onnx-model.js';
+import type { GraphProto, ModelProto, TensorProto } from './onnx-types.js';
+import { decodeNode, decodeOpset, decodeValueInfo } from './proto-decode.js';
+import { encodeGraphFragment } from './proto-encode.js';
 import {
-  type ByteSource, type Field, fields, fileSource, GRAPH_INITIALIZER, GRAPH_OUTPUT, GRAPH_SPARSE_INITIALIZER, memorySource, MODEL_GRAPH,
-  readVarint, TENSOR_DATA_LOCATION, TENSOR_NAME,
+  type ByteSource, type Field, fields, fileSource, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_NODE, GRAPH_OUTPUT, memorySource, MODEL_GRAPH, MODEL_OPSET_IMPORT,
+  readVarint, TENSOR_DATA_LOCATION, TENSOR_DATA_TYPE, TENSOR_DIMS, TENSOR_INT32_DATA, TENSOR_INT64_DATA, TENSOR_NAME, TENSOR_RAW_DATA,
 } from './proto-wire.js';
 
 export { type ByteSource, fileSource, memorySource } from './proto-wire.js';
@@ -34,24 +37,36 @@ export interface LightModel {
   readonly modelFields: Field[];
 }
 
-function concat(src: ByteSource, parts: Field[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.end - p.start;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(src.slice(p.start, p.end), at);
-    at += p.end - p.start;
-  }
-  return out;
-}
+/** Raw data up to this size is kept in a stub (small integer tables: Slice axes, shapes). */
+const SMALL_RAW = 256;
 
-/** Initializer stub: its name and whether its bytes live in a side file; data untouched. */
+/**
+ * Initializer stub: its name, dims, element type, whether its bytes live in a side file, and
+ * its values only when they are small (declaredContextLength reads Slice axes); the weights
+ * themselves are never read.
+ */
 function tensorStub(src: ByteSource, f: Field, label: string): TensorProto {
   const stub: TensorProto = {};
+  const ints = (t: Field): number[] => {
+    if (t.wireType === 0) return [readVarint(src, t.valueStart, t.end, label)[0]];
+    const out: number[] = [];
+    for (let pos = t.valueStart; pos < t.end;) {
+      const [v, next] = readVarint(src, pos, t.end, label);
+      out.push(v);
+      pos = next;
+    }
+    return out;
+  };
   for (const t of fields(src, f.valueStart, f.end, label)) {
     if (t.field === TENSOR_NAME && t.wireType === 2) stub.name = Buffer.from(src.slice(t.valueStart, t.end)).toString('utf8');
     else if (t.field === TENSOR_DATA_LOCATION && t.wireType === 0) stub.dataLocation = readVarint(src, t.valueStart, t.end, label)[0];
+    else if (t.field === TENSOR_DIMS) (stub.dims ??= []).push(...ints(t));
+    else if (t.field === TENSOR_DATA_TYPE && t.wireType === 0) stub.dataType = readVarint(src, t.valueStart, t.end, label)[0];
+    else if (t.field === TENSOR_RAW_DATA && t.wireType === 2 && t.end - t.valueStart <= SMALL_RAW) stub.rawData = src.slice(t.valueStart, t.end).slice();
+    // Typed integer fields, when small. Negative values come back as large unsigned numbers
+    // (no BigInt here): fine for what reads them, which tests for 0.
+    else if (t.field === TENSOR_INT64_DATA && t.end - t.valueStart <= SMALL_RAW) (stub.int64Data ??= []).push(...ints(t));
+    else if (t.field === TENSOR_INT32_DATA && t.end - t.valueStart <= SMALL_RAW) (stub.int32Data ??= []).push(...ints(t));
   }
   return stub;
 }
@@ -76,23 +91,24 @@ function readLight(bytes: ByteSource, label: string): Omit<LightModel, 'bytes'> 
   const graphs = modelFields.filter((f) => f.field === MODEL_GRAPH && f.wireType === 2);
   if (graphs.length !== 1) throw new Error(`teacher ${label}: ${graphs.length === 0 ? 'model has no graph' : 'not an ONNX ModelProto (several graph fields)'}`);
   const graphField = graphs[0];
-  let proto: ModelProto;
-  let graph;
   const graphFields = fields(bytes, graphField.valueStart, graphField.end, label);
-  try {
-    proto = onnx.ModelProto.decode(concat(bytes, modelFields.filter((f) => f !== graphField)));
-    // Everything but the (possibly huge) initializers is decoded for real.
-    const small = graphFields.filter((f) => f.field !== GRAPH_INITIALIZER && f.field !== GRAPH_SPARSE_INITIALIZER);
-    graph = onnx.GraphProto.decode(concat(bytes, small));
-  } catch (err) {
-    throw new Error(`teacher ${label}: not an ONNX ModelProto (${(err as Error).message})`);
-  }
-  graph.initializer = graphFields.filter((f) => f.field === GRAPH_INITIALIZER).map((f) => tensorStub(bytes, f, label)) as typeof graph.initializer;
-  proto.graph = graph;
+  // Only what the head surgery, the context-length check and inspect read is decoded: opsets,
+  // nodes, inputs, outputs, initializer stubs (see proto-decode.ts); never the weights.
+  const of = (field: number) => graphFields.filter((f) => f.field === field && f.wireType === 2);
+  const graph: GraphProto = {
+    node: of(GRAPH_NODE).map((f) => decodeNode(bytes, f, label)),
+    input: of(GRAPH_INPUT).map((f) => decodeValueInfo(bytes, f, label)),
+    output: of(GRAPH_OUTPUT).map((f) => decodeValueInfo(bytes, f, label)),
+    initializer: of(GRAPH_INITIALIZER).map((f) => tensorStub(bytes, f, label)),
+  };
+  const proto: ModelProto = {
+    opsetImport: modelFields.filter((f) => f.field === MODEL_OPSET_IMPORT && f.wireType === 2).map((f) => decodeOpset(bytes, f, label)),
+    graph,
+  };
   return {
     proto, graphField, graphFields, modelFields,
-    nodeCount: graph.node?.length ?? 0,
-    initializerCount: graph.initializer.length,
+    nodeCount: graph.node!.length,
+    initializerCount: graph.initializer!.length,
   };
 }
 
@@ -115,11 +131,11 @@ function varintBytes(n: number): number[] {
 export function spliceModel(light: LightModel): Uint8Array {
   const { bytes, proto, graphField } = light;
   const graph = proto.graph!;
-  const tail = onnx.GraphProto.encode({
+  const tail = encodeGraphFragment({
     node: (graph.node ?? []).slice(light.nodeCount),
     initializer: (graph.initializer ?? []).slice(light.initializerCount),
     output: graph.output ?? [],
-  }).finish();
+  });
   const kept = light.graphFields.filter((f) => f.field !== GRAPH_OUTPUT);
   let graphLen = tail.length;
   for (const f of kept) graphLen += f.end - f.start;
@@ -153,11 +169,11 @@ export function spliceModel(light: LightModel): Uint8Array {
 export function graphAppendix(light: LightModel, originalOutputs: readonly string[]): Uint8Array {
   const graph = light.proto.graph!;
   const before = new Set(originalOutputs);
-  const tail = onnx.GraphProto.encode({
+  const tail = encodeGraphFragment({
     node: (graph.node ?? []).slice(light.nodeCount),
     initializer: (graph.initializer ?? []).slice(light.initializerCount),
     output: (graph.output ?? []).filter((o) => !before.has(o.name ?? '')),
-  }).finish();
+  });
   const header = fieldHeader(MODEL_GRAPH, tail.length);
   const out = new Uint8Array(header.length + tail.length);
   out.set(header);

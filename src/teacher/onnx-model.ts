@@ -1,40 +1,20 @@
-// Thin helpers over onnx-proto's static protobufjs classes, shared by the head surgery and
-// the synthetic teacher builders. onnx-proto is CommonJS: in ESM only its default export is
-// reliable, so the namespace is taken from there and types come from a type-only import.
+// Full protobufjs decoding and encoding of ONNX models (onnx-proto), for the synthetic
+// teacher builders, external-data conversion and tests. The teacher's runtime path (session,
+// worker, head surgery) uses onnx-types.ts and the wire-level readers instead.
+// onnx-proto is CommonJS: in ESM only its default export is reliable.
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { TeacherError } from './errors.js';
+import type { ModelProto } from './onnx-types.js';
+
+export * from './onnx-types.js';
 
 export const onnx = onnxProto.onnx;
-export type ModelProto = OnnxTypes.ModelProto;
-export type GraphProto = OnnxTypes.IGraphProto;
-export type NodeProto = OnnxTypes.INodeProto;
-export type TensorProto = OnnxTypes.ITensorProto;
-export type ValueInfoProto = OnnxTypes.IValueInfoProto;
-export type AttributeProto = OnnxTypes.IAttributeProto;
-export type Dimension = OnnxTypes.TensorShapeProto.IDimension;
+/** A decoded model (a protobufjs message instance). */
+export type OnnxModel = OnnxTypes.ModelProto;
 
-/** TensorProto.DataType values used here (onnx.proto numbering). */
-export const DT = {
-  FLOAT: 1,
-  UINT8: 2,
-  INT8: 3,
-  INT32: 6,
-  INT64: 7,
-  BOOL: 9,
-  FLOAT16: 10,
-  DOUBLE: 11,
-  BFLOAT16: 16,
-} as const;
-
-/** protobufjs hands int64 fields back as Long objects (or numbers); both become numbers. */
-export function toNumber(v: number | { toNumber(): number } | null | undefined): number {
-  if (v === null || v === undefined) return 0;
-  return typeof v === 'number' ? v : v.toNumber();
-}
-
-export function decodeModel(bytes: Uint8Array, label: string): ModelProto {
-  let model: ModelProto;
+export function decodeModel(bytes: Uint8Array, label: string): OnnxModel {
+  let model: OnnxModel;
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (err) {
@@ -46,81 +26,4 @@ export function decodeModel(bytes: Uint8Array, label: string): ModelProto {
 
 export function encodeModel(model: ModelProto): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
-}
-
-/** Version of the default ("" or "ai.onnx") operator set the model imports. */
-export function defaultOpset(model: ModelProto): number {
-  for (const op of model.opsetImport ?? []) {
-    if (!op.domain || op.domain === 'ai.onnx') return toNumber(op.version);
-  }
-  return 0;
-}
-
-export function attrInt(name: string, i: number): AttributeProto {
-  return { name, type: onnx.AttributeProto.AttributeType.INT, i };
-}
-
-export function attrInts(name: string, ints: number[]): AttributeProto {
-  return { name, type: onnx.AttributeProto.AttributeType.INTS, ints };
-}
-
-export function attrFloat(name: string, f: number): AttributeProto {
-  return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f };
-}
-
-export function node(
-  opType: string,
-  inputs: string[],
-  outputs: string[],
-  name: string,
-  attribute: AttributeProto[] = [],
-): NodeProto {
-  return { opType, input: inputs, output: outputs, name, attribute };
-}
-
-export function int64Tensor(name: string, values: number[], dims: number[] = [values.length]): TensorProto {
-  const raw = new BigInt64Array(values.length);
-  for (let i = 0; i < values.length; i++) raw[i] = BigInt(values[i]);
-  return { name, dims, dataType: DT.INT64, rawData: new Uint8Array(raw.buffer) };
-}
-
-/** A float32 initializer holding a view of `values` (raw little-endian bytes, no copy). */
-export function floatTensor(name: string, values: Float32Array, dims: number[]): TensorProto {
-  let n = 1;
-  for (const d of dims) n *= d;
-  if (n !== values.length) throw new Error(`onnx ${name}: dims [${dims}] hold ${n} values, got ${values.length}`);
-  return {
-    name,
-    dims,
-    dataType: DT.FLOAT,
-    rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
-  };
-}
-
-/** Tensor value info; a string dim is symbolic (e.g. "batch"), a number is fixed. */
-export function tensorInfo(name: string, elemType: number, dims: Array<string | number>): ValueInfoProto {
-  const dim: Dimension[] = dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d }));
-  return { name, type: { tensorType: { elemType, shape: { dim } } } };
-}
-
-/** Every value name the graph defines or consumes, to pick names that cannot collide. */
-export function graphNames(graph: GraphProto): Set<string> {
-  const names = new Set<string>();
-  for (const v of graph.input ?? []) if (v.name) names.add(v.name);
-  for (const v of graph.output ?? []) if (v.name) names.add(v.name);
-  for (const t of graph.initializer ?? []) if (t.name) names.add(t.name);
-  for (const n of graph.node ?? []) {
-    for (const s of n.input ?? []) names.add(s);
-    for (const s of n.output ?? []) names.add(s);
-    if (n.name) names.add(n.name);
-  }
-  return names;
-}
-
-/** True when any initializer keeps its bytes in a side file. */
-export function usesExternalData(model: ModelProto): boolean {
-  for (const t of model.graph?.initializer ?? []) {
-    if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) return true;
-  }
-  return false;
 }

@@ -98,10 +98,18 @@ export function fields(src: ByteSource, start: number, end: number, label: strin
 
 /** Field numbers from onnx.proto that the wire-level readers (model-splice, logits-width) walk. */
 export const MODEL_GRAPH = 7;
+export const MODEL_OPSET_IMPORT = 8;
+export const GRAPH_NODE = 1;
+export const GRAPH_INPUT = 11;
 export const GRAPH_INITIALIZER = 5;
 export const GRAPH_OUTPUT = 12;
 export const GRAPH_SPARSE_INITIALIZER = 15;
+export const TENSOR_DIMS = 1;
+export const TENSOR_DATA_TYPE = 2;
+export const TENSOR_INT32_DATA = 5;
+export const TENSOR_INT64_DATA = 7;
 export const TENSOR_NAME = 8;
+export const TENSOR_RAW_DATA = 9;
 export const TENSOR_DATA_LOCATION = 14;
 export const VALUE_INFO_NAME = 1;
 export const VALUE_INFO_TYPE = 2;

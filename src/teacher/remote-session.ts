@@ -8,12 +8,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { onStop } from '../interrupt.js';
 import { TeacherNonFiniteError } from './errors.js';
+import type { ContextLength } from './context-length.js';
 import type { TeacherSessionOptions, TopkBatch } from './session.js';
 import type { FromWorker, ReadyInfo, RunRequest, WorkerInit } from './worker-messages.js';
 
 /** What the pipeline needs of a teacher, in-process (TeacherSession) or in a worker. */
 export interface TopkTeacher {
   readonly vocabSize: number;
+  /** The longest input the graph states it accepts, read when the session was opened. */
+  readonly contextLength: ContextLength | null;
   run(inputIds: Int32Array, batch: number, seq: number, lengths: Int32Array): Promise<TopkBatch>;
   dispose(): Promise<void>;
 }
@@ -98,6 +101,10 @@ export class RemoteTeacher implements TopkTeacher {
 
   get outputNames(): readonly string[] {
     return this.readyInfo().outputNames;
+  }
+
+  get contextLength(): ContextLength | null {
+    return this.readyInfo().contextLength;
   }
 
   /** Queues one call. `inputIds` and `lengths` are transferred: the caller loses them. */

@@ -22,7 +22,9 @@ import {
   type LseMode,
 } from './fuse-head.js';
 import { graphAppendix, readModelFile, readModelLight, withAppendix, type LightModel } from './model-splice.js';
-import { DT, usesExternalData } from './onnx-model.js';
+import { DT, usesExternalData } from './onnx-types.js';
+import { contextLengthOf, type ContextLength } from './context-length.js';
+import { trace } from '../trace.js';
 
 export type TopkOn = 'graph' | 'host';
 export type TeacherDevice = 'cpu' | 'cuda';
@@ -37,7 +39,7 @@ export interface TeacherSessionOptions {
   device?: TeacherDevice;
   /** ORT intra-op threads; ORT's default (all cores) when omitted. */
   threads?: number;
-  /** Log-sum-exp formulation of the fused head (default 'blocked'); see fuse-head.ts. */
+  /** Formulation of the fused head (default DEFAULT_HEAD); see fuse-head.ts. */
   lse?: LseMode;
   /**
    * sha256 of the .onnx file when the caller already has it (or computes it concurrently and
@@ -88,7 +90,9 @@ export class TeacherSession {
     private readonly main: Loaded,
     private readonly logitsOutput: string,
     private readonly threads: number | undefined,
-    readonly tailMass = false,
+    readonly tailMass: boolean,
+    /** The longest input the graph states it accepts (see context-length.ts), or null. */
+    readonly contextLength: ContextLength | null,
   ) {}
 
   static async open(modelPath: string, opts: TeacherSessionOptions): Promise<TeacherSession> {
@@ -102,6 +106,8 @@ export class TeacherSession {
     const modelSha256 = opts.modelSha256 ?? createHash('sha256').update(bytes).digest('hex');
     const light = readModelLight(bytes, label);
     const proto = light.proto;
+    // Read from the graph as the file has it, before the head is appended.
+    const contextLength = contextLengthOf(proto.graph!);
     const info = findLogitsOutput(proto, logitsOutput, label);
     if (info.vocab === null && opts.vocabSize === undefined) {
       throw new TeacherError(`teacher ${label}: output "${logitsOutput}" has no fixed last dim; pass vocabSize`);
@@ -127,7 +133,7 @@ export class TeacherSession {
       throw new Error(`teacher ${label}: topkOn must be 'graph' or 'host', got ${String(topkOn)}`);
     }
     // The decoded proto is not kept: for inline-weight models it pins the whole file in memory.
-    const s = new TeacherSession(modelPath, opts.k, topkOn, device, vocabSize, width, modelSha256, main, logitsOutput, opts.threads, opts.tailMass === true);
+    const s = new TeacherSession(modelPath, opts.k, topkOn, device, vocabSize, width, modelSha256, main, logitsOutput, opts.threads, opts.tailMass === true, contextLength);
     if (topkOn === 'host') s.logitsSession = main;
     return s;
   }
@@ -276,6 +282,7 @@ async function load(
   }
   let session: InferenceSession;
   try {
+    trace('session: create starts');
     session = rewritten ? await ort.InferenceSession.create(rewritten, options) : await ort.InferenceSession.create(modelPath, options);
   } catch (err) {
     const hint = device === 'cuda' ? ` (${CUDA_HINT})` : '';

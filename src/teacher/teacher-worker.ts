@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TeacherNonFiniteError } from './errors.js';
 import { TeacherSession } from './session.js';
+import { trace } from '../trace.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.js';
 
 const port = parentPort!;
@@ -36,6 +37,7 @@ async function handle(m: ToWorker): Promise<void> {
   }
   try {
     const out = await session!.run(m.inputIds, m.batch, m.seq, m.lengths);
+    if (m.id === 0) trace('worker: first call done');
     // ORT's output arrays are ordinary ArrayBuffers owned by JS: transferable, no copy.
     const tail = out.tailLogprobs;
     post({ type: 'result', id: m.id, topkIds: out.topkIds, topkLogprobs: out.topkLogprobs, ...(tail ? { tailLogprobs: tail } : {}) }, [
@@ -49,6 +51,7 @@ async function handle(m: ToWorker): Promise<void> {
   }
 }
 
+trace('worker: modules loaded');
 try {
   session = await TeacherSession.open(init.modelPath, init.opts);
   if (Atomics.load(stopFlag, 0) !== 0) {
@@ -56,9 +59,10 @@ try {
     await session.dispose();
     process.exit(0);
   }
+  trace('worker: session ready');
   post({
     type: 'ready', vocabSize: session.vocabSize, logitsWidth: session.logitsWidth,
-    inputNames: [...session.inputNames], outputNames: [...session.outputNames],
+    inputNames: [...session.inputNames], outputNames: [...session.outputNames], contextLength: session.contextLength,
   });
 } catch (e) {
   post({ type: 'open-error', message: (e as Error).message });

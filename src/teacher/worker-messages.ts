@@ -1,6 +1,7 @@
 // Messages between the pipeline's main thread and the teacher worker (teacher-worker.ts).
 // Arrays travel as transferred buffers: a request's ids/lengths and a result's top-k arrays
 // change owner, they are never copied.
+import type { ContextLength } from './context-length.js';
 import type { TeacherSessionOptions } from './session.js';
 
 export interface WorkerInit {
@@ -26,6 +27,7 @@ export interface ReadyInfo {
   logitsWidth: number;
   inputNames: string[];
   outputNames: string[];
+  contextLength: ContextLength | null;
 }
 
 export type FromWorker =

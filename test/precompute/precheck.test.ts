@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetReader } from '../../src/shard/index.js';
 import { declaredContextLength } from '../../src/teacher/context-length.js';
-import { writeSyntheticTeacher } from '../../src/teacher/index.js';
+import { RemoteTeacher, writeSyntheticTeacher } from '../../src/teacher/index.js';
 import { errorCode, runCli } from '../cli.js';
 import { sharedDir } from '../python.js';
 import { SHORT_CONTEXT, writeShortContextTeacher } from './short-context-model.js';
@@ -37,6 +37,16 @@ describe('context length', () => {
     expect(declaredContextLength(stories)).toMatchObject({ tokens: 512 });
     // The synthetic teacher has no position table: its graph states no limit.
     expect(declaredContextLength(synthetic)).toBeNull();
+  });
+
+  it.skipIf(!haveStories)('the teacher worker reads the same context while opening its session (the main thread does not)', async () => {
+    const remote = new RemoteTeacher(stories, { k: 8 });
+    try {
+      await remote.ready;
+      expect(remote.contextLength).toEqual(declaredContextLength(stories));
+    } finally {
+      await remote.dispose();
+    }
   });
 
   it.skipIf(!haveStories)('refuses a sample longer than the context before writing anything, naming it and --max-seq-len', () => {

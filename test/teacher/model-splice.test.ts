@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { buildSyntheticTeacher, writeSyntheticTeacher } from '../../src/teacher/index.js';
 import { appendTopkHead, castLogitsToFloat32 } from '../../src/teacher/fuse-head.js';
 import { graphAppendix, readModelFile, readModelLight, spliceModel, withAppendix } from '../../src/teacher/model-splice.js';
-import { DT, decodeModel, encodeModel, usesExternalData, type ModelProto } from '../../src/teacher/onnx-model.js';
+import { DT, decodeModel, encodeModel, toNumber, usesExternalData, type ModelProto } from '../../src/teacher/onnx-model.js';
 import { tempDir } from './helpers.js';
 import { onnx } from '../../src/teacher/onnx-model.js';
 
@@ -93,11 +93,21 @@ describe('model splice', () => {
     expect(asObject(viaSplice(f16, edit))).toEqual(asObject(viaFullReencode(f16, edit)));
   });
 
-  it('initializer stubs carry names, never data; malformed bytes are refused', () => {
+  it('initializer stubs carry names, dims and types, data only when small; malformed bytes are refused', () => {
     const light = readModelLight(inline, 'm');
-    const names = decodeModel(inline, 'm').graph!.initializer!.map((t) => t.name);
-    expect(light.proto.graph!.initializer!.map((t) => t.name)).toEqual(names);
-    expect(light.proto.graph!.initializer!.every((t) => t.rawData === undefined || t.rawData === null || t.rawData.length === 0)).toBe(true);
+    const full = decodeModel(inline, 'm').graph!.initializer!;
+    const stubs = light.proto.graph!.initializer!;
+    expect(stubs.map((t) => t.name)).toEqual(full.map((t) => t.name));
+    expect(stubs.map((t) => (t.dims ?? []).map((d) => toNumber(d as never)))).toEqual(full.map((t) => (t.dims ?? []).map((d) => toNumber(d as never))));
+    expect(stubs.map((t) => t.dataType)).toEqual(full.map((t) => t.dataType));
+    // Weights are never read; small tables (at most 256 bytes) are, byte for byte.
+    const small = full.map((t) => (t.rawData?.length ?? 0) <= 256);
+    expect(small).toContain(true);
+    expect(small).toContain(false);
+    stubs.forEach((t, i) => {
+      if (small[i]) expect(Buffer.from(t.rawData ?? [])).toEqual(Buffer.from(full[i].rawData ?? []));
+      else expect(t.rawData).toBeUndefined();
+    });
     expect(() => readModelLight(Uint8Array.of(0xff, 0xff, 0xff), 'bad')).toThrow(/teacher bad: not an ONNX ModelProto/);
     expect(() => readModelLight(inline.subarray(0, inline.length - 10), 'cut')).toThrow(/teacher cut: not an ONNX ModelProto/);
   });

@@ -1,0 +1,46 @@
+// `npm run build` step after tsc: replaces dist/cli/precompute-logits.js with an esbuild bundle
+// of the command and its teacher worker (dist/cli/teacher-worker.js), code-split so every
+// lazily imported stage stays lazy (dist/cli/lazy-*.js).
+//
+// Why: a precompute's start-up is on the critical path of every run, and Node's ES module
+// loader pays per file. Unbundled, the main thread spent ~0.5 s of CPU resolving, reading and
+// linking the ~400 modules of apache-arrow, ajv and the project before the first teacher call
+// (measured with LOGIT_CACHE_TRACE=1; bench/precompute.ts), on a 2-core machine where that CPU
+// is taken from ONNX Runtime's threads. One file per chunk loads the same code in a fraction.
+//
+// The bundle lives in dist/cli beside the tsc output on purpose: code that locates files from
+// import.meta.url (the worker next to remote-session, schemas/ two levels up) finds them at
+// the same relative paths. Native addons stay external (they load their .node files).
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const pkg = fileURLToPath(new URL('../../', import.meta.url));
+const dest = join(pkg, 'dist/cli');
+const out = join(pkg, `dist/.cli-bundle.${process.pid}.new`);
+const LAZY = 'lazy-';
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+await build({
+  entryPoints: [join(pkg, 'src/cli/precompute-logits.ts'), join(pkg, 'src/teacher/teacher-worker.ts')],
+  outdir: out,
+  entryNames: '[name]',
+  chunkNames: `${LAZY}[name]-[hash]`,
+  bundle: true, splitting: true, format: 'esm', platform: 'node', target: ['node20'],
+  sourcemap: true, legalComments: 'none', logLevel: 'warning',
+  external: ['onnxruntime-node', 'lz4-napi', 'zstd-napi', 'ajv', 'ajv/*', '@huggingface/tokenizers'],
+  // CommonJS packages inside the bundle (onnx-proto, protobufjs) call require() for Node built-ins.
+  banner: { js: "import { createRequire as __lcCreateRequire } from 'node:module'; const require = __lcCreateRequire(import.meta.url);" },
+});
+if (!existsSync(join(out, 'precompute-logits.js')) || !existsSync(join(out, 'teacher-worker.js'))) {
+  throw new Error(`bundle: esbuild did not write the expected entry points to ${out}`);
+}
+// Chunks of an earlier build go first (their names carry content hashes), then the new files
+// are moved in, the entry point last, so a command started meanwhile finds a complete set.
+for (const f of readdirSync(dest)) if (f.startsWith(LAZY)) rmSync(join(dest, f));
+const files = readdirSync(out).sort((a, b) => Number(a.startsWith('precompute-logits.')) - Number(b.startsWith('precompute-logits.')));
+for (const f of files) renameSync(join(out, f), join(dest, f));
+rmSync(out, { recursive: true, force: true });
+process.stdout.write(`bundle: dist/cli/precompute-logits.js + teacher-worker.js, ${files.filter((f) => f.startsWith(LAZY) && f.endsWith('.js')).length} lazy chunks\n`);
