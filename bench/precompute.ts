@@ -66,7 +66,7 @@ const bareJs = join(repo, 'dist/bench/bare-teacher.mjs');
   esbuild.buildSync({ entryPoints: [join(repo, 'bench/bare-teacher.ts')], bundle: true, platform: 'node', format: 'esm', external: ['onnxruntime-node'], outfile: bareJs, logLevel: 'error' });
 }
 
-interface Run { wall: number; startup: number; steady: number; rssMiB: number; cpu: number; load1: number; startupCpu?: number; trace?: Record<string, { ms: number; cpuMs: number }> }
+interface Run { wall: number; startup: number; steady: number; rssMiB: number; cpu: number; load1: number; startupCpu?: number; trace?: Record<string, { ms: number; cpuMs: number; threadCpuMs?: number }> }
 
 /** Spawns under /usr/bin/time; `readyPattern` on stderr marks the end of start-up. */
 function timed(cmd: string, argv: string[], readyPattern: RegExp, env: NodeJS.ProcessEnv = {}): Promise<Run> {
@@ -88,8 +88,10 @@ function timed(cmd: string, argv: string[], readyPattern: RegExp, env: NodeJS.Pr
       const [rss, user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
       const startup = (ready - t0) / 1000;
       // "trace <ms since process start> <process CPU ms> <stage>" lines (src/trace.ts), first of each.
-      const trace: Record<string, { ms: number; cpuMs: number }> = {};
-      for (const m of err.matchAll(/^trace ([\d.]+) ([\d.]+) (.+)$/gm)) trace[m[3]] ??= { ms: Number(m[1]), cpuMs: Number(m[2]) };
+      const trace: Record<string, { ms: number; cpuMs: number; threadCpuMs?: number }> = {};
+      for (const m of err.matchAll(/^trace ([\d.]+) ([\d.]+) (.+?)(?: \[thread ([\d.]+)\])?$/gm)) {
+        trace[m[3]] ??= { ms: Number(m[1]), cpuMs: Number(m[2]), ...(m[4] !== undefined ? { threadCpuMs: Number(m[4]) } : {}) };
+      }
       // Start-up CPU: what the process burnt until its writer was open (the "precompute:" line).
       const startupCpu = trace['main: writer open']?.cpuMs;
       res({

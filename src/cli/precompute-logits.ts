@@ -7,8 +7,9 @@ import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.j
 import { checkInputPath } from './input-path.js';
 import { exitOnInterrupt } from './interrupt.js';
 import { progressRenderer } from './progress.js';
-import { runMain } from './is-main.js';
+import { isMain, runMain } from './is-main.js';
 import { trace } from '../trace.js';
+import { dropPrestartedWorker, prestartTeacherWorker } from '../teacher/worker-start.js';
 
 export const PRECOMPUTE_OPTIONS = {
   model: { type: 'string', help: 'ONNX teacher: input_ids [batch, seq] -> logits [batch, seq, vocab]', placeholder: 'file.onnx' },
@@ -57,6 +58,14 @@ Re-running the same command after an interruption continues after the last compl
 Progress goes to stderr; stdout gets one JSON summary.`;
 
 export async function precomputeCommand(argv: string[]): Promise<number> {
+  try {
+    return await runPrecompute(argv);
+  } finally {
+    await dropPrestartedWorker(); // taken by the run, unless it stopped before the teacher
+  }
+}
+
+async function runPrecompute(argv: string[]): Promise<number> {
   return runCommand('precompute-logits', async () => {
     const { values: v } = parseOptions(argv, PRECOMPUTE_OPTIONS);
     if (v.help) {
@@ -181,4 +190,16 @@ function workerOf(count: number, index: number | undefined, UsageError: new (m: 
 }
 
 trace('cli: modules loaded');
+// The teacher worker's own start and its onnxruntime-node load need no option: begun now, they
+// run while the rest of the command loads, parses and scans (the critical path of start-up).
+if (isMain(import.meta.url) && willRunTeacher(process.argv.slice(2))) {
+  prestartTeacherWorker();
+  trace('cli: teacher worker prestarted');
+}
 await runMain(import.meta.url, precomputeCommand);
+
+/** A cheap look ahead of the parser: a run that may reach the teacher, not --help. */
+function willRunTeacher(argv: string[]): boolean {
+  const flag = (name: string) => argv.some((a) => a === name || a.startsWith(`${name}=`));
+  return (flag('--model') || flag('--demo')) && !flag('--help') && !argv.includes('-h');
+}

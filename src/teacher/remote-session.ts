@@ -1,16 +1,14 @@
 // A TeacherSession living in a worker thread (teacher-worker.ts). run() posts a request and
 // returns at once with a promise, so the caller can queue the next micro-batches and do its
 // own work (reading, encoding, writing) while the teacher computes.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { onStop } from '../interrupt.js';
 import { TeacherNonFiniteError } from './errors.js';
 import type { ContextLength } from './context-length.js';
 import type { TeacherSessionOptions, TopkBatch } from './session.js';
-import type { FromWorker, ReadyInfo, RunRequest, WorkerInit } from './worker-messages.js';
+import type { FromWorker, ReadyInfo, RunRequest, ToWorker, WorkerInit } from './worker-messages.js';
+import { startTeacherWorker, takePrestartedWorker } from './worker-start.js';
 
 /** What the pipeline needs of a teacher, in-process (TeacherSession) or in a worker. */
 export interface TopkTeacher {
@@ -34,13 +32,15 @@ export class RemoteTeacher implements TopkTeacher {
   private onClosed: () => void = () => {};
 
   /**
-   * Starts the worker and the session creation; await `ready` before run(). The model's
-   * sha256 is not computed in the worker (pass `opts.modelSha256` if the session should hold it).
+   * Starts the session creation, in the worker the CLI prestarted (worker-start.ts) or in a
+   * new one; await `ready` before run(). The model's sha256 is not computed in the worker
+   * (pass `opts.modelSha256` if the session should hold it).
    */
   constructor(readonly modelPath: string, opts: TeacherSessionOptions) {
     const label = path.basename(modelPath);
     const init: WorkerInit = { modelPath, opts: { ...opts, modelSha256: opts.modelSha256 ?? '' }, stop: this.stopFlag.buffer as SharedArrayBuffer };
-    const worker = startWorker(init);
+    const { worker } = takePrestartedWorker() ?? startTeacherWorker();
+    worker.postMessage({ type: 'open', init } satisfies ToWorker);
     this.worker = worker;
     this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     this.dropStop = onStop(() => this.stop());
@@ -148,20 +148,4 @@ export class RemoteTeacher implements TopkTeacher {
     if (!this.info) throw new Error(`teacher ${path.basename(this.modelPath)}: used before its worker was ready`);
     return this.info;
   }
-}
-
-// Built code runs the compiled worker beside this file; from TypeScript sources (tests, tsx
-// benches) the .ts worker is loaded through tsx's loader.
-const here = fileURLToPath(import.meta.url);
-const fromSource = here.endsWith('.ts');
-
-function startWorker(init: WorkerInit): Worker {
-  const file = path.join(path.dirname(here), fromSource ? 'teacher-worker.ts' : 'teacher-worker.js');
-  if (!existsSync(file)) throw new Error(`teacher worker ${file} is missing (run npm run build)`);
-  if (!fromSource) return new Worker(pathToFileURL(file), { workerData: init });
-  // tsx's hooks are registered per thread: a small bootstrap registers them, then loads the worker.
-  const require = createRequire(import.meta.url);
-  const api = pathToFileURL(path.join(path.dirname(require.resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href;
-  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); })`;
-  return new Worker(code, { eval: true, workerData: init });
 }

@@ -1,27 +1,28 @@
 // The teacher stage of the pipeline, in its own thread. onnxruntime-node runs a session
 // synchronously on the calling thread, so a session on the main thread would stall dataset
 // reading and the encode/compress/hash/write stage for the whole of every call; here it owns
-// this thread, and requests queue up in the port while it computes.
-import { parentPort, workerData } from 'node:worker_threads';
+// this thread, and requests queue up in the port while it computes. The worker starts before
+// its options are known (worker-start.ts): it loads, posts 'loaded', and opens the session
+// when the 'open' message brings the model and options.
+import { parentPort } from 'node:worker_threads';
 import { TeacherNonFiniteError } from './errors.js';
 import { TeacherSession } from './session.js';
 import { trace } from '../trace.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-messages.js';
 
 const port = parentPort!;
-const init = workerData as WorkerInit;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
-const stopFlag = new Int32Array(init.stop);
+let stopFlag: Int32Array<ArrayBufferLike> = new Int32Array(1);
 
 let session: TeacherSession | null = null;
 // One call at a time, in arrival order: each request waits for the previous one.
 let chain: Promise<void> = Promise.resolve();
 
 port.on('message', (m: ToWorker) => {
-  chain = chain.then(() => handle(m));
+  chain = chain.then(() => (m.type === 'open' ? open(m.init) : handle(m)));
 });
 
-async function handle(m: ToWorker): Promise<void> {
+async function handle(m: Exclude<ToWorker, { type: 'open' }>): Promise<void> {
   if (m.type === 'close') {
     await session?.dispose();
     session = null;
@@ -52,18 +53,23 @@ async function handle(m: ToWorker): Promise<void> {
 }
 
 trace('worker: modules loaded');
-try {
-  session = await TeacherSession.open(init.modelPath, init.opts);
-  if (Atomics.load(stopFlag, 0) !== 0) {
-    // Disposed while loading (the run failed early): nothing will be asked of this session.
-    await session.dispose();
-    process.exit(0);
+post({ type: 'loaded' });
+
+async function open(init: WorkerInit): Promise<void> {
+  stopFlag = new Int32Array(init.stop);
+  try {
+    session = await TeacherSession.open(init.modelPath, init.opts);
+    if (Atomics.load(stopFlag, 0) !== 0) {
+      // Disposed while loading (the run failed early): nothing will be asked of this session.
+      await session.dispose();
+      process.exit(0);
+    }
+    trace('worker: session ready');
+    post({
+      type: 'ready', vocabSize: session.vocabSize, logitsWidth: session.logitsWidth,
+      inputNames: [...session.inputNames], outputNames: [...session.outputNames], contextLength: session.contextLength,
+    });
+  } catch (e) {
+    post({ type: 'open-error', message: (e as Error).message });
   }
-  trace('worker: session ready');
-  post({
-    type: 'ready', vocabSize: session.vocabSize, logitsWidth: session.logitsWidth,
-    inputNames: [...session.inputNames], outputNames: [...session.outputNames], contextLength: session.contextLength,
-  });
-} catch (e) {
-  post({ type: 'open-error', message: (e as Error).message });
 }

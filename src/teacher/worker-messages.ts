@@ -20,7 +20,7 @@ export interface RunRequest {
   lengths: Int32Array;
 }
 
-export type ToWorker = RunRequest | { type: 'close' };
+export type ToWorker = RunRequest | { type: 'open'; init: WorkerInit } | { type: 'close' };
 
 export interface ReadyInfo {
   vocabSize: number;
@@ -31,6 +31,7 @@ export interface ReadyInfo {
 }
 
 export type FromWorker =
+  | { type: 'loaded' }
   | ({ type: 'ready' } & ReadyInfo)
   | { type: 'open-error'; message: string }
   | { type: 'result'; id: number; topkIds: Int32Array; topkLogprobs: Float32Array; tailLogprobs?: Float32Array }
