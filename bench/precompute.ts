@@ -11,7 +11,9 @@
 // Also: peak RSS of precompute-logits at 1x and 10x a dataset (flat = streaming works).
 // The project runs with LOGIT_CACHE_TRACE=1: its stage timestamps (process start -> worker
 // started, session ready, writer open, first teacher result) are kept in the JSON per run.
-// Run: npx tsx bench/precompute.ts [--rounds 3] [--only stories|152k] [--skip-rss | --rss-only] [--tag name]
+// With --base-cli <dir>/dist/cli/precompute-logits.js another build (e.g. main's) runs as program
+// "base" in the same rounds, so a change's before/after ratios come from one run and one load.
+// Run: npx tsx bench/precompute.ts [--rounds 3] [--only stories|152k] [--skip-rss | --rss-only] [--tag name] [--base-cli file]
 //      (writes bench/results/precompute[-name].json, prints tables)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +27,7 @@ import { fuseTopkHead } from '../src/teacher/index.js';
 import { DEFAULT_HEAD } from '../src/teacher/fuse-head.js';
 
 const { values: args } = parseArgs({
-  options: { rounds: { type: 'string', default: '3' }, only: { type: 'string' }, 'skip-rss': { type: 'boolean', default: false }, 'rss-only': { type: 'boolean', default: false }, tag: { type: 'string' } },
+  options: { rounds: { type: 'string', default: '3' }, only: { type: 'string' }, 'skip-rss': { type: 'boolean', default: false }, 'rss-only': { type: 'boolean', default: false }, tag: { type: 'string' }, 'base-cli': { type: 'string' } },
 });
 const rounds = args['rss-only'] ? 0 : Number(args.rounds);
 const repo = resolve(import.meta.dirname, '..');
@@ -103,12 +105,14 @@ function timed(cmd: string, argv: string[], readyPattern: RegExp, env: NodeJS.Pr
 }
 
 const cliJs = join(repo, 'dist/cli/precompute-logits.js');
+function projectRun(cli: string, t: Teacher, budget: number, out: string): Promise<Run> {
+  rmSync(out, { recursive: true, force: true });
+  return timed(process.execPath, [cli, '--model', t.model, '--data', t.data, '--out', out, '--dataset-id', 'd', '--top-k', String(K),
+    '--infer-batch-tokens', String(budget), '--overwrite'], /^precompute: /m, { LOGIT_CACHE_TRACE: '1' });
+}
 const programs: Record<string, (t: Teacher, budget: number, out: string) => Promise<Run>> = {
-  project: (t, budget, out) => {
-    rmSync(out, { recursive: true, force: true });
-    return timed(process.execPath, [cliJs, '--model', t.model, '--data', t.data, '--out', out, '--dataset-id', 'd', '--top-k', String(K),
-      '--infer-batch-tokens', String(budget), '--overwrite'], /^precompute: /m, { LOGIT_CACHE_TRACE: '1' });
-  },
+  project: (t, budget, out) => projectRun(cliJs, t, budget, out),
+  ...(args['base-cli'] ? { base: (t: Teacher, budget: number, out: string) => projectRun(resolve(args['base-cli']!), t, budget, out) } : {}),
   bare: (t, budget) => timed(process.execPath, [bareJs, t.fused, t.data, String(budget)], /^ready /m),
   peer: (t, budget, out) => timed(python, [join(repo, 'bench/peer_precompute.py'), t.model, t.data, join(out, 'peer.arrow'), String(budget), String(K)], /^ready /m),
   ort: (t) => timed(process.execPath, [bareJs, t.model, t.data, 'startup'], /^ready /m),
@@ -160,6 +164,13 @@ const summary = rounds === 0 ? [] : teachers.map((t) => {
     // whole CPU of a process that only creates the ORT session. Waiting for a core (a loaded
     // machine) inflates the wall-clock ratio above, not this one.
     startupCpuOverOrt: perRound((i) => (r.project[i].startupCpu ?? NaN) / r.ort[i].cpu),
+    ...(r.base ? {
+      base: {
+        overBare: perRound((i) => r.base[i].wall / r.bare[i].wall),
+        startupOverOrt: perRound((i) => r.base[i].startup / r.ort[i].startup),
+        startupCpuOverOrt: perRound((i) => (r.base[i].startupCpu ?? NaN) / r.ort[i].cpu),
+      },
+    } : {}),
     meanLoad1: r.project.reduce((a, x) => a + x.load1, 0) / r.project.length,
     runs: r,
   };
@@ -199,6 +210,9 @@ console.log('| teacher | tokens/call | project s | bare s | peer s | project / b
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const s of summary) {
   console.log(`| ${s.teacher} | ${s.inferBatchTokens} | ${f(s.seconds.project.wall)} | ${f(s.seconds.bare.wall)} | ${f(s.seconds.peer.wall)} | ${f(s.projectOverBare)}x | ${f(s.projectOverBareSteady)}x | ${f(s.peerOverProject)}x | ${f(s.peerOverBare)}x | ${f(s.projectOverBareCpu)}x | ${f(s.peerOverProjectCpu)}x | ${f(s.startupOverOrt)}x (${f(s.seconds.project.startup)} / ${f(s.seconds.ort.startup)} s) | ${f(s.startupCpuOverOrt)}x | ${s.meanLoad1.toFixed(1)} |`);
+}
+for (const s of summary) {
+  if (s.base) console.log(`\n${s.teacher}, base build (${args['base-cli']}): whole / bare ${f(s.base.overBare)}x, start-up / ORT create ${f(s.base.startupOverOrt)}x (${f(s.seconds.base.startup)} s), start-up CPU / ORT create ${f(s.base.startupCpuOverOrt)}x; this build: ${f(s.startupOverOrt)}x, CPU ${f(s.startupCpuOverOrt)}x`);
 }
 if (rss) console.log(`\npeak RSS of precompute-logits: ${rss.rss1xMiB.toFixed(0)} MiB at ${rss.tokens1x} tokens, ${rss.rss10xMiB.toFixed(0)} MiB at 10x (${f(rss.ratio)}x); ${rss.rssQuarterMiB.toFixed(0)} MiB at a quarter (${rss.quarterTokens} tokens)`);
 rmSync(work, { recursive: true, force: true });
