@@ -7,7 +7,9 @@ import { packMicroBatch, planInference } from '../data/plan.js';
 import { readSamples } from '../data/read-samples.js';
 import type { Sample } from '../data/sample.js';
 // Direct module imports, not ../shard/index.js: its re-exports would load the readers, verify and migrate.
-import { DatasetWriter } from '../shard/dataset-writer.js';
+// DatasetBuild opens the folder without apache-arrow; the shard writers (dataset-writer.ts,
+// which loads Arrow) are imported once the first window is on its way to the teacher.
+import { DatasetBuild } from '../shard/dataset-build.js';
 import { rankDeltaFields } from '../shard/encodings/value-planes.js';
 import { type Manifest, prepareManifestValidator, readManifest } from '../shard/manifest.js';
 import type { TopkLayout } from '../shard/types.js';
@@ -45,7 +47,7 @@ export async function runWithTeacher(
     ...(opts.tailMass ? { tailMass: true } : {}), ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
     ...(opts.topP !== undefined ? { topP: opts.topP, minK: opts.minK ?? 1 } : {}), ...(opts.ids === 'ctx-table' ? { ids: 'ctx-table' as const } : {}),
   };
-  const writer = new DatasetWriter({
+  const writer = new DatasetBuild({
     root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
     batchesPerShard: opts.batchesPerShard, overwrite: opts.overwrite, worker: opts.worker,
     meta: {
@@ -85,12 +87,14 @@ export async function runWithTeacher(
     let computed = 0;
     let doneTokens = 0;
     let validatorReady = false;
+    let sinks: Promise<void> | null = null;
 
     // Encode + write stage: the oldest window's results, appended in order.
     const complete = async (job: Job): Promise<void> => {
       const pending = await job.result;
       if (computed === 0) trace('main: first window back');
       stopIfInterrupted();
+      await sinks;
       if (job.begin >= 0) writer.beginShard(job.begin);
       for (const p of pending) {
         writer.append(p.batch, p.sums);
@@ -109,10 +113,15 @@ export async function runWithTeacher(
       const result = runner.start(window, batchIndex - window.length);
       result.catch(() => {}); // awaited in complete(); an earlier failure must not leave it unhandled
       jobs.push({ begin: beginPending, batchEnd: batchIndex, result });
-      // The main thread waits for the teacher's first results anyway: compile the manifest
-      // schema now, not after the last batch, where it would add to the run's wall time.
+      // The main thread waits for the teacher's first results anyway: load the shard writers
+      // (apache-arrow) and compile the manifest schema now, not before the first teacher call
+      // (start-up) nor after the last batch (the run's tail).
       if (!validatorReady) {
         validatorReady = true;
+        sinks = import('../shard/dataset-writer.js').then((m) => writer.useSinks(m.shardSinksFor(layout)));
+        sinks.catch(() => {}); // awaited in complete()
+        await sinks;
+        trace('main: shard writers loaded');
         prepareManifestValidator();
       }
       beginPending = -1;

@@ -5,8 +5,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join, relative, sep } from 'node:path';
 import { sha256File } from './checksum.js';
 import { MANIFEST_FILE, type Manifest, readManifest, type ShardEntry, writeManifest } from './manifest.js';
-import { type CodecName, formatVersionOf, indexTypeFor, type TopkLayout } from './types.js';
-import { DEFAULT_Q8_SCALE } from './values.js';
+import { type CodecName, DEFAULT_Q8_SCALE, formatVersionOf, indexTypeFor, type TopkLayout } from './types.js';
 import { isPlaneEncoded, rankDeltaFields } from './encodings/value-planes.js';
 import { VERSION } from '../version.js';
 import { CodedError } from '../errors.js';

@@ -23,6 +23,9 @@ export const shardFileName = (index: number, generation = 0, format: ShardFormat
   `${generationDir(generation)}/shard-${String(index).padStart(6, '0')}.${format === 'parquet' ? 'parquet' : 'arrow'}`;
 
 /** Generation of a manifest path (`shards/g3/shard-000000.arrow` -> 3, `shards/shard-…` -> 0). */
+/** A shard's index file name (the index is Arrow IPC whatever the shard format). */
+export const indexFileOf = (shardFile: string): string => shardFile.replace(/\.(arrow|parquet)$/, '.idx.arrow');
+
 export function generationOfFile(file: string): number {
   const m = /^shards\/g(\d+)\//.exec(file);
   return m ? Number(m[1]) : 0;

@@ -34,7 +34,8 @@ export interface ShardIndex {
 }
 
 /** Same folder, same stem: `shards/shard-000003.arrow` (or `.parquet`) -> `shards/shard-000003.idx.arrow`. */
-export const indexFileOf = (shardFile: string): string => shardFile.replace(/\.(arrow|parquet)$/, '.idx.arrow');
+// Lives with the other file names (generations.ts), where modules that must not load Arrow find it.
+export { indexFileOf } from './generations.js';
 
 function indexSchema(firstBatch: number, firstSample: number): Schema {
   return new Schema([

@@ -7,8 +7,8 @@ import { createRequire } from 'node:module';
 import type { Ajv2020 as Ajv2020Type } from 'ajv/dist/2020.js';
 import { FormatMigrateError, FormatVersionError } from './errors.js';
 import { writeFileAtomic } from './fs-atomic.js';
-import { indexFileOf } from './index-file.js';
-import { parseMajor } from './schema.js';
+import { indexFileOf } from './generations.js';
+import { parseMajor } from './format-major.js';
 import { type CodecName, FORMAT_MAJOR, type IdEncoding, type IndexType, SHARD_FORMATS, type ShardFormat, type ValueEncoding } from './types.js';
 import { CodedError } from '../errors.js';
 

@@ -2,6 +2,7 @@
 // with every reader, the Python client included: see docs/FORMAT.md.
 import { Field, Float32, Int32, List, Schema, Uint64 } from 'apache-arrow';
 import { FormatVersionError } from './errors.js';
+import { parseMajor } from './format-major.js';
 import { FORMAT_MAJOR, formatVersionOf, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
 import { DEFAULT_Q8_SCALE, valueArrowType } from './values.js';
 import { isPlaneEncoded, rankDeltaFromMeta, rankDeltaMeta, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
@@ -109,8 +110,4 @@ export function checkShardVersion(version: string, where: string): void {
   }
 }
 
-export function parseMajor(version: string, where: string): number {
-  const m = /^([0-9]+)\.([0-9]+)$/.exec(String(version));
-  if (!m) throw new FormatVersionError(where, `format version "${version}" is not MAJOR.MINOR`);
-  return Number(m[1]);
-}
+export { parseMajor };

@@ -82,6 +82,9 @@ export const formatVersionOf = (layout: TopkLayout): string => (
 export const isRagged = (layout: TopkLayout): boolean => layout.topP !== undefined;
 export const FORMAT_MAJOR = 2;
 
+/** q8 step in nats when a layout names none (values.ts; here so the manifest code needs no Arrow). */
+export const DEFAULT_Q8_SCALE = 0.1;
+
 /** Dataset ids are folder names under the root; the pattern keeps them from ever naming
  * anything else (no separators, no leading dot, bounded length). schemas/ repeats it. */
 export const DATASET_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';

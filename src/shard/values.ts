@@ -1,12 +1,12 @@
 // Value encodings of top-k log-probabilities: float32 in, storage array out, and back.
 import { Float16, Float32, Uint16, Uint8, type DataType } from 'apache-arrow';
 import { bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16 } from './float16.js';
-import type { TopkLayout, ValueEncoding } from './types.js';
+import { DEFAULT_Q8_SCALE, type TopkLayout, type ValueEncoding } from './types.js';
 
 export type StoredValues = Float32Array | Uint16Array | Uint8Array;
 
 /** Default q8 step: 0.1 nats, so 255 steps reach -25.5 (probability ~1e-11). */
-export const DEFAULT_Q8_SCALE = 0.1;
+export { DEFAULT_Q8_SCALE };
 
 export function valueArrowType(values: ValueEncoding): DataType {
   switch (values) {
