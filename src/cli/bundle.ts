@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { writeManifestValidator } from './standalone-validators.js';
 
 const pkg = fileURLToPath(new URL('../../', import.meta.url));
 const dest = join(pkg, 'dist/cli');
@@ -44,3 +45,4 @@ const files = readdirSync(out).sort((a, b) => Number(a.startsWith('precompute-lo
 for (const f of files) renameSync(join(out, f), join(dest, f));
 rmSync(out, { recursive: true, force: true });
 process.stdout.write(`bundle: dist/cli/precompute-logits.js + teacher-worker.js, ${files.filter((f) => f.startsWith(LAZY) && f.endsWith('.js')).length} lazy chunks\n`);
+process.stdout.write(`bundle: dist/manifest.validate.cjs (manifest schema compiled at build time, ${(writeManifestValidator(pkg) / 1024).toFixed(1)} KiB)\n`);

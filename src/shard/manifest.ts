@@ -1,9 +1,11 @@
 // manifest.json: the dataset's table of contents and its commit point. Every write and
 // read goes through the JSON Schema in schemas/ plus the cross-field checks below.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Ajv2020 as Ajv2020Type } from 'ajv/dist/2020.js';
 import { FormatMigrateError, FormatVersionError } from './errors.js';
 import { writeFileAtomic } from './fs-atomic.js';
@@ -53,16 +55,35 @@ export interface Manifest {
 
 // Read when the module loads, so validating a manifest later (on a server's request path)
 // never touches the file system.
-const manifestSchema = JSON.parse(readFileSync(new URL('../../schemas/manifest.schema.json', import.meta.url), 'utf8')) as object;
-let validator: ((m: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null } | null = null;
+const manifestSchemaText = readFileSync(new URL('../../schemas/manifest.schema.json', import.meta.url), 'utf8');
+type Validator = ((m: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null };
+let validator: Validator | null = null;
+
+/**
+ * The validator `npm run build` compiled from this very schema (src/cli/standalone-validators.ts),
+ * or null: not built (sources run before a build), or built from another version of the schema.
+ */
+function prebuiltValidator(): Validator | null {
+  // Same place from src/shard, dist/shard and the bundle in dist/cli: the package's dist/.
+  const file = fileURLToPath(new URL('../../dist/manifest.validate.cjs', import.meta.url));
+  let built: Validator & { schemaSha256?: string };
+  try {
+    built = createRequire(import.meta.url)(file) as typeof built;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'MODULE_NOT_FOUND') return null;
+    throw e;
+  }
+  return built.schemaSha256 === createHash('sha256').update(manifestSchemaText).digest('hex') ? built : null;
+}
 
 function schemaValidator() {
+  validator ??= prebuiltValidator();
   if (!validator) {
     // Loaded on first use, not with the module: ajv costs a quarter second of start-up to
     // every precompute, which only validates a manifest once it writes or resumes one.
     const { Ajv2020 } = createRequire(import.meta.url)('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020Type };
     const ajv = new Ajv2020({ allErrors: true, strict: false });
-    validator = ajv.compile(manifestSchema);
+    validator = ajv.compile(JSON.parse(manifestSchemaText) as object);
   }
   return validator;
 }
