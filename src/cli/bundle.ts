@@ -11,6 +11,11 @@
 // The bundle lives in dist/cli beside the tsc output on purpose: code that locates files from
 // import.meta.url (the worker next to remote-session, schemas/ two levels up) finds them at
 // the same relative paths. Native addons stay external (they load their .node files).
+//
+// The teacher worker is bundled a second time as one CommonJS file (dist/cli/teacher-worker.cjs),
+// which worker-start.ts prefers: a worker thread loading onnxruntime-node through require()
+// spends ~20-25 ms less CPU than through the ES module loader (measured: 90-105 against
+// 115-128 ms), and that load is on the critical path of every start-up.
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +26,7 @@ const pkg = fileURLToPath(new URL('../../', import.meta.url));
 const dest = join(pkg, 'dist/cli');
 const out = join(pkg, `dist/.cli-bundle.${process.pid}.new`);
 const LAZY = 'lazy-';
+const EXTERNAL = ['onnxruntime-node', 'lz4-napi', 'zstd-napi', 'ajv', 'ajv/*', '@huggingface/tokenizers'];
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
@@ -31,11 +37,20 @@ await build({
   chunkNames: `${LAZY}[name]-[hash]`,
   bundle: true, splitting: true, format: 'esm', platform: 'node', target: ['node20'],
   sourcemap: true, legalComments: 'none', logLevel: 'warning',
-  external: ['onnxruntime-node', 'lz4-napi', 'zstd-napi', 'ajv', 'ajv/*', '@huggingface/tokenizers'],
+  external: EXTERNAL,
   // CommonJS packages inside the bundle (onnx-proto, protobufjs) call require() for Node built-ins.
   banner: { js: "import { createRequire as __lcCreateRequire } from 'node:module'; const require = __lcCreateRequire(import.meta.url);" },
 });
-if (!existsSync(join(out, 'precompute-logits.js')) || !existsSync(join(out, 'teacher-worker.js'))) {
+await build({
+  entryPoints: [join(pkg, 'src/teacher/teacher-worker.ts')],
+  outfile: join(out, 'teacher-worker.cjs'),
+  bundle: true, format: 'cjs', platform: 'node', target: ['node20'],
+  sourcemap: true, legalComments: 'none', logLevel: 'warning', external: EXTERNAL,
+  // import.meta does not exist in CommonJS: the file's own URL stands in for it.
+  define: { 'import.meta.url': '__lcImportMetaUrl' },
+  banner: { js: "const __lcImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+if (!existsSync(join(out, 'teacher-worker.cjs')) || !existsSync(join(out, 'precompute-logits.js')) || !existsSync(join(out, 'teacher-worker.js'))) {
   throw new Error(`bundle: esbuild did not write the expected entry points to ${out}`);
 }
 // Chunks of an earlier build go first (their names carry content hashes), then the new files

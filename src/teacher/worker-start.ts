@@ -24,7 +24,9 @@ export interface StartedWorker {
 let prestarted: StartedWorker | null = null;
 
 export function startTeacherWorker(): StartedWorker {
-  const file = path.join(path.dirname(here), fromSource ? 'teacher-worker.ts' : 'teacher-worker.js');
+  // The CommonJS bundle when the build made one beside this file (dist/cli, see bundle.ts).
+  const cjs = path.join(path.dirname(here), 'teacher-worker.cjs');
+  const file = !fromSource && existsSync(cjs) ? cjs : path.join(path.dirname(here), fromSource ? 'teacher-worker.ts' : 'teacher-worker.js');
   if (!existsSync(file)) throw new Error(`teacher worker ${file} is missing (run npm run build)`);
   let worker: Worker;
   if (!fromSource) worker = new Worker(pathToFileURL(file));
