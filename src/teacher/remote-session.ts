@@ -39,10 +39,11 @@ export class RemoteTeacher implements TopkTeacher {
   constructor(readonly modelPath: string, opts: TeacherSessionOptions) {
     const label = path.basename(modelPath);
     const init: WorkerInit = { modelPath, opts: { ...opts, modelSha256: opts.modelSha256 ?? '' }, stop: this.stopFlag.buffer as SharedArrayBuffer };
-    const { worker } = takePrestartedWorker() ?? startTeacherWorker();
+    const started = takePrestartedWorker() ?? startTeacherWorker();
+    const worker = started.worker;
     worker.postMessage({ type: 'open', init } satisfies ToWorker);
     this.worker = worker;
-    this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    this.exited = started.ended() ? Promise.resolve() : new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     this.dropStop = onStop(() => this.stop());
     this.ready = new Promise<RemoteTeacher>((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
@@ -72,6 +73,10 @@ export class RemoteTeacher implements TopkTeacher {
       };
       worker.on('error', (e: Error) => fail(new Error(`teacher ${label}: worker failed: ${e.message}`)));
       worker.on('exit', (code) => fail(new Error(`teacher ${label}: worker exited (code ${code})`)));
+      // A prestarted worker may have ended before these listeners existed (its load failed).
+      const ended = started.ended();
+      if (ended?.error) fail(new Error(`teacher ${label}: worker failed: ${ended.error.message}`));
+      else if (ended) fail(new Error(`teacher ${label}: worker exited (code ${ended.code})`));
     });
   }
 

@@ -19,6 +19,11 @@ export interface StartedWorker {
   worker: Worker;
   /** Resolves when the worker posts 'loaded', or when it exits or fails before that. */
   loaded: Promise<void>;
+  /**
+   * How the worker ended, if it did before anyone else listened (a prestarted worker whose
+   * module load failed): its 'error' / 'exit' events have been emitted already by then.
+   */
+  ended(): { error: Error | null; code: number | null } | null;
 }
 
 let prestarted: StartedWorker | null = null;
@@ -37,6 +42,9 @@ export function startTeacherWorker(): StartedWorker {
     const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(file).href)}); })`;
     worker = new Worker(code, { eval: true });
   }
+  let end: { error: Error | null; code: number | null } | null = null;
+  worker.once('error', (e: Error) => { end = { error: e, code: end?.code ?? null }; });
+  worker.once('exit', (code: number) => { end = { error: end?.error ?? null, code }; });
   const loaded = new Promise<void>((resolve) => {
     const onMessage = (m: { type?: string }): void => {
       if (m?.type !== 'loaded') return;
@@ -47,12 +55,13 @@ export function startTeacherWorker(): StartedWorker {
     worker.once('exit', () => resolve());
     worker.once('error', () => resolve());
   });
-  return { worker, loaded };
+  return { worker, loaded, ended: () => end };
 }
 
 /** Starts a worker now for the next RemoteTeacher to take (the CLI calls this first thing). */
-export function prestartTeacherWorker(): void {
+export function prestartTeacherWorker(): StartedWorker {
   prestarted ??= startTeacherWorker();
+  return prestarted;
 }
 
 /** The prestarted worker, handed over once; null when none was started. */
