@@ -19,14 +19,19 @@ const cases: [string, TopkLayout, CodecName][] = [
   ['bf16 zstd', { k: 5, vocabSize: 70000, values: 'bf16' }, 'zstd'],
   ['ragged top-p f16 zstd', { k: 8, vocabSize: 512, values: 'f16', topP: 0.6, minK: 2 }, 'zstd'],
   ['ragged top-p rank-delta lz4', { k: 8, vocabSize: 512, values: 'rank-delta', f16Ranks: 8, topP: 0.5, minK: 1 }, 'lz4'],
+  // The per-shard id table is built from the first batch and must reach the Parquet footer too.
+  ['ctx-table ids rank-delta zstd', { k: 8, vocabSize: 512, values: 'rank-delta', f16Ranks: 8, ids: 'ctx-table' }, 'zstd'],
+  ['ctx-table ids f32 uint32 ids lz4', { k: 3, vocabSize: 152064, values: 'f32', ids: 'ctx-table' }, 'lz4'],
 ];
+
+const versionOf = (layout: TopkLayout): string => (layout.ids === 'ctx-table' ? '2.4' : layout.topP !== undefined ? '2.3' : '2.2');
 
 describe('Parquet shards round trip', () => {
   for (const [name, layout, codec] of cases) {
     it(`${name}: the checked reader gives the Arrow path's batches`, async () => {
       const { arrow, parquet } = writePair({ root, id: name.replace(/ /g, '-'), layout, codec });
       expect(parquet.manifest.shardFormat).toBe('parquet');
-      expect(parquet.manifest.formatVersion).toBe(layout.topP === undefined ? '2.2' : '2.3');
+      expect(parquet.manifest.formatVersion).toBe(versionOf(layout));
       expect(parquet.manifest.shards.map((s) => s.file)).toEqual(arrow.manifest.shards.map((s) => s.file.replace(/\.arrow$/, '.parquet')));
       const a = await readAll(arrow.dir);
       const p = await readAll(parquet.dir);
