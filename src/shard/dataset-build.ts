@@ -79,6 +79,10 @@ export class DatasetBuild {
   constructor(private readonly opts: DatasetWriterOptions, private sinks: SinkOpener | null = null) {
     this.dir = join(opts.root, opts.datasetId);
     this.worker = opts.worker ?? { index: 0, count: 1 };
+    // ctx-table codes exactly k ids per position (docs/FORMAT.md §4.2); ragged lists have fewer.
+    if (opts.layout.ids === 'ctx-table' && opts.layout.topP !== undefined) {
+      throw new Error(`dataset ${this.dir}: the ctx-table id encoding needs a fixed k per position; ragged top-p layouts store plain ids`);
+    }
     const createdDir = !existsSync(this.dir);
     mkdirSync(this.dir, { recursive: true });
     try {

@@ -202,6 +202,12 @@ describe('ragged top-p lists through the real writer and reader', () => {
     expect(() => w2.append({ ...ragged[0], topkCounts: counts })).toThrow(/keeps 1 entries; top-p lists keep 2\.\.16/);
     w2.abort();
   });
+
+  it('the writer refuses ctx-table ids on a ragged layout (they code exactly k ids per position)', () => {
+    const layout: TopkLayout = { k: K, vocabSize: VOCAB, values: 'f16', topP: 0.9, minK: 2, ids: 'ctx-table' };
+    expect(() => new DatasetWriter({ root, datasetId: 'ctx-ragged', layout, codec: 'none', batchSize: 4, batchesPerShard: 2, runConfig: {} }))
+      .toThrow(/ctx-table id encoding needs a fixed k per position/);
+  });
 });
 
 describe('layoutFromSchema on ragged and fixed schemas', () => {
