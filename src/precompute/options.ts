@@ -1,4 +1,5 @@
 import type { TeacherDevice, TopkOn } from '../teacher/index.js';
+import type { LseMode } from '../teacher/head-mode.js';
 import type { CodecName, IdEncoding, ShardFormat, ValueEncoding } from '../shard/index.js';
 import type { DatasetFormat } from '../data/index.js';
 
@@ -22,6 +23,8 @@ export interface PrecomputeOptions {
   ids?: IdEncoding;
   /** Also store topk_tail_logprob, the exact log probability outside the top-k (format 2.1). */
   tailMass?: boolean;
+  /** Fused head formulation (graph top-k); default: what the dataset's run.json recorded, else DEFAULT_HEAD (see head.ts). */
+  head?: LseMode;
   /**
    * Ragged top-p lists (format 2.3): per position keep the smallest prefix of the top-k whose
    * mass reaches topP, at least minK (default 1) entries. The teacher still computes top-k.

@@ -30,6 +30,7 @@ import type { TeacherSessionOptions } from '../teacher/session.js';
 import { UsageError } from './errors.js';
 import { CodedError } from '../errors.js';
 import { checkBeforeWriting } from './precheck.js';
+import { headToUse } from './head.js';
 import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
 import type { ScanResult } from './scan.js';
 import { trace } from '../trace.js';
@@ -48,9 +49,11 @@ export async function precompute(
   const started = performance.now();
   const overlap = tuning.overlap ?? true;
   if (!existsSync(opts.model)) throw new CodedError('LC_ERR_INPUT_PATH', `teacher ${opts.model}: no such file`, { path: opts.model });
+  // A continued dataset keeps the head it was begun with (head.ts).
+  if (opts.topkOn !== 'host') opts = { ...opts, head: opts.head ?? headToUse(opts.out, opts.datasetId, opts.overwrite) };
   const sessionOpts: TeacherSessionOptions = {
     k: opts.k, topkOn: opts.topkOn, vocabSize: opts.vocabSize, logitsOutput: opts.logitsOutput, device: opts.device, threads: opts.threads,
-    ...(opts.tailMass ? { tailMass: true } : {}),
+    ...(opts.tailMass ? { tailMass: true } : {}), ...(opts.head ? { lse: opts.head } : {}),
   };
   // Start-up stage: session creation (worker), dataset scan and model hash run side by side.
   const remote = overlap ? new RemoteTeacher(opts.model, sessionOpts) : null;

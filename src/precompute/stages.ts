@@ -16,7 +16,8 @@ import type { TopkLayout } from '../shard/types.js';
 import { CodedError } from '../errors.js';
 import { isInterrupted } from '../interrupt.js';
 import { TeacherNonFiniteError } from '../teacher/errors.js';
-import { DEFAULT_HEAD } from '../teacher/fuse-head.js';
+import { DEFAULT_HEAD } from '../teacher/head-mode.js';
+import { headSetting } from './head.js';
 import type { TopkTeacher } from '../teacher/remote-session.js';
 import { allocateBatch, type PendingBatch, scatterRow } from './assemble.js';
 import type { TopPSettings } from '../topk/top-p.js';
@@ -65,10 +66,9 @@ export async function runWithTeacher(
       ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' } : {}),
       codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
       inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: teacher.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
-      // The fused head's formulation decides the last bits of every log-probability: a run
-      // resumed by a version with another default head is refused, never mixed (runs from
-      // before this field used 'blocked' and are refused too).
-      ...(opts.topkOn === 'graph' ? { head: DEFAULT_HEAD } : {}),
+      // The fused head's formulation decides the last bits of every log-probability: recorded
+      // so a dataset is never continued with another head (head.ts picks the recorded one).
+      ...(opts.topkOn === 'graph' ? headSetting(opts.head ?? DEFAULT_HEAD) : {}),
       column: opts.column ?? 'input_ids',
     },
   });

@@ -1,11 +1,14 @@
 // The fused head's formulation is a run setting: it decides the last bits of every stored
 // log-probability, so a dataset begun with one head is never continued with another. Runs
-// written before the setting existed used the 'blocked' head and carry no "head" key.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// written before the setting existed used the 'blocked' head and carry no "head" key: they are
+// continued with that head, not refused.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_HEAD } from '../../src/teacher/fuse-head.js';
+import { LEGACY_HEAD } from '../../src/teacher/head-mode.js';
+import { headToUse } from '../../src/precompute/head.js';
 import { syntheticSamples, writeSyntheticTeacher } from '../../src/teacher/index.js';
 import { errorCode, runCli } from '../cli.js';
 
@@ -32,13 +35,34 @@ describe('the fused head as a run setting', () => {
     expect(runJson('g').head).toBe(DEFAULT_HEAD);
     // The same settings are the same run: already complete.
     expect(JSON.parse(run('g').stdout)).toMatchObject({ alreadyComplete: true });
-    // What an earlier version wrote: the same settings without "head" (its head was 'blocked').
-    const older = runJson('g');
-    delete older.head;
-    writeFileSync(join(root, 'out', 'g', 'run.json'), JSON.stringify(older));
+    // A recorded head this version does not know is another setting: refused by name.
+    const odd = { ...runJson('g'), head: 'other' };
+    writeFileSync(join(root, 'out', 'g', 'run.json'), JSON.stringify(odd));
     const refused = run('g');
     expect([refused.status, errorCode(refused.stderr)]).toEqual([1, 'LC_ERR_DATASET_SETTINGS']);
     expect(refused.stderr).toMatch(/head/);
+  });
+
+  it('a dataset begun before the setting existed (no "head") is continued with the legacy head', () => {
+    // Float32 values keep the last bits the two heads disagree on.
+    const f32 = ['--values', 'f32', '--codec', 'none'];
+    expect(run('new', f32).status).toBe(0);
+    expect(DEFAULT_HEAD).not.toBe(LEGACY_HEAD);
+    // What an earlier version leaves after a kill before its first shard: run.json without "head".
+    const dir = join(root, 'out', 'old');
+    mkdirSync(dir, { recursive: true });
+    const older = runJson('new');
+    delete older.head;
+    writeFileSync(join(dir, 'run.json'), JSON.stringify(older));
+    expect(headToUse(join(root, 'out'), 'old', false)).toBe(LEGACY_HEAD);
+    expect(headToUse(join(root, 'out'), 'old', true)).toBe(DEFAULT_HEAD); // --overwrite starts afresh
+    expect(headToUse(join(root, 'out'), 'none-yet', false)).toBe(DEFAULT_HEAD);
+    const resumed = run('old', f32);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(runJson('old')).not.toHaveProperty('head'); // still the legacy run's settings
+    // Its shards were computed with another head than the default's (headToUse's legacy one).
+    const shard = (id: string) => readFileSync(join(root, 'out', id, 'shards', 'shard-000000.arrow'));
+    expect(shard('old').equals(shard('new'))).toBe(false);
   });
 
   it('is not recorded for host top-k, which has no graph head', () => {
