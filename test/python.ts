@@ -15,6 +15,14 @@ export function findPython(): { python: string | null; reason: string } {
   return { python, reason: '' };
 }
 
+/** A Python that can import the client (logit_cache) and torch, or why there is none. */
+export function findPythonClient(): { python: string | null; reason: string } {
+  const found = findPython();
+  if (!found.python) return found;
+  const probe = spawnSync(found.python, ['-c', 'import logit_cache, torch'], { encoding: 'utf8' });
+  return probe.status === 0 ? found : { python: null, reason: `${found.python} cannot import logit_cache and torch (run scripts/setup-python.sh)` };
+}
+
 /** The real teacher in ../shared, or why it is missing. */
 export function findStories(): { dir: string | null; reason: string } {
   const dir = join(sharedDir, 'teachers/stories260k');

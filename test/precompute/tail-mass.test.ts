@@ -1,7 +1,6 @@
 // precompute-logits --tail-mass end to end on the real teacher: the stored column equals a
 // float64 log-sum-exp over the non-top-k logits, the manifest and schema say so (format 2.1),
 // resume refuses to mix, the JSON route serves it, and Python (pyarrow, client, loss) reads it.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,14 +8,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/index.js';
 import { DatasetReader } from '../../src/shard/index.js';
 import { runCli } from '../cli.js';
-import { findPython, findStories, runPythonAsync } from '../python.js';
+import { findPythonClient, findStories, runPythonAsync } from '../python.js';
 import { tailErrors } from './tail-reference.js';
 
 const { dir: stories, reason } = findStories();
 if (!stories) console.log(`skipping tail-mass precompute test: ${reason}`);
-const { python, reason: noPython } = findPython();
-const clientOk = python !== null && spawnSync(python, ['-c', 'import logit_cache, torch'], { encoding: 'utf8' }).status === 0;
-if (!clientOk) console.log(`skipping the Python half of the tail-mass test: ${python ? `${python} cannot import logit_cache and torch` : noPython}`);
+const { python, reason: noClient } = findPythonClient();
+const clientOk = python !== null;
+if (!clientOk) console.log(`skipping the Python half of the tail-mass test: ${noClient}`);
 const root = mkdtempSync(join(tmpdir(), 'lc-tail-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
