@@ -5,9 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_HEAD, LEGACY_HEAD, LSE_MODES, type LseMode } from '../teacher/head-mode.js';
-
-/** run.json in the dataset folder (src/shard/dataset-build.ts RUN_FILE). */
-const RUN_FILE = 'run.json';
+import { RUN_FILE } from '../shard/types.js';
 
 export function headToUse(out: string, datasetId: string, overwrite: boolean | undefined): LseMode {
   if (overwrite) return DEFAULT_HEAD;

@@ -23,10 +23,10 @@ import {
 import { DatasetLock } from './lock.js';
 import { MANIFEST_FILE, type Manifest, readManifest } from './manifest.js';
 import type { ShardSink, ShardWriterOptions } from './shard-sink.js';
-import type { CodecName, ShardFormat, TopkBatch, TopkLayout } from './types.js';
+import { type CodecName, RUN_FILE, type ShardFormat, type TopkBatch, type TopkLayout } from './types.js';
 
 export { type StatSums } from './finalize.js';
-export const RUN_FILE = 'run.json';
+export { RUN_FILE };
 
 export interface DatasetWriterOptions {
   root: string;

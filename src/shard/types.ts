@@ -90,3 +90,6 @@ export const DEFAULT_Q8_SCALE = 0.1;
 export const DATASET_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 const DATASET_ID = new RegExp(DATASET_ID_PATTERN);
 export const isDatasetId = (id: string): boolean => DATASET_ID.test(id);
+
+/** The run settings file in a dataset folder (what a resume is compared against). */
+export const RUN_FILE = 'run.json';

@@ -1,6 +1,8 @@
 // The fused head's formulations and the default one, in a module of their own so the main
 // thread can name them (run settings, resume) without loading the graph code.
-export type LseMode = 'reduce' | 'sum32' | 'sum64' | 'blocked' | 'logsoftmax' | 'none';
+/** Every formulation (also what a recorded run setting is read back against). */
+export const LSE_MODES = ['reduce', 'sum32', 'sum64', 'blocked', 'logsoftmax', 'none'] as const;
+export type LseMode = typeof LSE_MODES[number];
 
 /**
  * The head precompute uses, chosen by measurement (bench/teacher.ts, V = 151,936, CPU per
@@ -11,9 +13,6 @@ export type LseMode = 'reduce' | 'sum32' | 'sum64' | 'blocked' | 'logsoftmax' | 
  * in the run settings, so a resume never mixes two heads in one dataset.
  */
 export const DEFAULT_HEAD: LseMode = 'logsoftmax';
-
-/** Every formulation, for reading a recorded run setting back. */
-export const LSE_MODES: readonly LseMode[] = ['reduce', 'sum32', 'sum64', 'blocked', 'logsoftmax', 'none'];
 
 /** The head of runs recorded before the setting existed (their run.json has no "head"). */
 export const LEGACY_HEAD: LseMode = 'blocked';
