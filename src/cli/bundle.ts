@@ -31,7 +31,8 @@ const EXTERNAL = ['onnxruntime-node', 'lz4-napi', 'zstd-napi', 'ajv', 'ajv/*', '
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 await build({
-  entryPoints: [join(pkg, 'src/cli/precompute-logits.ts'), join(pkg, 'src/teacher/teacher-worker.ts')],
+  // precompute-entry.ts becomes precompute-logits.js: it starts the teacher worker, then loads the command.
+  entryPoints: [{ in: join(pkg, 'src/cli/precompute-entry.ts'), out: 'precompute-logits' }, join(pkg, 'src/teacher/teacher-worker.ts')],
   outdir: out,
   entryNames: '[name]',
   chunkNames: `${LAZY}[name]-[hash]`,

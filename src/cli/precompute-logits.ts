@@ -10,6 +10,7 @@ import { progressRenderer } from './progress.js';
 import { isMain, runMain } from './is-main.js';
 import { trace } from '../trace.js';
 import { dropPrestartedWorker, prestartTeacherWorker } from '../teacher/worker-start.js';
+import { willRunTeacher } from './will-run-teacher.js';
 
 export const PRECOMPUTE_OPTIONS = {
   model: { type: 'string', help: 'ONNX teacher: input_ids [batch, seq] -> logits [batch, seq, vocab]', placeholder: 'file.onnx' },
@@ -190,16 +191,10 @@ function workerOf(count: number, index: number | undefined, UsageError: new (m: 
 }
 
 trace('cli: modules loaded');
-// The teacher worker's own start and its onnxruntime-node load need no option: begun now, they
-// run while the rest of the command loads, parses and scans (the critical path of start-up).
+// Unbundled (tsc's output run directly), this module is the entry point and prestarts the
+// worker itself; the bundle's entry (precompute-entry.ts) does it before this module loads.
 if (isMain(import.meta.url) && willRunTeacher(process.argv.slice(2))) {
   prestartTeacherWorker();
   trace('cli: teacher worker prestarted');
 }
 await runMain(import.meta.url, precomputeCommand);
-
-/** A cheap look ahead of the parser: a run that may reach the teacher, not --help. */
-function willRunTeacher(argv: string[]): boolean {
-  const flag = (name: string) => argv.some((a) => a === name || a.startsWith(`${name}=`));
-  return (flag('--model') || flag('--demo')) && !flag('--help') && !argv.includes('-h');
-}

@@ -7,6 +7,7 @@ import { onStop } from '../interrupt.js';
 import { TeacherNonFiniteError } from './errors.js';
 import type { ContextLength } from './context-length.js';
 import type { TeacherSessionOptions, TopkBatch } from './session.js';
+import { prepareTeacherModel, preparedTransfer } from './prepare-model.js';
 import type { FromWorker, ReadyInfo, RunRequest, ToWorker, WorkerInit } from './worker-messages.js';
 import { startTeacherWorker, takePrestartedWorker } from './worker-start.js';
 
@@ -33,19 +34,33 @@ export class RemoteTeacher implements TopkTeacher {
 
   /**
    * Starts the session creation, in the worker the CLI prestarted (worker-start.ts) or in a
-   * new one; await `ready` before run(). The model's sha256 is not computed in the worker
-   * (pass `opts.modelSha256` if the session should hold it).
+   * new one; await `ready` before run(). The model is read and its head built on this thread
+   * (prepare-model.ts); a model the options cannot apply to rejects `ready` with that error.
+   * The model's sha256 is not computed (pass `opts.modelSha256` if the session should hold it).
    */
   constructor(readonly modelPath: string, opts: TeacherSessionOptions) {
     const label = path.basename(modelPath);
-    const init: WorkerInit = { modelPath, opts: { ...opts, modelSha256: opts.modelSha256 ?? '' }, stop: this.stopFlag.buffer as SharedArrayBuffer };
     const started = takePrestartedWorker() ?? startTeacherWorker();
     const worker = started.worker;
-    worker.postMessage({ type: 'open', init } satisfies ToWorker);
+    const sessionOpts = { ...opts, modelSha256: opts.modelSha256 ?? '' };
+    // The model is read, checked and given its head here, while the worker is still starting
+    // and loading onnxruntime (this thread would only wait for it); the bytes are transferred.
+    let prepareError: Error | null = null;
+    try {
+      const prepared = prepareTeacherModel(modelPath, sessionOpts);
+      const init: WorkerInit = { modelPath, opts: sessionOpts, prepared, stop: this.stopFlag.buffer as SharedArrayBuffer };
+      worker.postMessage({ type: 'open', init } satisfies ToWorker, preparedTransfer(prepared));
+    } catch (e) {
+      // No session to open: the worker ends once it has loaded (a termination could cut
+      // onnxruntime-node's native set-up short).
+      prepareError = e as Error;
+      worker.postMessage({ type: 'end' } satisfies ToWorker);
+    }
     this.worker = worker;
     this.exited = started.ended() ? Promise.resolve() : new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     this.dropStop = onStop(() => this.stop());
     this.ready = new Promise<RemoteTeacher>((resolve, reject) => {
+      if (prepareError) reject(prepareError);
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ready') {
           this.info = m;

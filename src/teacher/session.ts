@@ -1,7 +1,6 @@
 // The one module that imports onnxruntime-node. A TeacherSession turns right-padded token
 // batches into top-k ids and log-probabilities, either through the fused graph head (only
 // [B,S,k] leaves ORT) or by copying full logits out and selecting on the host.
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -12,18 +11,9 @@ import { topkLogprobsRows } from '../topk/topk.js';
 import { tailLogprobRows } from '../topk/tail.js';
 import { TeacherError, TeacherNonFiniteError } from './errors.js';
 import { checkBatch, fillAttentionMask, fillInputIds, fillPositionIds, planFeeds } from './feeds.js';
-import {
-  TOPK_IDS_OUTPUT,
-  TOPK_LOGPROBS_OUTPUT,
-  TOPK_TAIL_OUTPUT,
-  appendTopkHead,
-  castLogitsToFloat32,
-  findLogitsOutput,
-  type LseMode,
-} from './fuse-head.js';
-import { graphAppendix, readModelFile, readModelLight, withAppendix, type LightModel } from './model-splice.js';
-import { DT, usesExternalData } from './onnx-types.js';
-import { contextLengthOf, type ContextLength } from './context-length.js';
+import { TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, TOPK_TAIL_OUTPUT, type LseMode } from './fuse-head.js';
+import type { ContextLength } from './context-length.js';
+import { prepareTeacherModel, type PreparedModel } from './prepare-model.js';
 import { trace } from '../trace.js';
 
 export type TopkOn = 'graph' | 'host';
@@ -95,45 +85,21 @@ export class TeacherSession {
     readonly contextLength: ContextLength | null,
   ) {}
 
-  static async open(modelPath: string, opts: TeacherSessionOptions): Promise<TeacherSession> {
+  /**
+   * Opens a session on `modelPath`. `prepared` is the model as prepareTeacherModel(modelPath,
+   * opts) returns it, when the caller already built it (the CLI's main thread does, while the
+   * teacher worker starts); otherwise it is built here.
+   */
+  static async open(modelPath: string, opts: TeacherSessionOptions, prepared?: PreparedModel): Promise<TeacherSession> {
     const label = path.basename(modelPath);
     const topkOn = opts.topkOn ?? 'graph';
     const device = opts.device ?? 'cpu';
-    const logitsOutput = opts.logitsOutput ?? 'logits';
     if (!Number.isInteger(opts.k) || opts.k < 1) throw new Error(`teacher ${label}: k must be an integer >= 1, got ${opts.k}`);
     if (device === 'cuda') assertCudaAvailable(label);
-    const bytes = readModelFile(modelPath);
-    const modelSha256 = opts.modelSha256 ?? createHash('sha256').update(bytes).digest('hex');
-    const light = readModelLight(bytes, label);
-    const proto = light.proto;
-    // Read from the graph as the file has it, before the head is appended.
-    const contextLength = contextLengthOf(proto.graph!);
-    const info = findLogitsOutput(proto, logitsOutput, label);
-    if (info.vocab === null && opts.vocabSize === undefined) {
-      throw new TeacherError(`teacher ${label}: output "${logitsOutput}" has no fixed last dim; pass vocabSize`);
-    }
-    const width = info.vocab ?? opts.vocabSize!;
-    const vocabSize = opts.vocabSize ?? width;
-    if (!Number.isInteger(vocabSize) || vocabSize < 1 || vocabSize > width) {
-      throw new TeacherError(`teacher ${label}: vocabSize ${vocabSize} must be in 1..${width} (the logits width)`);
-    }
-    if (opts.k > vocabSize) throw new TeacherError(`teacher ${label}: k=${opts.k} exceeds the vocabulary size ${vocabSize}`);
-
-    let main: Loaded;
-    if (topkOn === 'graph') {
-      const external = usesExternalData(proto);
-      const outputs = (proto.graph!.output ?? []).map((o) => o.name ?? '');
-      appendTopkHead(proto, { k: opts.k, vocabSize: opts.vocabSize, logitsOutput, lse: opts.lse, tailMass: opts.tailMass }, label);
-      // The head goes after the untouched file bytes (see model-splice.ts): no weight is copied.
-      main = await load(modelPath, withAppendix(bytes, graphAppendix(light, outputs)), external, device, opts.threads, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, ...(opts.tailMass ? [TOPK_TAIL_OUTPUT] : [])], label);
-    } else if (topkOn === 'host') {
-      if (opts.tailMass && opts.k >= vocabSize) throw new TeacherError(`teacher ${label}: tail mass needs k < vocabulary size ${vocabSize}, got k=${opts.k}`);
-      main = await loadLogits(modelPath, light, logitsOutput, device, opts.threads, label);
-    } else {
-      throw new Error(`teacher ${label}: topkOn must be 'graph' or 'host', got ${String(topkOn)}`);
-    }
-    // The decoded proto is not kept: for inline-weight models it pins the whole file in memory.
-    const s = new TeacherSession(modelPath, opts.k, topkOn, device, vocabSize, width, modelSha256, main, logitsOutput, opts.threads, opts.tailMass === true, contextLength);
+    const p = prepared ?? prepareTeacherModel(modelPath, opts);
+    const main = await load(modelPath, p.bytes, p.externalData, device, opts.threads, p.fetch, label);
+    // The prepared bytes are not kept: for inline-weight models they pin the whole file in memory.
+    const s = new TeacherSession(modelPath, opts.k, topkOn, device, p.vocabSize, p.width, p.modelSha256, main, opts.logitsOutput ?? 'logits', opts.threads, opts.tailMass === true, p.contextLength);
     if (topkOn === 'host') s.logitsSession = main;
     return s;
   }
@@ -199,8 +165,8 @@ export class TeacherSession {
     this.assertOpen();
     checkBatch(inputIds, batch, seq, lengths, this.label);
     if (!this.logitsSession) {
-      const light = readModelLight(readModelFile(this.modelPath), this.label);
-      this.logitsSession = await loadLogits(this.modelPath, light, this.logitsOutput, this.device, this.threads, this.label);
+      const p = prepareTeacherModel(this.modelPath, { k: this.k, topkOn: 'host', vocabSize: this.vocabSize, logitsOutput: this.logitsOutput, modelSha256: this.modelSha256 });
+      this.logitsSession = await load(this.modelPath, p.bytes, p.externalData, this.device, this.threads, p.fetch, this.label);
     }
     const out = await runSession(this.logitsSession, inputIds, batch, seq, lengths);
     const tensor = out[this.logitsSession.fetch[0]];
@@ -236,23 +202,6 @@ export class TeacherSession {
       }
     }
   }
-}
-
-/** Session whose only fetched output is float32 logits. May mutate `light`. */
-async function loadLogits(
-  modelPath: string,
-  light: LightModel,
-  logitsOutput: string,
-  device: TeacherDevice,
-  threads: number | undefined,
-  label: string,
-): Promise<Loaded> {
-  const info = findLogitsOutput(light.proto, logitsOutput, label);
-  if (info.elemType === DT.FLOAT) return load(modelPath, null, false, device, threads, [logitsOutput], label);
-  // Widen non-float32 logits inside the graph so the host always reads Float32Array.
-  const outputs = (light.proto.graph!.output ?? []).map((o) => o.name ?? '');
-  const name = castLogitsToFloat32(light.proto, logitsOutput, label);
-  return load(modelPath, withAppendix(light.bytes, graphAppendix(light, outputs)), usesExternalData(light.proto), device, threads, [name], label);
 }
 
 /** Create a session from the file (`rewritten` null) or from rewritten bytes. */

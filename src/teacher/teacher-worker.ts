@@ -3,7 +3,8 @@
 // reading and the encode/compress/hash/write stage for the whole of every call; here it owns
 // this thread, and requests queue up in the port while it computes. The worker starts before
 // its options are known (worker-start.ts): it loads, posts 'loaded', and opens the session
-// when the 'open' message brings the model and options.
+// when the 'open' message brings the options and the model, already read and given its head
+// by the sender (prepare-model.ts) while this thread was starting.
 import { parentPort } from 'node:worker_threads';
 import { TeacherNonFiniteError } from './errors.js';
 import { TeacherSession } from './session.js';
@@ -19,10 +20,12 @@ let session: TeacherSession | null = null;
 let chain: Promise<void> = Promise.resolve();
 
 port.on('message', (m: ToWorker) => {
+  // 'end' comes instead of 'open', once this thread has loaded (messages wait for that).
+  if (m.type === 'end') process.exit(0);
   chain = chain.then(() => (m.type === 'open' ? open(m.init) : handle(m)));
 });
 
-async function handle(m: Exclude<ToWorker, { type: 'open' }>): Promise<void> {
+async function handle(m: Exclude<ToWorker, { type: 'open' } | { type: 'end' }>): Promise<void> {
   if (m.type === 'close') {
     await session?.dispose();
     session = null;
@@ -58,7 +61,7 @@ post({ type: 'loaded' });
 async function open(init: WorkerInit): Promise<void> {
   stopFlag = new Int32Array(init.stop);
   try {
-    session = await TeacherSession.open(init.modelPath, init.opts);
+    session = await TeacherSession.open(init.modelPath, init.opts, init.prepared);
     if (Atomics.load(stopFlag, 0) !== 0) {
       // Disposed while loading (the run failed early): nothing will be asked of this session.
       await session.dispose();

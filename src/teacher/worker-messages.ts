@@ -2,11 +2,14 @@
 // Arrays travel as transferred buffers: a request's ids/lengths and a result's top-k arrays
 // change owner, they are never copied.
 import type { ContextLength } from './context-length.js';
+import type { PreparedModel } from './prepare-model.js';
 import type { TeacherSessionOptions } from './session.js';
 
 export interface WorkerInit {
   modelPath: string;
   opts: TeacherSessionOptions;
+  /** The model read, checked and given its head by the sender (bytes transferred). */
+  prepared: PreparedModel;
   /** Int32Array(1) over shared memory: non-zero once the main thread wants the worker gone. */
   stop: SharedArrayBuffer;
 }
@@ -20,7 +23,8 @@ export interface RunRequest {
   lengths: Int32Array;
 }
 
-export type ToWorker = RunRequest | { type: 'open'; init: WorkerInit } | { type: 'close' };
+/** 'end': no session will be opened (the sender could not prepare the model); the thread ends. */
+export type ToWorker = RunRequest | { type: 'open'; init: WorkerInit } | { type: 'close' } | { type: 'end' };
 
 export interface ReadyInfo {
   vocabSize: number;
