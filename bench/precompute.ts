@@ -94,8 +94,9 @@ function timed(cmd: string, argv: string[], readyPattern: RegExp, env: NodeJS.Pr
       for (const m of err.matchAll(/^trace ([\d.]+) ([\d.]+) (.+?)(?: \[thread ([\d.]+)\])?$/gm)) {
         trace[m[3]] ??= { ms: Number(m[1]), cpuMs: Number(m[2]), ...(m[4] !== undefined ? { threadCpuMs: Number(m[4]) } : {}) };
       }
-      // Start-up CPU: what the process burnt until its writer was open (the "precompute:" line).
-      const startupCpu = trace['main: writer open']?.cpuMs;
+      // Start-up CPU: what the process burnt until the "precompute:" line ('main: start'; builds
+      // before it opened the dataset folder while the session loads print 'main: writer open' there).
+      const startupCpu = (trace['main: start'] ?? trace['main: writer open'])?.cpuMs;
       res({
         wall: (end - t0) / 1000, startup, steady: (end - ready) / 1000, rssMiB: rss / 1024, cpu: user + sys, load1,
         ...(startupCpu !== undefined ? { startupCpu: startupCpu / 1000 } : {}), ...(Object.keys(trace).length ? { trace } : {}),

@@ -5,7 +5,9 @@
 //
 // Stages (read → teacher → encode/compress/hash → write), and where each one runs:
 //   start-up  the teacher worker creates its ORT session while the main thread scans the
-//             dataset (validation, token hash) and hashes the model file.
+//             dataset (validation, token hash), hashes the model file and opens the dataset
+//             folder (the worker was started first thing; the model bytes and the fused head
+//             were read and built on the main thread while it started, teacher/prepare-model.ts).
 //   read      main thread: samples → stored batches → windows (WINDOW_BATCHES stored batches of
 //             one shard), planned into length-sorted micro-batches and posted to the teacher.
 //   teacher   worker thread (src/teacher/teacher-worker.ts): runs micro-batches back to back in
@@ -70,17 +72,29 @@ export async function precompute(
     const scan = await scanOrThrow(opts, vocabSize, onProgress);
     trace('main: scan done');
     if (remote) {
-      await remote.ready;
-      trace('main: teacher ready');
-      await checkBeforeWriting(opts, remote, scan);
-      trace('main: precheck done');
-      return await stages.runWithTeacher(opts, remote, await modelHash!, scan, started, onProgress, QUEUE_WINDOWS);
+      // A single worker opens the folder while the session is still being created (the main
+      // thread only waits then); a failure before the run takes it over undoes what it wrote.
+      // Several workers share the folder and never undo in it: they open it only once the
+      // teacher is ready and the input checked, so such a failure leaves nothing behind.
+      const sha = await modelHash!;
+      let dataset = (opts.worker?.count ?? 1) === 1 ? stages.openDataset(opts, vocabSize, sha, scan) : null;
+      try {
+        await remote.ready;
+        trace('main: teacher ready');
+        await checkBeforeWriting(opts, remote, scan);
+        trace('main: precheck done');
+      } catch (e) {
+        dataset?.writer.abort();
+        throw e;
+      }
+      dataset ??= stages.openDataset(opts, vocabSize, sha, scan);
+      return await stages.runWithTeacher(opts, remote, dataset, scan, started, onProgress, QUEUE_WINDOWS);
     }
     const { TeacherSession } = await import('../teacher/session.js');
     const session = await TeacherSession.open(opts.model, sessionOpts);
     try {
       await checkBeforeWriting(opts, session, scan);
-      return await stages.runWithTeacher(opts, session, session.modelSha256, scan, started, onProgress, 0);
+      return await stages.runWithTeacher(opts, session, stages.openDataset(opts, vocabSize, session.modelSha256, scan), scan, started, onProgress, 0);
     } finally {
       await session.dispose();
     }

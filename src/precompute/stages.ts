@@ -37,14 +37,16 @@ interface Job {
   result: Promise<PendingBatch[]>;
 }
 
-export async function runWithTeacher(
-  opts: PrecomputeOptions, teacher: TopkTeacher, modelSha256: string, scan: ScanResult, started: number,
-  onProgress: (e: ProgressEvent) => void, queueWindows: number,
-): Promise<PrecomputeSummary> {
-  const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
+/**
+ * Opens (or continues) the dataset folder for this run: what DatasetBuild checks and writes
+ * needs the model's vocabulary and hash and the scan, not the session, so the pipeline opens
+ * it while the teacher's session is still being created. Whoever opens it aborts it (undoing
+ * everything it wrote) if the run fails before runWithTeacher takes it over.
+ */
+export function openDataset(opts: PrecomputeOptions, vocabSize: number, modelSha256: string, scan: ScanResult): { writer: DatasetBuild; layout: TopkLayout } {
   const layout: TopkLayout = {
-    k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}),
-    ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize: teacher.vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
+    k: opts.k, vocabSize, values: opts.values, ...(opts.values === 'q8' ? { q8Scale: opts.q8Scale ?? 0.1 } : {}),
+    ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
     ...(opts.tailMass ? { tailMass: true } : {}), ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
     ...(opts.topP !== undefined ? { topP: opts.topP, minK: opts.minK ?? 1 } : {}), ...(opts.ids === 'ctx-table' ? { ids: 'ctx-table' as const } : {}),
   };
@@ -52,7 +54,7 @@ export async function runWithTeacher(
     root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
     batchesPerShard: opts.batchesPerShard, overwrite: opts.overwrite, worker: opts.worker,
     meta: {
-      teacher: { file: basename(opts.model), sha256: modelSha256, vocabSize: teacher.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits', topkOn: opts.topkOn },
+      teacher: { file: basename(opts.model), sha256: modelSha256, vocabSize, logitsOutput: opts.logitsOutput ?? 'logits', topkOn: opts.topkOn },
       source: { file: basename(opts.data), sha256: scan.sha256, samples: scan.samples, tokens: scan.tokens, maxSeqLen: opts.maxSeqLen ?? null },
     },
     runConfig: {
@@ -65,7 +67,7 @@ export async function runWithTeacher(
       // Likewise only when not the default arrow; resume refuses the other format by name.
       ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' } : {}),
       codec: opts.codec, batchSize: opts.batchSize, batchesPerShard: opts.batchesPerShard, maxSeqLen: opts.maxSeqLen ?? null,
-      inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize: teacher.vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
+      inferBatchTokens: opts.inferBatchTokens, topkOn: opts.topkOn, vocabSize, logitsOutput: opts.logitsOutput ?? 'logits',
       // The fused head's formulation decides the last bits of every log-probability: recorded
       // so a dataset is never continued with another head (head.ts picks the recorded one).
       ...(opts.topkOn === 'graph' ? headSetting(opts.head ?? DEFAULT_HEAD) : {}),
@@ -73,11 +75,24 @@ export async function runWithTeacher(
     },
   });
   trace('main: writer open');
+  return { writer, layout };
+}
+
+/** Runs the teacher over the dataset into `writer` (from openDataset, taken over: aborted on failure). */
+export async function runWithTeacher(
+  opts: PrecomputeOptions, teacher: TopkTeacher, { writer, layout }: { writer: DatasetBuild; layout: TopkLayout }, scan: ScanResult, started: number,
+  onProgress: (e: ProgressEvent) => void, queueWindows: number,
+): Promise<PrecomputeSummary> {
+  const readOpts = { format: opts.format, column: opts.column, maxSeqLen: opts.maxSeqLen };
   const jobs: Job[] = [];
   try {
+    if (teacher.vocabSize !== layout.vocabSize) {
+      throw new Error(`teacher ${basename(opts.model)}: the session's vocabulary ${teacher.vocabSize} differs from the ${layout.vocabSize} read from the graph`);
+    }
     if (writer.complete) return summarize(readManifest(writer.dir), writer.dir, 0, started, 0, true);
     const resumed = writer.resumeFromBatch;
     const totalBatches = Math.ceil(scan.samples / opts.batchSize);
+    trace('main: start');
     onProgress({ type: 'start', totalBatches, totalTokens: scan.tokens, resumeFromBatch: writer.resumeFromBatch });
     const runner = new WindowRunner(teacher, opts, layout.topP !== undefined ? { topP: layout.topP, minK: layout.minK! } : null);
     let batchIndex = 0;

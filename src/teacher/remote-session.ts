@@ -149,7 +149,11 @@ export class RemoteTeacher implements TopkTeacher {
       // nor process exit may interrupt (the binding aborts the process). Do not wait for it
       // here (an early error must surface in seconds, not after the load): the worker sees the
       // flag once the load returns, releases the session and ends, and the process exits then.
+      // The 'close' covers a session that became ready just now (its 'ready' still on the
+      // way): the worker checked the flag before it was set, and would otherwise wait for
+      // messages forever, keeping the process alive. Queued behind the open, it ends the thread.
       Atomics.store(this.stopFlag, 0, 1);
+      this.worker.postMessage({ type: 'close' } satisfies ToWorker);
       this.closed = Promise.resolve();
       return this.closed;
     }

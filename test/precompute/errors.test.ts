@@ -1,13 +1,19 @@
 // Bad input to precompute-logits: each is refused with a message naming the file, line,
 // sample, position, flag or output at fault, and the right exit code.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSyntheticTeacher } from '../../src/teacher/index.js';
 import { decodeModel, encodeModel } from '../../src/teacher/onnx-model.js';
 import { cliPath, errorCode, runCli } from '../cli.js';
+import { buildProbeModel } from '../teacher/probe-model.js';
+
+/** A file's bytes as hex, or 'dir' (to compare a folder's whole state). */
+function readFileSyncOrDir(path: string): string {
+  return statSync(path).isDirectory() ? 'dir' : readFileSync(path).toString('hex');
+}
 
 const root = mkdtempSync(join(tmpdir(), 'lc-errors-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -103,6 +109,26 @@ describe('precompute-logits bad input', () => {
     const o = run(good, ['--top-k', '4', '--overwrite']);
     expect(o.status).toBe(0);
     expect(JSON.parse(readFileSync(join(root, 'out', 'd', 'manifest.json'), 'utf8')).topk.k).toBe(4);
+  });
+
+  // The folder is opened while the teacher's session is still being created (pipeline.ts): a
+  // session that then fails must undo it, leaving no folder and an earlier dataset untouched.
+  it('leaves no trace of the dataset folder when the teacher fails after it was opened', () => {
+    const tti = join(root, 'tti.onnx');
+    writeFileSync(tti, buildProbeModel({ vocabSize: 16, inputs: ['token_type_ids'] }));
+    const fresh = runCli('precompute-logits', ['--model', tti, '--data', jsonl('small-ids.jsonl', ['{"input_ids": [1, 2, 3]}']), '--out', join(root, 'tti-out'), '--dataset-id', 'd', '--quiet']);
+    expect(fresh.status).toBe(1);
+    expect(fresh.stderr).toMatch(/teacher tti\.onnx: model input "token_type_ids" cannot be fed/);
+    expect(existsSync(join(root, 'tti-out', 'd'))).toBe(false);
+    // Over an existing dataset (other settings, --overwrite): its files stay as they were.
+    const out = join(root, 'tti-over');
+    const args = ['--data', jsonl('small-ids2.jsonl', ['{"input_ids": [1, 2, 3]}']), '--out', out, '--dataset-id', 'd', '--quiet'];
+    expect(runCli('precompute-logits', ['--model', model, ...args]).status).toBe(0);
+    const before = Object.fromEntries(readdirSync(join(out, 'd'), { recursive: true }).map((f) => [String(f), readFileSyncOrDir(join(out, 'd', String(f)))]));
+    const over = runCli('precompute-logits', ['--model', tti, ...args, '--overwrite']);
+    expect(over.status).toBe(1);
+    const after = Object.fromEntries(readdirSync(join(out, 'd'), { recursive: true }).map((f) => [String(f), readFileSyncOrDir(join(out, 'd', String(f)))]));
+    expect(after).toEqual(before);
   });
 
   it('names the flag and path of a missing or wrong-kind --model / --data', () => {

@@ -125,4 +125,19 @@ describe('a failure during the overlap', () => {
     await remote.dispose();
     await exited; // the failed worker is terminated
   });
+
+  // An early error on the main thread (say, a dataset written with other settings) disposes a
+  // teacher whose 'ready' may already be on its way: the worker then checked the stop flag
+  // before it was set. The main thread is held here (its event loop blocked) well past the
+  // tiny model's open, so 'ready' is queued but not handled when dispose() runs.
+  it('leaves no worker behind when disposed while its ready message is still queued', { timeout: 20_000 }, async () => {
+    const started = prestartTeacherWorker();
+    const exited = exitOf(started.worker);
+    const remote = new RemoteTeacher(tiny, { k: 2 });
+    remote.ready.catch(() => {});
+    const until = Date.now() + 4000;
+    while (Date.now() < until) { /* the worker loads and opens its session meanwhile */ }
+    await remote.dispose();
+    expect(await exited).toBe(0);
+  });
 });
