@@ -57,4 +57,14 @@ describe('start-up import graph', () => {
     expect([...all.packages]).toContain('apache-arrow');
     expect([...all.packages].filter((p) => /onnx-proto|protobufjs/.test(p))).toEqual([]);
   });
+
+  it("the command's entry point starts the worker before loading anything of the command", () => {
+    // dist/cli/precompute-logits.js is built from precompute-entry.ts (src/cli/bundle.ts): all it
+    // loads before the worker starts is on the critical path of every start-up.
+    const eager = closure('cli/precompute-entry.ts', false);
+    expect([...eager.modules].sort()).toEqual(['cli/is-main.ts', 'cli/precompute-entry.ts', 'cli/will-run-teacher.ts', 'teacher/worker-start.ts', 'trace.ts']);
+    expect([...eager.packages].filter((p) => !p.startsWith('node:'))).toEqual([]);
+    // The command itself comes after, by dynamic import.
+    expect(closure('cli/precompute-entry.ts', true).modules).toContain('cli/precompute-logits.ts');
+  });
 });
