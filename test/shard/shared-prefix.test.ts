@@ -189,3 +189,29 @@ describe('inspect on a shared-prefix dataset', () => {
     expect(runCli('logit-cache', ['inspect', plain.dir]).stdout).toMatch(/shared prefixes +no\n/);
   });
 });
+
+describe('shared prefixes and reading cost', () => {
+  it('reads each stored batch once in order (roots kept), and a cold read of a referencing batch reads its owners\' batches too', async () => {
+    const { dir, manifest } = writeSharedSet({ root, datasetId: 'cost', layout: { k: 4, vocabSize: VOCAB, values: 'f16' }, codec: 'lz4', samples, batchSize: 6, batchesPerShard: 4, sharePrefixes: 8 });
+    const ds = await CheckedDataset.open(dir);
+    try {
+      for (let b = 0; b < ds.batchCount; b++) await ds.readBatch(b);
+      expect(ds.storedBatchReads).toBe(manifest.batchCount);
+      // The last batch of the last shard, cold: its own batch plus one read per distinct owner batch.
+      const last = ds.batchCount - 1;
+      const firstOfShard = manifest.shards[manifest.shards.length - 1].firstBatch;
+      const stored = await CheckedDataset.open(dir);
+      const refs = await stored.sharedPositions(last);
+      await stored.close();
+      expect(refs!.shared).toBeGreaterThan(0);
+      ds.forget();
+      const before = ds.storedBatchReads;
+      await ds.readBatch(last);
+      const reads = ds.storedBatchReads - before;
+      expect(reads).toBeGreaterThan(1);
+      expect(reads).toBeLessThanOrEqual(last - firstOfShard + 1);
+    } finally {
+      await ds.close();
+    }
+  });
+});
