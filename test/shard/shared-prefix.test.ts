@@ -215,3 +215,30 @@ describe('shared prefixes and reading cost', () => {
     }
   });
 });
+
+describe('shared prefixes at the edges', () => {
+  it('empty samples, whole samples shared, a prefix of its root, and a short last batch of empty samples', async () => {
+    const t = samples.find((s) => s.length >= 20)!;
+    const edge = [t.slice(), new Int32Array(0), t.slice(), t.slice(0, 10), t.slice(0, 9), Int32Array.of(...t.subarray(0, 12), 1, 2), new Int32Array(0), new Int32Array(0)];
+    for (const layout of [
+      { k: 3, vocabSize: VOCAB, values: 'f16', tailMass: true, topP: 0.9, minK: 1 },
+      { k: 4, vocabSize: VOCAB, values: 'rank-delta', f16Ranks: 4, ids: 'ctx-table', shardFormat: 'parquet' },
+    ] as TopkLayout[]) {
+      const id = `edge-${layout.shardFormat ?? 'arrow'}`;
+      const common = { root, layout, codec: 'zstd' as const, samples: edge, batchSize: 3, batchesPerShard: 4 };
+      const shared = writeSharedSet({ ...common, datasetId: id, sharePrefixes: 9 });
+      const plain = writeSharedSet({ ...common, datasetId: `${id}-plain`, sharePrefixes: 0 });
+      const a = await CheckedDataset.open(shared.dir), b = await CheckedDataset.open(plain.dir);
+      try {
+        const p = await Promise.all([0, 1, 2].map((x) => a.sharedPositions(x)));
+        // Sample 2 is all of its root (20+ tokens), 3 is 10 tokens of it, 4 is 9 (= N), 5 shares 12; the empty ones share nothing.
+        expect(p.map((x) => x!.shared)).toEqual([0 + 0 + t.length, 10 + 9 + 12, 0]);
+        for (let x = 0; x < a.batchCount; x++) expectSameBatch(await a.readBatch(x), await b.readBatch(x), `${id} batch ${x}`);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+      expect((await verifyDataset(shared.dir)).problems).toEqual([]);
+    }
+  });
+});
