@@ -40,6 +40,8 @@ export interface DatasetWriterOptions {
    * exactly when layout.sharedPrefixes is (docs/FORMAT.md §4.3). Part of runConfig.
    */
   sharePrefixes?: number;
+  /** Writer memory for shared-prefix roots (ShardWriterOptions.sharePrefixRootBytes): tests only. */
+  sharePrefixRootBytes?: number;
   batchSize: number;
   batchesPerShard: number;
   /** Every setting that changes the output; a resume with other settings is refused. */
@@ -212,7 +214,7 @@ export class DatasetBuild {
       index, sums: zeroSums(), samples: 0, nextSample: first,
       writer: this.sinks(this.format, join(this.dir, this.shardFile(index)), this.opts.layout, this.opts.codec, {
         indexPath: join(this.dir, indexFileOf(this.shardFile(index))), firstBatch: index * this.opts.batchesPerShard, firstSample: first,
-        zstdLevel: this.opts.zstdLevel, ...(this.opts.sharePrefixes ? { sharePrefixes: this.opts.sharePrefixes } : {}),
+        zstdLevel: this.opts.zstdLevel, ...(this.opts.sharePrefixes ? { sharePrefixes: this.opts.sharePrefixes, sharePrefixRootBytes: this.opts.sharePrefixRootBytes } : {}),
       }),
     };
     this.nextSequential = index + 1;

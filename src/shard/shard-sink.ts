@@ -31,9 +31,11 @@ export interface ShardWriterOptions {
   /**
    * Shared prefixes (format 2.5): the least number of leading tokens a sample shares with an
    * earlier root of the shard to reference it; set exactly when layout.sharedPrefixes is. The
-   * writer keeps the batches holding roots until the shard ends: callers must not reuse them.
+   * writer keeps copies of recent roots' positions (shard-writer-base.ts WRITER_ROOT_BYTES).
    */
   sharePrefixes?: number;
+  /** Bytes of root positions kept for references (default WRITER_ROOT_BYTES); changes the output, so tests only. */
+  sharePrefixRootBytes?: number;
   /** Parquet only: a leaf column's value encoding (default: parquet-shard-writer's choice). */
   parquetEncodingOf?: (leaf: LeafColumn) => ValueEncodingName;
 }

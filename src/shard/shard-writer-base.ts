@@ -8,7 +8,13 @@ import { IndexBuilder } from './index-file.js';
 import { EOS, serializeBatch } from './ipc-framing.js';
 import { toRecordBatch } from './record-batch.js';
 import { resolvedSchemaOf, servedLayout, shardSchema } from './schema.js';
-import { assembleResolved, type OwnerRow, PrefixChooser, type PrefixRefs } from './shared-prefix.js';
+import { assembleResolved, type OwnerRow, PrefixChooser, type PrefixRefs, samplePositions } from './shared-prefix.js';
+
+/**
+ * Positions of roots the writer keeps per shard for later samples to reference (and for the
+ * resolved stream it hashes): bounded so a shard at large k does not hold all its top-k lists.
+ */
+export const WRITER_ROOT_BYTES = 128 << 20;
 import { ctxTableFor, idEncodingOf } from './encodings/id-columns.js';
 import { commitIndex, ShardFile } from './shard-file.js';
 import type { ShardResult, ShardSink, ShardWriterOptions } from './shard-sink.js';
@@ -24,7 +30,7 @@ export interface EncodedBatch {
 
 export abstract class ShardWriterBase implements ShardSink {
   protected readonly file: ShardFile;
-  /** Shared prefixes (format 2.5): the per-shard choice and the roots' positions (their batches, kept until the shard ends). */
+  /** Shared prefixes (format 2.5): the per-shard choice and the positions of the roots it keeps (copies). */
   private readonly chooser: PrefixChooser | null;
   private readonly owners = new Map<number, OwnerRow>();
   protected readonly index: IndexBuilder;
@@ -44,7 +50,9 @@ export abstract class ShardWriterBase implements ShardSink {
     if (Boolean(layout.sharedPrefixes) !== (opts.sharePrefixes ?? 0) > 0) {
       throw new Error(`shard ${path}: layout sharedPrefixes ${Boolean(layout.sharedPrefixes)} but minimum shared length ${opts.sharePrefixes ?? 0}`);
     }
-    this.chooser = layout.sharedPrefixes ? new PrefixChooser(opts.sharePrefixes!) : null;
+    // Roots' positions are kept while they may be referenced: at most WRITER_ROOT_BYTES of them.
+    const perPosition = 8 * layout.k + (layout.tailMass ? 4 : 0) + (layout.topP !== undefined ? 4 : 0) + 4;
+    this.chooser = layout.sharedPrefixes ? new PrefixChooser(opts.sharePrefixes!, Math.floor((opts.sharePrefixRootBytes ?? WRITER_ROOT_BYTES) / perPosition)) : null;
     this.file = new ShardFile(path);
     this.file.write(head);
   }
@@ -69,15 +77,19 @@ export abstract class ShardWriterBase implements ShardSink {
     if (!this.chooser) return { rb: toRecordBatch(this.schema, this.layout, batch), resolved: null };
     const n = batch.offsets.length - 1;
     const refs: PrefixRefs = { sample: new Float64Array(n), len: new Int32Array(n) };
-    this.chooser.choose(batch, refs);
+    const { added, evicted } = this.chooser.choose(batch, refs);
     const ownStart = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      ownStart[i] = batch.offsets[i] + refs.len[i];
-      // A root's stored positions are all of its positions: what samples referencing it copy.
-      if (refs.len[i] === 0 && batch.offsets[i + 1] - batch.offsets[i] >= this.chooser.minLength) this.owners.set(batch.sampleIds[i], { batch, row: i });
+    for (let i = 0; i < n; i++) ownStart[i] = batch.offsets[i] + refs.len[i];
+    // A root's stored positions are all of its positions: what samples referencing it copy, later.
+    const first = batch.sampleIds[0];
+    for (const s of added) {
+      const i = s - first;
+      this.owners.set(s, { batch: samplePositions(batch, batch.offsets[i], batch.offsets[i + 1] - batch.offsets[i], s, this.layout.k), row: 0 });
     }
     // What a reader resolves this batch to: the owners' positions [0, L), then each sample's own.
     const full = assembleResolved(batch, refs, batch, ownStart, (i) => this.owners.get(refs.sample[i])!, this.layout);
+    // Only now: a root let go during this batch may still have been referenced in it.
+    for (const s of evicted) this.owners.delete(s);
     return { rb: toRecordBatch(this.schema, this.layout, batch, refs), resolved: toRecordBatch(resolvedSchemaOf(this.schema, this.layout), servedLayout(this.layout), full) };
   }
 

@@ -35,6 +35,9 @@ export function commonPrefix(a: Int32Array, aFrom: number, aLen: number, b: Int3
   return i;
 }
 
+/** What one call of PrefixChooser.choose changed: roots it indexed, roots it let go (sample ids, in order). */
+export interface ChooserChange { added: number[]; evicted: number[] }
+
 /**
  * The writer's choice, per shard, in sample order (deterministic in input_ids only): a sample
  * references the earlier root with the longest common prefix (ties: the lowest id) when that
@@ -42,21 +45,31 @@ export function commonPrefix(a: Int32Array, aFrom: number, aLen: number, b: Int3
  * their first minLength tokens. A sample whose first minLength tokens equal a root's references
  * it, so no two roots share their first minLength tokens: the one root that can reach
  * minLength is found in its bucket, and a sample costs O(minLength + L).
+ *
+ * The writer keeps each root's positions while it may be referenced, so the roots are bounded:
+ * at most `maxRootPositions` positions of roots are kept, least recently used (referenced or
+ * added) first to go; a root let go is no longer chosen. Deterministic too: it depends on the
+ * lengths and order of the samples only. Unbounded, the choice is exactly the rule above.
  */
 export class PrefixChooser {
   private readonly buckets = new Map<number, number[]>();
-  /** Indexed roots: their tokens (a view into the batch they came in), by root number. */
+  /** Indexed roots: their tokens (copies, so the caller may reuse its arrays), by root number. */
   private readonly rootIds: Int32Array[] = [];
   private readonly rootSample: number[] = [];
+  private readonly rootHash: number[] = [];
+  /** Kept roots by root number, least recently used first (Map order), and their positions. */
+  private readonly kept = new Map<number, number>();
+  private keptPositions = 0;
 
-  constructor(readonly minLength: number) {
+  constructor(readonly minLength: number, readonly maxRootPositions = Infinity) {
     if (!Number.isInteger(minLength) || minLength < 1) throw new RangeError(`shared prefixes need a minimum length >= 1, got ${minLength}`);
   }
 
   /** Fills `out` for the batch's samples (which follow every sample seen before, in order). */
-  choose(batch: Pick<TopkBatch, 'sampleIds' | 'offsets' | 'inputIds'>, out: PrefixRefs): void {
+  choose(batch: Pick<TopkBatch, 'sampleIds' | 'offsets' | 'inputIds'>, out: PrefixRefs): ChooserChange {
     const { offsets, inputIds } = batch;
     const n = this.minLength;
+    const change: ChooserChange = { added: [], evicted: [] };
     for (let i = 0; i + 1 < offsets.length; i++) {
       const id = batch.sampleIds[i];
       const from = offsets[i], len = offsets[i + 1] - from;
@@ -75,17 +88,55 @@ export class PrefixChooser {
       if (best >= 0 && bestLen >= n) {
         out.sample[i] = this.rootSample[best];
         out.len[i] = bestLen;
+        this.kept.delete(best);
+        this.kept.set(best, this.rootIds[best].length);
         continue;
       }
       if (!bucket) this.buckets.set(h, bucket = []);
       if (bucket.length < SHARE_CANDIDATES) {
-        bucket.push(this.rootIds.length);
-        this.rootIds.push(inputIds.subarray(from, from + len));
+        const r = this.rootIds.length;
+        bucket.push(r);
+        this.rootIds.push(inputIds.slice(from, from + len));
         this.rootSample.push(id);
+        this.rootHash.push(h);
+        this.kept.set(r, len);
+        this.keptPositions += len;
+        change.added.push(id);
+        this.evict(change);
       }
+    }
+    return change;
+  }
+
+  /** Lets the least recently used roots go until the kept ones fit. */
+  private evict(change: ChooserChange): void {
+    for (const [r, len] of this.kept) {
+      if (this.keptPositions <= this.maxRootPositions) return;
+      this.kept.delete(r);
+      this.keptPositions -= len;
+      const bucket = this.buckets.get(this.rootHash[r])!;
+      bucket.splice(bucket.indexOf(r), 1);
+      if (bucket.length === 0) this.buckets.delete(this.rootHash[r]);
+      this.rootIds[r] = EMPTY; // nothing is held for a root that can no longer be chosen
+      change.evicted.push(this.rootSample[r]);
     }
   }
 }
+
+const EMPTY = new Int32Array(0);
+
+/** Positions [from, from + len) of `src` as a one-sample batch of their own (copies). */
+export function samplePositions(src: TopkBatch, from: number, len: number, sampleId: number, k: number): TopkBatch {
+  return {
+    sampleIds: [sampleId], offsets: Int32Array.of(0, len), inputIds: src.inputIds.slice(from, from + len),
+    topkIds: src.topkIds.slice(from * k, (from + len) * k), topkLogprobs: src.topkLogprobs.slice(from * k, (from + len) * k),
+    ...(src.tailLogprobs ? { tailLogprobs: src.tailLogprobs.slice(from, from + len) } : {}), ...(src.topkCounts ? { topkCounts: src.topkCounts.slice(from, from + len) } : {}),
+  };
+}
+
+/** Bytes a one-sample batch of samplePositions holds. */
+export const positionsBytes = (b: TopkBatch): number => b.inputIds.byteLength + b.topkIds.byteLength + b.topkLogprobs.byteLength
+  + (b.tailLogprobs?.byteLength ?? 0) + (b.topkCounts?.byteLength ?? 0);
 
 /** Per sample, the offsets of its stored positions [L, len) in the suffix view. */
 export function storedOffsets(offsets: Int32Array, refs: PrefixRefs): Int32Array {

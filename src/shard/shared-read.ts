@@ -11,7 +11,7 @@ import { ShardCorruptError } from './errors.js';
 import { EOS, serializeBatch } from './ipc-framing.js';
 import { fromStoredRecordBatch, type StoredBatch, toRecordBatch } from './record-batch.js';
 import { resolvedSchemaOf, servedLayout } from './schema.js';
-import { assembleResolved, commonPrefix, type OwnerRow, type PrefixRefs } from './shared-prefix.js';
+import { assembleResolved, commonPrefix, type OwnerRow, positionsBytes, type PrefixRefs, samplePositions } from './shared-prefix.js';
 import type { BatchInfo, ReadOptions, VerifiedBatch, VerifiedMemo } from './shard-reader.js';
 import type { TopkBatch, TopkLayout } from './types.js';
 
@@ -72,16 +72,9 @@ class RootRows {
 
 /** Copies row `i` of a decoded batch (a root: its stored positions are all of them) out as a one-sample batch. */
 function rootRow(d: Decoded, i: number, k: number): RootRow {
-  const v = d.view;
-  const from = v.offsets[i], len = v.offsets[i + 1] - from;
-  const positions: TopkBatch = {
-    sampleIds: [d.full.sampleIds[i]], offsets: Int32Array.of(0, len), inputIds: v.inputIds.slice(from, from + len),
-    topkIds: v.topkIds.slice(from * k, (from + len) * k), topkLogprobs: v.topkLogprobs.slice(from * k, (from + len) * k),
-    ...(v.tailLogprobs ? { tailLogprobs: v.tailLogprobs.slice(from, from + len) } : {}), ...(v.topkCounts ? { topkCounts: v.topkCounts.slice(from, from + len) } : {}),
-  };
-  const bytes = positions.inputIds.byteLength + positions.topkIds.byteLength + positions.topkLogprobs.byteLength
-    + (positions.tailLogprobs?.byteLength ?? 0) + (positions.topkCounts?.byteLength ?? 0);
-  return { positions, bytes };
+  const from = d.view.offsets[i];
+  const positions = samplePositions(d.view, from, d.view.offsets[i + 1] - from, d.full.sampleIds[i], k);
+  return { positions, bytes: positionsBytes(positions) };
 }
 
 export class SharedPrefixResolver {

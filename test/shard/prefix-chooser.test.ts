@@ -21,8 +21,7 @@ function bruteForce(samples: number[][], n: number): { sample: number[]; len: nu
   return { sample, len };
 }
 
-function chooseAll(samples: number[][], n: number, cuts: number[]): { sample: number[]; len: number[] } {
-  const chooser = new PrefixChooser(n);
+function chooseAll(samples: number[][], n: number, cuts: number[], chooser = new PrefixChooser(n)): { sample: number[]; len: number[] } {
   const sample: number[] = [], len: number[] = [];
   const bounds = [0, ...[...new Set(cuts.map((c) => c % (samples.length + 1)))].sort((a, b) => a - b), samples.length];
   for (let b = 0; b + 1 < bounds.length; b++) {
@@ -55,5 +54,43 @@ describe('PrefixChooser', () => {
     const samples = [[...template, 1], [...template, 2, 3], [...template.slice(0, 3), 4], [...template, 1], [1, 2]];
     expect(chooseAll(samples, 4, [])).toEqual({ sample: [0, 0, 2, 0, 4], len: [0, 6, 0, 7, 0] });
     expect(chooseAll(samples, 3, [2])).toEqual({ sample: [0, 0, 0, 0, 4], len: [0, 6, 3, 7, 0] });
+  });
+});
+
+/** The rule with a bound on kept root positions, least recently used (referenced or added) let go first. */
+function boundedModel(samples: number[][], n: number, max: number): { sample: number[]; len: number[] } {
+  const kept: number[] = []; // root sample ids, least recently used first
+  const sample: number[] = [], len: number[] = [];
+  samples.forEach((s, i) => {
+    let best = -1, bestLen = -1;
+    for (const r of [...kept].sort((a, b) => a - b)) {
+      let l = 0;
+      while (l < s.length && l < samples[r].length && s[l] === samples[r][l]) l++;
+      if (l > bestLen) { best = r; bestLen = l; }
+    }
+    if (best >= 0 && bestLen >= n) {
+      sample.push(best); len.push(bestLen);
+      kept.splice(kept.indexOf(best), 1);
+      kept.push(best);
+      return;
+    }
+    sample.push(i); len.push(0);
+    if (s.length < n) return;
+    kept.push(i);
+    while (kept.reduce((a, r) => a + samples[r].length, 0) > max) kept.shift();
+  });
+  return { sample, len };
+}
+
+describe('PrefixChooser with a bound on kept roots', () => {
+  it('lets the least recently used roots go, as the model says, whatever the batches', () => {
+    fc.assert(fc.property(
+      fc.array(fc.array(fc.integer({ min: 0, max: 2 }), { maxLength: 14 }), { maxLength: 40 }),
+      fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 40 }), fc.array(fc.nat(), { maxLength: 5 }),
+      (samples, n, max, cuts) => {
+        const chooser = (): PrefixChooser => new PrefixChooser(n, max);
+        expect(chooseAll(samples, n, cuts, chooser())).toEqual(boundedModel(samples, n, max));
+      },
+    ), { numRuns: 400 });
   });
 });

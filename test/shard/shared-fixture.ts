@@ -15,6 +15,8 @@ export interface SharedSetOptions {
   /** Minimum shared length; 0 writes a plain (format <= 2.4) dataset of the same input. */
   sharePrefixes: number;
   zstdLevel?: number;
+  /** Writer memory for roots (tests of the bounded choice). */
+  rootBytes?: number;
   runConfig?: Record<string, unknown>;
 }
 
@@ -26,7 +28,7 @@ export function writeSharedSet(o: SharedSetOptions): { dir: string; manifest: Ma
   const layout: TopkLayout = { ...o.layout, ...(o.sharePrefixes > 0 ? { sharedPrefixes: true } : {}) };
   const w = new DatasetWriter({
     root: o.root, datasetId: o.datasetId, layout, codec: o.codec, zstdLevel: o.zstdLevel, batchSize: o.batchSize, batchesPerShard: o.batchesPerShard,
-    runConfig: o.runConfig ?? {}, ...(o.sharePrefixes > 0 ? { sharePrefixes: o.sharePrefixes } : {}),
+    runConfig: o.runConfig ?? {}, ...(o.sharePrefixes > 0 ? { sharePrefixes: o.sharePrefixes, sharePrefixRootBytes: o.rootBytes } : {}),
   });
   const opts = causalOptionsOf(o.layout);
   for (let first = 0; first < o.samples.length; first += o.batchSize) {

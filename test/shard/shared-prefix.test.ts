@@ -242,3 +242,31 @@ describe('shared prefixes at the edges', () => {
     }
   });
 });
+
+describe('shared prefixes with a bounded writer', () => {
+  it('a writer keeping few roots still writes what reads back as the plain dataset, sharing less', async () => {
+    const layout: TopkLayout = { k: 4, vocabSize: VOCAB, values: 'f16' };
+    const common = { root, layout, codec: 'lz4' as const, samples, batchSize: 6, batchesPerShard: 12 };
+    // 36 bytes per position at k = 4: about 55 root positions kept, so roots are let go within batches.
+    const tight = writeSharedSet({ ...common, datasetId: 'tight', sharePrefixes: 8, rootBytes: 2000 });
+    const loose = writeSharedSet({ ...common, datasetId: 'loose', sharePrefixes: 8 });
+    const plain = writeSharedSet({ ...common, datasetId: 'tight-plain', sharePrefixes: 0 });
+    const shared = async (dir: string) => {
+      const ds = await CheckedDataset.open(dir);
+      let n = 0;
+      for (let b = 0; b < ds.batchCount; b++) n += (await ds.sharedPositions(b))!.shared;
+      await ds.close();
+      return n;
+    };
+    const [t, l] = [await shared(tight.dir), await shared(loose.dir)];
+    expect(t).toBeGreaterThan(0);
+    expect(t).toBeLessThan(l);
+    const a = await CheckedDataset.open(tight.dir), b = await CheckedDataset.open(plain.dir);
+    try {
+      for (let x = 0; x < a.batchCount; x++) expectSameBatch(await a.readBatch(x), await b.readBatch(x), `batch ${x}`);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
