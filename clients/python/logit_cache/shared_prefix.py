@@ -140,7 +140,7 @@ def prepare(rb: pa.RecordBatch, k: int, index_type: str, first: int, where: str,
         ids = encodings.decode_ctx_columns(view, k, where)
         typ = _INDEX_TYPES[index_type]
         field = _plain_ids_field(typ, k)
-        values = pa.FixedSizeListArray.from_arrays(pa.array(ids.reshape(-1).astype(typ.to_pandas_dtype())), k,
+        values = pa.FixedSizeListArray.from_arrays(pa.array(ids.reshape(-1).astype(typ.to_pandas_dtype())),
                                                    type=field.type.value_type)
         col = pa.ListArray.from_arrays(pa.array(stored_offsets.astype(np.int32)), values, type=field.type)
         at = rb.schema.get_field_index("topk_id_codes")
