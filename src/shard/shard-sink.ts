@@ -28,6 +28,12 @@ export interface ShardWriterOptions {
   firstSample: number;
   /** ZSTD level for codec zstd (default: the library's, 3). */
   zstdLevel?: number;
+  /**
+   * Shared prefixes (format 2.5): the least number of leading tokens a sample shares with an
+   * earlier root of the shard to reference it; set exactly when layout.sharedPrefixes is. The
+   * writer keeps the batches holding roots until the shard ends: callers must not reuse them.
+   */
+  sharePrefixes?: number;
   /** Parquet only: a leaf column's value encoding (default: parquet-shard-writer's choice). */
   parquetEncodingOf?: (leaf: LeafColumn) => ValueEncodingName;
 }

@@ -1,0 +1,125 @@
+// Shared prefixes (format 2.5): a dataset written with --share-prefixes reads back equal to
+// the plain dataset of the same input (ids exact, values bit-exact: the causal test teacher
+// gives identical outputs for identical contexts), in Arrow and Parquet, plain and ctx-table
+// ids, f16 and rank-delta values, tail mass and ragged top-p; and the stream a client is served
+// is the one a plain writer stores.
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CheckedDataset } from '../../src/shard/checked-dataset.js';
+import { type CodecName, type TopkBatch, type TopkLayout, verifyDataset } from '../../src/shard/index.js';
+import { samplesWithSharedPrefixes } from './causal-batch.js';
+import { writeSharedSet } from './shared-fixture.js';
+
+const root = mkdtempSync(join(tmpdir(), 'lc-shared-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const VOCAB = 500;
+const samples = samplesWithSharedPrefixes(70, 7, VOCAB);
+
+function bits(a: Float32Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length);
+}
+
+function expectSameBatch(got: TopkBatch, want: TopkBatch, where: string): void {
+  expect(Array.from(got.sampleIds), where).toEqual(Array.from(want.sampleIds));
+  expect(Array.from(got.offsets), where).toEqual(Array.from(want.offsets));
+  expect(Array.from(got.inputIds), where).toEqual(Array.from(want.inputIds));
+  expect(Array.from(got.topkIds), where).toEqual(Array.from(want.topkIds));
+  expect(Array.from(bits(got.topkLogprobs)), where).toEqual(Array.from(bits(want.topkLogprobs)));
+  expect(got.tailLogprobs && Array.from(bits(got.tailLogprobs)), where).toEqual(want.tailLogprobs && Array.from(bits(want.tailLogprobs)));
+  expect(got.topkCounts && Array.from(got.topkCounts), where).toEqual(want.topkCounts && Array.from(want.topkCounts));
+}
+
+/** Shared positions over all, from the stored prefix_len of every batch (read through the checked path). */
+async function sharedFraction(dir: string): Promise<number> {
+  const ds = await CheckedDataset.open(dir);
+  let shared = 0, all = 0;
+  for (let b = 0; b < ds.batchCount; b++) {
+    const p = (await ds.sharedPositions(b))!;
+    shared += p.shared;
+    all += p.shared + p.stored;
+  }
+  await ds.close();
+  expect(all).toBe(ds.manifest.tokenCount);
+  return shared / all;
+}
+
+/** The same by brute force over the input: per shard, positions covered by an earlier sample's prefix of >= n tokens. */
+function expectedSharedFraction(n: number, batchSize: number, batchesPerShard: number): number {
+  let shared = 0, all = 0;
+  const perShard = batchSize * batchesPerShard;
+  samples.forEach((s, i) => {
+    all += s.length;
+    const roots: Int32Array[] = [];
+    // Roots of the shard before sample i, by the writer's rule (longest common prefix with an earlier root).
+    for (let j = i - (i % perShard); j < i; j++) if (bestLcp(samples[j], roots) < n) roots.push(samples[j]);
+    const l = bestLcp(s, roots);
+    if (l >= n) shared += l;
+  });
+  return shared / all;
+}
+
+function bestLcp(s: Int32Array, roots: Int32Array[]): number {
+  let best = 0;
+  for (const r of roots) {
+    let l = 0;
+    while (l < s.length && l < r.length && s[l] === r[l]) l++;
+    best = Math.max(best, l);
+  }
+  return best;
+}
+
+const CASES: { name: string; layout: TopkLayout; codec: CodecName }[] = [
+  { name: 'arrow, plain ids, f16, lz4', layout: { k: 4, vocabSize: VOCAB, values: 'f16' }, codec: 'lz4' },
+  { name: 'arrow, ctx-table ids, rank-delta, zstd', layout: { k: 8, vocabSize: VOCAB, values: 'rank-delta', f16Ranks: 8, ids: 'ctx-table' }, codec: 'zstd' },
+  { name: 'arrow, ctx-table ids, rank-delta grid, tail mass', layout: { k: 8, vocabSize: VOCAB, values: 'rank-delta', f16Ranks: 0, gridStep: 0.3, ids: 'ctx-table', tailMass: true }, codec: 'none' },
+  { name: 'arrow, ragged top-p, rank-delta', layout: { k: 6, vocabSize: VOCAB, values: 'rank-delta', f16Ranks: 6, topP: 0.9, minK: 2 }, codec: 'zstd' },
+  { name: 'parquet, plain ids, f16, tail mass', layout: { k: 4, vocabSize: VOCAB, values: 'f16', tailMass: true, shardFormat: 'parquet' }, codec: 'zstd' },
+  { name: 'parquet, ctx-table ids, rank-delta', layout: { k: 8, vocabSize: VOCAB, values: 'rank-delta', f16Ranks: 8, ids: 'ctx-table', shardFormat: 'parquet' }, codec: 'lz4' },
+  { name: 'parquet, ragged top-p, q8', layout: { k: 5, vocabSize: VOCAB, values: 'q8', q8Scale: 0.1, topP: 0.8, minK: 1, shardFormat: 'parquet' }, codec: 'none' },
+];
+
+describe('shared prefixes round trip', () => {
+  CASES.forEach((c, ci) => {
+    it(c.name, async () => {
+      const common = { root, layout: c.layout, codec: c.codec, samples, batchSize: 6, batchesPerShard: 4 };
+      const shared = writeSharedSet({ ...common, datasetId: `s${ci}`, sharePrefixes: 8 });
+      const plain = writeSharedSet({ ...common, datasetId: `p${ci}`, sharePrefixes: 0 });
+      expect(shared.manifest.formatVersion).toBe('2.5');
+      expect(shared.manifest.topk.sharedPrefixes).toBe(true);
+      expect(plain.manifest.topk.sharedPrefixes).toBeUndefined();
+      expect(shared.manifest.tokenCount).toBe(plain.manifest.tokenCount);
+      const fraction = await sharedFraction(shared.dir);
+      expect(fraction).toBeGreaterThan(0.2);
+      expect(fraction).toBeCloseTo(expectedSharedFraction(8, 6, 4), 12);
+      const a = await CheckedDataset.open(shared.dir);
+      const b = await CheckedDataset.open(plain.dir);
+      try {
+        // Backwards, so owners are not simply the batches read just before.
+        for (let batch = shared.manifest.batchCount - 1; batch >= 0; batch--) {
+          const got = await a.readBatch(batch);
+          const want = await b.readBatch(batch);
+          expectSameBatch(got, want, `batch ${batch}`);
+          // What GET /logits serves: the resolved batch encoded as the plain writer would, uncompressed.
+          const sa = await a.readStream(batch);
+          const sb = await b.readStream(batch);
+          if (c.codec === 'none' || c.layout.shardFormat === 'parquet') expect(Buffer.from(sa.stream).equals(Buffer.from(sb.stream)), `stream ${batch}`).toBe(true);
+          expect(sa.info.streamSha256).toBe(createHash('sha256').update(sa.stream).digest('hex'));
+        }
+      } finally {
+        await a.close();
+        await b.close();
+      }
+      const report = await verifyDataset(shared.dir);
+      expect(report.problems).toEqual([]);
+      expect(report.checked).toBe(shared.manifest.batchCount);
+      // The point of it: fewer bytes for the same content.
+      const bytes = (m: typeof shared.manifest) => m.shards.reduce((s, e) => s + e.bytes, 0);
+      expect(bytes(shared.manifest)).toBeLessThan(bytes(plain.manifest));
+      expect(readFileSync(join(shared.dir, shared.manifest.shards[0].file)).length).toBe(shared.manifest.shards[0].bytes);
+    });
+  });
+});
