@@ -235,9 +235,9 @@ def test_torch_datasets_with_workers(tmp_path, samples):
 
 # ---- corruption: bytes edited in place, every hash fixed up, so only §4.3's rules can refuse ----
 
-def _column_span(dataset: Path, b: int, name: str, child: bool = False):
-    """(file offset, byte length) of column ``name``'s values buffer in stored batch ``b`` of an
-    uncompressed Arrow shard (``child``: the list column's child values)."""
+def _column_span(dataset: Path, b: int, name: str, child: int = 0):
+    """(shard, index row, file offset, byte length) of column ``name``'s values buffer in stored
+    batch ``b`` of an uncompressed Arrow shard (``child``: how many list levels down)."""
     m = load_manifest(dataset)
     s = m.shard_of(b)
     entry = m.shards[s]
@@ -249,7 +249,9 @@ def _column_span(dataset: Path, b: int, name: str, child: bool = False):
     schema = ipc.open_file(str(dataset / entry.file)).schema
     rb = ipc.read_record_batch(msg, schema)
     col = rb.column(name)
-    buf = (col.flatten() if child else col).buffers()[1]
+    for _ in range(child):
+        col = col.flatten()
+    buf = col.buffers()[1]
     # Uncompressed: the column's buffer is a zero-copy slice of the message body.
     at = buf.address - msg.body.address
     assert 0 <= at < msg.body.size
@@ -257,7 +259,7 @@ def _column_span(dataset: Path, b: int, name: str, child: bool = False):
     return s, i, body_start + at, buf.size
 
 
-def _patch(dataset: Path, b: int, name: str, row: int, value: int, dtype, child: bool = False):
+def _patch(dataset: Path, b: int, name: str, row: int, value: int, dtype, child: int = 0):
     """Write ``value`` at ``row`` of ``name`` in stored batch ``b``, then fix the message hash in
     the index, the index hash and the shard hash in the manifest."""
     s, i, at, _ = _column_span(dataset, b, name, child)
@@ -321,7 +323,7 @@ def test_refuses_input_ids_that_differ_from_the_owners(raw_shared, samples):
     # Sample 4 (batch 1, row 1) shares 20 tokens with sample 0; change its token 3.
     tok = samples[4]["input_ids"][3]
     row = len(samples[3]["input_ids"]) + 3  # flat position in batch 1's input_ids
-    _patch(raw_shared, 1, "input_ids", row, (tok + 1) % VOCAB, np.int32, child=True)
+    _patch(raw_shared, 1, "input_ids", row, (tok + 1) % VOCAB, np.int32, child=1)
     err = _refusal(raw_shared, 1)
     assert err.code == SHARD_CORRUPT
     assert "sample 4: input_ids differ from prefix_sample 0 at position 3 within prefix_len 20" in str(err)
@@ -345,7 +347,7 @@ def test_the_hash_still_comes_first(raw_shared):
 
 def test_owner_batches_are_verified_too(raw_shared):
     """Batch 1 is intact but its owner batch 0 is not: reading batch 1 refuses batch 0's bytes."""
-    s, i, at, _ = _column_span(raw_shared, 0, "topk_logprobs", child=True)
+    s, i, at, _ = _column_span(raw_shared, 0, "topk_logprobs", child=2)
     path = raw_shared / "shards" / "shard-000000.arrow"
     data = bytearray(path.read_bytes())
     data[at] ^= 0x40
@@ -370,17 +372,14 @@ def _edit_schema_value(dataset: Path, old: bytes, new: bytes) -> None:
 
 
 def test_unknown_metadata_value_refused_by_name(raw_shared):
-    # The key and its value "1" sit next to each other in the flatbuffer: swap the value's byte.
+    # In the flatbuffer the value string "1" (int32 length 1, "1", padding) sits right before the
+    # key string (int32 length, the key): change that one character.
     key = b"logit_cache.shared_prefixes"
-    m = load_manifest(raw_shared)
-    a, b = m.shards[0].schema_range
-    part = (raw_shared / m.shards[0].file).read_bytes()[a:b]
-    at = part.index(key)
-    tail = part[at + len(key): at + len(key) + 16]
-    one = tail.index(b"1")
-    _edit_schema_value(raw_shared, key + tail[: one + 1], key + tail[:one] + b"2")
+    framed = len(key).to_bytes(4, "little") + key
+    _edit_schema_value(raw_shared, b"\x01\x00\x00\x001\x00\x00\x00" + framed, b"\x01\x00\x00\x002\x00\x00\x00" + framed)
     err = _refusal(raw_shared, 0)
     assert isinstance(err, FormatError) and "unknown logit_cache.shared_prefixes value '2'" in str(err)
+    assert "shards/shard-000000.arrow" in str(err)
 
 
 def test_manifest_and_schema_must_agree(raw_shared):
