@@ -1,0 +1,127 @@
+"""Read benchmark for shared prefixes (format 2.5): what resolving costs a training job.
+
+Precomputes stories260k with the real CLI twice per preset, with shared prefixes (``--preset
+compact``: N = 32; ``--preset fast --share-prefixes 32``) and without (``--share-prefixes 0``),
+then reads every batch of each, side by side in interleaved rounds:
+- in order (an epoch without shuffling), ``LogitCacheDataset`` with its default LRU of 8 stored
+  batches and with 16 (``max_cached_batches``);
+- in a random order (one seeded permutation), with the default LRU and with an LRU of 1 (nearly
+  cold: every owner batch read again);
+- through ``HttpLogitCache`` against ``logit-cache serve`` (the server resolves).
+Reports seconds per batch, stored batches read per batch returned (the random-access cost of a
+reference to another batch) and bytes/token, and the ratio shared / unshared for each.
+
+Usage: python clients/python/benchmarks/read_shared.py [--rounds 3] [--out bench/results/read-shared-prefixes.json]
+(needs ``npm run build`` first: it runs dist/cli).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from logit_cache import HttpLogitCache, LogitCacheDataset
+
+REPO = Path(__file__).resolve().parents[3]
+STORIES = REPO.parent / "shared" / "teachers" / "stories260k"
+CONFIGS = {  # name: (flags with sharing, flags without)
+    "compact": (["--preset", "compact"], ["--preset", "compact", "--share-prefixes", "0"]),
+    "fast": (["--preset", "fast", "--share-prefixes", "32"], ["--preset", "fast"]),
+}
+
+
+def precompute(work: Path, name: str, flags) -> Path:
+    cmd = [shutil.which("node") or "node", str(REPO / "dist/cli/precompute-logits.js"), "--model", str(STORIES / "model.onnx"),
+           "--data", str(STORIES / "stories.jsonl"), "--out", str(work), "--dataset-id", name, "--top-k", "8",
+           "--batch-size", "32", "--quiet", *flags]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return work / name
+
+
+def start_server(root: Path):
+    proc = subprocess.Popen([shutil.which("node") or "node", str(REPO / "dist/cli/logit-cache.js"), "serve", "--root", str(root), "--port", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        m = re.search(r"listening on (http://\S+)", line)
+        if m:
+            return proc, m.group(1)
+    raise RuntimeError("server did not start")
+
+
+def run(open_reader, order):
+    """(seconds, stored batches read) for reading ``order`` with a freshly opened reader."""
+    t0 = time.perf_counter()
+    reader = open_reader()
+    for b in order:
+        reader.batch(int(b))
+    dt = time.perf_counter() - t0
+    reads = reader.reader.batch_reads if hasattr(reader, "reader") else len(order)
+    return dt, reads
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lc-bench-shared-") as tmp:
+        work = Path(tmp)
+        info = {}
+        for cfg, (on, off) in CONFIGS.items():
+            for shared, flags in ((True, on), (False, off)):
+                d = precompute(work, f"{cfg}-{'shared' if shared else 'plain'}", flags)
+                m = json.loads((d / "manifest.json").read_text())
+                assert bool(m["topk"].get("sharedPrefixes")) == shared, (cfg, shared)
+                info[(cfg, shared)] = (d, m["batchCount"], m["tokenCount"], sum(s["bytes"] for s in m["shards"]))
+        proc, base = start_server(work)
+        try:
+            cases = {}
+            for (cfg, shared), (d, n, _, _) in info.items():
+                rnd = np.random.default_rng(0).permutation(n)
+                cases[(cfg, shared, "in order, LRU 8")] = (lambda d=d: LogitCacheDataset(d), np.arange(n))
+                cases[(cfg, shared, "in order, LRU 16")] = (lambda d=d: LogitCacheDataset(d, max_cached_batches=16), np.arange(n))
+                cases[(cfg, shared, "random, LRU 8")] = (lambda d=d: LogitCacheDataset(d), rnd)
+                cases[(cfg, shared, "random, LRU 1")] = (lambda d=d: LogitCacheDataset(d, max_cached_batches=1), rnd)
+                cases[(cfg, shared, "HttpLogitCache, in order")] = (lambda i=d.name: HttpLogitCache(base, i), np.arange(n))
+            best, reads = {}, {}
+            for _ in range(args.rounds):  # shared and unshared interleaved, so machine load hits both alike
+                for key, (open_reader, order) in cases.items():
+                    dt, r = run(open_reader, order)
+                    best[key] = min(best.get(key, dt), dt)
+                    reads[key] = r
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    rows = []
+    for (cfg, shared, how), s in best.items():
+        _, n, tokens, stored = info[(cfg, shared)]
+        base_s = best[(cfg, False, how)]
+        rows.append({"preset": cfg, "sharedPrefixes": shared, "read": how, "seconds": s, "msPerBatch": 1000 * s / n,
+                     "batchesReadPerBatch": reads[(cfg, shared, how)] / n, "bytesPerToken": stored / tokens,
+                     "timeVsUnshared": s / base_s})
+    print(f"note: {os.cpu_count()} cores shared with other jobs; compare rows of one run, not machines")
+    _, n, tokens, _ = info[("compact", True)]
+    print(f"stories260k, k=8: {n} batches of 32 samples, {tokens} tokens; best of {args.rounds} interleaved rounds (reader opened per round)")
+    print("| preset | shared prefixes | read | ms/batch | stored batches read per batch | B/token | time vs unshared |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['preset']} | {'yes' if r['sharedPrefixes'] else 'no'} | {r['read']} | {r['msPerBatch']:.2f} | "
+              f"{r['batchesReadPerBatch']:.2f} | {r['bytesPerToken']:.2f} | {r['timeVsUnshared']:.2f}x |")
+    if args.out:
+        args.out.write_text(json.dumps({"bench": "read-shared-prefixes", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                        "python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count(),
+                                        "note": "machine shared with other jobs during the run", "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
