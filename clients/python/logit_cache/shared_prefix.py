@@ -108,11 +108,13 @@ def prepare(rb: pa.RecordBatch, k: int, index_type: str, first: int, where: str,
         i = rb.schema.get_field_index(name)
         if i < 0 or rb.schema.field(i).type != typ or rb.column(i).null_count:
             raise ShardCorruptError(f"{where}: a shared-prefix shard needs a non-null {typ} column {name}; schema is {rb.schema}")
-    owner = rb.column(PREFIX_SAMPLE).to_numpy(zero_copy_only=False).astype(np.int64)
+    raw_owner = rb.column(PREFIX_SAMPLE).to_numpy(zero_copy_only=False)
+    # Sample ids stay below 2^53 (the writer counts them in doubles); bounded as uint64, before int64 arithmetic.
+    if raw_owner.size and int(raw_owner.max()) >= 1 << 53:
+        bad = int(np.flatnonzero(raw_owner >= 1 << 53)[0])
+        raise ShardCorruptError(f"{where}: sample {first + bad}: prefix_sample {int(raw_owner[bad])} is not a sample id")
+    owner = raw_owner.astype(np.int64)
     plen = rb.column(PREFIX_LEN).to_numpy(zero_copy_only=False).astype(np.int64)
-    if owner.size and int(owner.max()) >= 1 << 62:  # bounded before any arithmetic (uint64 read as int64)
-        bad = int(np.flatnonzero(owner >= 1 << 62)[0])
-        raise ShardCorruptError(f"{where}: sample {first + bad} has prefix_sample {int(owner[bad])}, not a sample of this shard")
     inputs = rb.column("input_ids")
     offsets = _offsets(inputs)
     flat = inputs.flatten().to_numpy(zero_copy_only=False)

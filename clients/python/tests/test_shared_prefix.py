@@ -411,3 +411,74 @@ def test_a_served_stream_must_be_resolved(raw_shared):
 def test_manifest_json_says_so(raw_shared):
     raw = json.loads((raw_shared / "manifest.json").read_text())
     assert raw["formatVersion"] == "2.5" and raw["topk"]["sharedPrefixes"] is True
+
+
+# ---- Parquet: the shard rewritten by pyarrow (one row group per batch, as the writer lays it out),
+# the index and manifest fixed up, so again only §4.3's rules can refuse ----
+
+def _rewrite_parquet(dataset: Path, s: int, mutate) -> None:
+    """Rewrite Parquet shard ``s`` with ``mutate(batch_index, table) -> table`` applied to each row
+    group, then its index (offsets, lengths, hashes) and manifest entry to match."""
+    from logit_cache.parquet_shard import row_group_ranges
+
+    m = load_manifest(dataset)
+    entry = m.shards[s]
+    path = dataset / entry.file
+    f = pq.ParquetFile(str(path))
+    schema = f.schema_arrow
+    groups = [mutate(i, f.read_row_group(i)) for i in range(f.num_row_groups)]
+    with pq.ParquetWriter(str(path), schema, use_dictionary=False, compression="none", store_schema=True) as w:
+        for t in groups:
+            w.write_table(t.cast(schema), row_group_size=len(t) + 1)
+    data = path.read_bytes()
+    meta = pq.read_metadata(str(path))
+    spans = row_group_ranges(meta)
+    assert all(spans) and len(spans) == len(groups)
+    tail = len(data) - spans[-1][1]
+
+    def fix(cols, _meta):
+        cols["offset"] = [a for a, _ in spans]
+        cols["length"] = [b - a for a, b in spans]
+        cols["message_sha256"] = [hashlib.sha256(data[a:b]).digest() for a, b in spans]
+    rewrite_index(dataset, s, fix)
+    edit_manifest(dataset, lambda raw: raw["shards"][s].update(
+        bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), schemaLength=tail,
+        schemaSha256=hashlib.sha256(data[-tail:]).hexdigest()))
+
+
+def _set(table: pa.Table, name: str, row: int, value) -> pa.Table:
+    values = table.column(name).to_pylist()
+    values[row] = value
+    i = table.schema.get_field_index(name)
+    return table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
+
+
+@pytest.fixture
+def parquet_shared(tmp_path, samples):
+    return _write(tmp_path, "pq", samples, True, values="f16", ids="ctx-table", shard_format="parquet")
+
+
+def test_parquet_rewrite_alone_still_reads(parquet_shared, tmp_path, samples):
+    """The rewrite helper itself keeps a valid dataset (so the refusals below are the edits')."""
+    _rewrite_parquet(parquet_shared, 0, lambda i, t: t)
+    plain = _write(tmp_path / "p", "plain", samples, False, values="f16", ids="ctx-table", shard_format="parquet")
+    _assert_same_datasets(LogitCacheDataset(parquet_shared), LogitCacheDataset(plain))
+
+
+@pytest.mark.parametrize("batch,row,column,value,what", [
+    (1, 1, "prefix_sample", 1, "sample 4: prefix_sample 1 is not a root"),
+    (0, 1, "prefix_sample", 2, "sample 1: prefix_sample 2 is not an earlier sample"),
+    (2, 1, "prefix_len", 13, "sample 7: prefix_len 13 exceeds its 12 tokens"),
+])
+def test_parquet_references_refused(parquet_shared, batch, row, column, value, what):
+    _rewrite_parquet(parquet_shared, 0, lambda i, t: _set(t, column, row, value) if i == batch else t)
+    err = _refusal(parquet_shared, batch)
+    assert err.code == SHARD_CORRUPT and what in str(err)
+    assert f"batch {batch}" in str(err) and "shards/shard-000000.parquet" in str(err)
+
+
+def test_parquet_manifest_and_footer_must_agree(parquet_shared):
+    edit_manifest(parquet_shared, lambda raw: raw["topk"].pop("sharedPrefixes"))
+    err = _refusal(parquet_shared, 0)
+    assert isinstance(err, FormatError) and "Parquet footer" in str(err)
+    assert "logit_cache.shared_prefixes=1, manifest topk.sharedPrefixes=absent" in str(err)

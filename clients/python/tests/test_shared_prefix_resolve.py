@@ -285,3 +285,12 @@ def test_ctx_table_ids_decode_on_the_suffix_view_and_copy_as_ids():
     for r, (x, ids, *_) in enumerate(samples):
         assert np.array_equal(got["topk_ids"][r, : len(x)].numpy(), ids.astype(np.int64)), r
     assert int(got["topk_ids"][1, 3, 0]) == int(x0[4])
+
+
+def test_refuses_a_prefix_sample_beyond_any_sample_id():
+    _, batches = _setup()
+    rb = batches[0]
+    i = rb.schema.get_field_index("prefix_sample")
+    bad = rb.set_column(i, rb.schema.field(i), pa.array([0, 2**64 - 1, 2], pa.uint64()))
+    with pytest.raises(ShardCorruptError, match=f"sample 1: prefix_sample {2**64 - 1} is not a sample id"):
+        prepare(bad, K, "uint16", 0, "dataset d batch 0")
