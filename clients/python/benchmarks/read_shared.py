@@ -19,11 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from logit_cache import HttpLogitCache, LogitCacheDataset
+from read import start_server, write_result  # the sibling read benchmark (this folder is on sys.path when run)
 
 REPO = Path(__file__).resolve().parents[3]
 STORIES = REPO.parent / "shared" / "teachers" / "stories260k"
@@ -46,16 +44,6 @@ def precompute(work: Path, name: str, flags) -> Path:
            "--batch-size", "32", "--quiet", *flags]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return work / name
-
-
-def start_server(root: Path):
-    proc = subprocess.Popen([shutil.which("node") or "node", str(REPO / "dist/cli/logit-cache.js"), "serve", "--root", str(root), "--port", "0"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:
-        m = re.search(r"listening on (http://\S+)", line)
-        if m:
-            return proc, m.group(1)
-    raise RuntimeError("server did not start")
 
 
 def run(open_reader, order):
@@ -118,9 +106,7 @@ def main() -> None:
         print(f"| {r['preset']} | {'yes' if r['sharedPrefixes'] else 'no'} | {r['read']} | {r['msPerBatch']:.2f} | "
               f"{r['batchesReadPerBatch']:.2f} | {r['bytesPerToken']:.2f} | {r['timeVsUnshared']:.2f}x |")
     if args.out:
-        args.out.write_text(json.dumps({"bench": "read-shared-prefixes", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                        "python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count(),
-                                        "note": "machine shared with other jobs during the run", "rows": rows}, indent=2) + "\n")
+        write_result(args.out, "read-shared-prefixes", rows)
 
 
 if __name__ == "__main__":
