@@ -83,6 +83,8 @@ export class CheckedDataset {
   private readonly caches: ReaderCaches;
   /** Shared-prefix datasets: resolves stored batches against their owners (a small LRU of decoded batches). */
   private readonly resolver: SharedPrefixResolver | null;
+  /** Stored batches read from shard files by shared-prefix resolution (owners included): what random access costs (bench/storage). */
+  storedBatchReads = 0;
   private readonly ownsCaches: boolean;
 
   /**
@@ -92,7 +94,10 @@ export class CheckedDataset {
   constructor(readonly manifest: Manifest, private readonly open: SourceOpener, readonly key: string, caches?: ReaderCaches) {
     this.layout = layoutOf(manifest);
     this.resolver = this.layout.sharedPrefixes
-      ? new SharedPrefixResolver(this.layout, manifest.batchSize, (batch, memo) => this.withShard(batch, (reader, source) => reader.readStored(source, batch, memo)))
+      ? new SharedPrefixResolver(this.layout, manifest.batchSize, (batch, memo) => {
+        this.storedBatchReads++;
+        return this.withShard(batch, (reader, source) => reader.readStored(source, batch, memo));
+      })
       : null;
     this.ownsCaches = !caches;
     this.caches = caches ?? readerCaches();

@@ -109,6 +109,12 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   return layout;
 }
 
+/** The layout of what GET /logits serves for a shared-prefix layout: the same settings, every position stored. */
+export function servedLayout(layout: TopkLayout): TopkLayout {
+  const { sharedPrefixes: _, ...rest } = layout;
+  return rest;
+}
+
 /**
  * The schema of what GET /logits serves for a shared-prefix shard (docs/FORMAT.md §4.3): the
  * stored schema without the prefix columns and the shared_prefixes key, format_version the one
@@ -116,7 +122,7 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
  * ctx-table table as stored, not re-made), so writer and readers derive the same bytes.
  */
 export function resolvedSchemaOf(stored: Schema, layout: TopkLayout): Schema {
-  const { sharedPrefixes: _, ...rest } = layout;
+  const rest = servedLayout(layout);
   const meta = new Map<string, string>();
   for (const [key, v] of stored.metadata) {
     if (key === META.sharedPrefixes) continue;

@@ -7,7 +7,7 @@ import type { RecordBatch, Schema } from 'apache-arrow';
 import { IndexBuilder } from './index-file.js';
 import { EOS, serializeBatch } from './ipc-framing.js';
 import { toRecordBatch } from './record-batch.js';
-import { resolvedSchemaOf, shardSchema } from './schema.js';
+import { resolvedSchemaOf, servedLayout, shardSchema } from './schema.js';
 import { assembleResolved, type OwnerRow, PrefixChooser, type PrefixRefs } from './shared-prefix.js';
 import { ctxTableFor, idEncodingOf } from './encodings/id-columns.js';
 import { commitIndex, ShardFile } from './shard-file.js';
@@ -78,8 +78,7 @@ export abstract class ShardWriterBase implements ShardSink {
     }
     // What a reader resolves this batch to: the owners' positions [0, L), then each sample's own.
     const full = assembleResolved(batch, refs, batch, ownStart, (i) => this.owners.get(refs.sample[i])!, this.layout);
-    const { sharedPrefixes: _, ...served } = this.layout;
-    return { rb: toRecordBatch(this.schema, this.layout, batch, refs), resolved: toRecordBatch(resolvedSchemaOf(this.schema, this.layout), served, full) };
+    return { rb: toRecordBatch(this.schema, this.layout, batch, refs), resolved: toRecordBatch(resolvedSchemaOf(this.schema, this.layout), servedLayout(this.layout), full) };
   }
 
   /** Records the batch just written at [offset, offset + length) in the index. */

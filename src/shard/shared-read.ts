@@ -10,7 +10,7 @@ import { ShardCorruptError } from './errors.js';
 import { EOS, serializeBatch } from './ipc-framing.js';
 import { PromiseLru } from './lease-pool.js';
 import { fromStoredRecordBatch, type StoredBatch, toRecordBatch } from './record-batch.js';
-import { resolvedSchemaOf } from './schema.js';
+import { resolvedSchemaOf, servedLayout } from './schema.js';
 import { assembleResolved, commonPrefix, type OwnerRow, type PrefixRefs } from './shared-prefix.js';
 import type { BatchInfo, ReadOptions, VerifiedBatch, VerifiedMemo } from './shard-reader.js';
 import type { TopkLayout } from './types.js';
@@ -44,8 +44,7 @@ export class SharedPrefixResolver {
       owners.push(this.checkOwner(own, i, owner, o - ob * this.batchSize));
     }
     const resolved = assembleResolved(full, refs, own.view, own.view.offsets, (i) => owners[i], this.layout);
-    const { sharedPrefixes: _, ...served } = this.layout;
-    const rb = toRecordBatch(resolvedSchemaOf(own.rbSchema, this.layout), served, resolved);
+    const rb = toRecordBatch(resolvedSchemaOf(own.rbSchema, this.layout), servedLayout(this.layout), resolved);
     const { schemaBytes, batchBytes } = serializeBatch(rb, null);
     const length = schemaBytes.length + batchBytes.length + EOS.length;
     const stream = opts.alloc ? opts.alloc(length) : new Uint8Array(length);

@@ -8,10 +8,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../cli.js';
 import { CheckedDataset } from '../../src/shard/checked-dataset.js';
-import { type CodecName, type TopkBatch, type TopkLayout, verifyDataset } from '../../src/shard/index.js';
-import { samplesWithSharedPrefixes } from './causal-batch.js';
-import { writeSharedSet } from './shared-fixture.js';
+import { type CodecName, DatasetWriter, type TopkBatch, type TopkLayout, verifyDataset } from '../../src/shard/index.js';
+import { causalBatch, samplesWithSharedPrefixes } from './causal-batch.js';
+import { causalOptionsOf, writeSharedSet } from './shared-fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lc-shared-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -121,5 +122,70 @@ describe('shared prefixes round trip', () => {
       expect(bytes(shared.manifest)).toBeLessThan(bytes(plain.manifest));
       expect(readFileSync(join(shared.dir, shared.manifest.shards[0].file)).length).toBe(shared.manifest.shards[0].bytes);
     });
+  });
+});
+
+describe('shared prefixes and resume', () => {
+  for (const format of ['arrow', 'parquet'] as const) {
+    it(`a resumed ${format} run writes the same bytes as an uninterrupted one (the choice depends on input_ids only)`, () => {
+      const layout: TopkLayout = { k: 8, vocabSize: VOCAB, values: 'rank-delta', f16Ranks: 8, ids: 'ctx-table', ...(format === 'parquet' ? { shardFormat: 'parquet' as const } : {}) };
+      const batchSize = 6, batchesPerShard = 4;
+      const reference = writeSharedSet({ root, datasetId: `ref-${format}`, layout, codec: 'zstd', samples, batchSize, batchesPerShard, sharePrefixes: 8 });
+      const opts = causalOptionsOf(layout);
+      const batchOf = (b: number) => causalBatch(samples.slice(b * batchSize, (b + 1) * batchSize), b * batchSize, opts);
+      const make = () => new DatasetWriter({
+        root, datasetId: `res-${format}`, layout: { ...layout, sharedPrefixes: true }, codec: 'zstd', batchSize, batchesPerShard, runConfig: {}, sharePrefixes: 8,
+      });
+      // Killed in the middle of shard 1: shard 0 is committed, shard 1's batches are lost.
+      const first = make();
+      for (let b = 0; b < batchesPerShard + 2; b++) first.append(batchOf(b));
+      first.abort();
+      const again = make();
+      expect(again.resumeFromBatch).toBe(batchesPerShard);
+      const batches = Math.ceil(samples.length / batchSize);
+      for (let s = 0; s * batchesPerShard < batches; s++) {
+        if (!again.needsShard(s)) continue;
+        again.beginShard(s);
+        for (let b = s * batchesPerShard; b < Math.min(batches, (s + 1) * batchesPerShard); b++) again.append(batchOf(b));
+        again.endShard();
+      }
+      const tokens = samples.reduce((a, x) => a + x.length, 0);
+      const resumed = again.finish({
+        teacher: { file: 'teacher.onnx', sha256: 'a'.repeat(64), vocabSize: VOCAB }, source: { file: 'data.jsonl', sha256: 'b'.repeat(64), samples: samples.length, tokens },
+      });
+      expect(resumed.shards.length).toBe(reference.manifest.shards.length);
+      expect(JSON.stringify({ ...resumed, datasetId: '' })).toBe(JSON.stringify({ ...reference.manifest, datasetId: '' }));
+      for (const e of resumed.shards) {
+        expect(readFileSync(join(root, `res-${format}`, e.file)).equals(readFileSync(join(reference.dir, e.file))), e.file).toBe(true);
+        expect(readFileSync(join(root, `res-${format}`, e.index.file)).equals(readFileSync(join(reference.dir, e.index.file))), e.index.file).toBe(true);
+      }
+    });
+  }
+
+  it('refuses to continue with another minimum length (run.json records it), naming the setting', () => {
+    const layout: TopkLayout = { k: 4, vocabSize: VOCAB, values: 'f16', sharedPrefixes: true };
+    const open = (n: number) => new DatasetWriter({ root, datasetId: 'settings', layout, codec: 'lz4', batchSize: 6, batchesPerShard: 2, runConfig: { k: 4 }, sharePrefixes: n });
+    const w = open(8);
+    for (let b = 0; b < 3; b++) w.append(causalBatch(samples.slice(b * 6, b * 6 + 6), b * 6, { k: 4, vocabSize: VOCAB }));
+    w.abort();
+    expect(JSON.parse(readFileSync(join(root, 'settings', 'run.json'), 'utf8'))).toEqual({ k: 4, sharePrefixes: 8 });
+    expect(() => open(16)).toThrow(expect.objectContaining({ code: 'LC_ERR_DATASET_SETTINGS', message: expect.stringMatching(/sharePrefixes: 8 -> 16/) }));
+  });
+});
+
+describe('inspect on a shared-prefix dataset', () => {
+  it('shows the share of positions stored once in an earlier sample, as the stored prefix_len say', async () => {
+    const { dir, manifest } = writeSharedSet({ root, datasetId: 'inspect', layout: { k: 4, vocabSize: VOCAB, values: 'f16' }, codec: 'lz4', samples, batchSize: 6, batchesPerShard: 4, sharePrefixes: 8 });
+    const r = runCli('logit-cache', ['inspect', dir, '--json']);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    const fraction = expectedSharedFraction(8, 6, 4);
+    expect(out).toMatchObject({ formatVersion: '2.5', sharedPrefixes: true, sharedPositions: Math.round(fraction * manifest.tokenCount) });
+    expect(out.sharedPositions + out.storedPositions).toBe(manifest.tokenCount);
+    const text = runCli('logit-cache', ['inspect', dir]);
+    expect(text.stdout).toMatch(new RegExp(`shared prefixes +yes \\(format 2\\.5\\): ${(100 * fraction).toFixed(1)}% of positions \\(${out.sharedPositions} of ${manifest.tokenCount}\\)`));
+    const plain = writeSharedSet({ root, datasetId: 'inspect-plain', layout: { k: 4, vocabSize: VOCAB, values: 'f16' }, codec: 'lz4', samples, batchSize: 6, batchesPerShard: 4, sharePrefixes: 0 });
+    expect(JSON.parse(runCli('logit-cache', ['inspect', plain.dir, '--json']).stdout)).toMatchObject({ sharedPrefixes: false });
+    expect(runCli('logit-cache', ['inspect', plain.dir]).stdout).toMatch(/shared prefixes +no\n/);
   });
 });
