@@ -68,7 +68,7 @@ for (const b of job.batches) {
     inputIds: new Int32Array(bytes(b.inputIds)),
     topkIds: new Uint32Array(bytes(b.topkIds)),
     topkLogprobs: new Float32Array(bytes(b.topkLogprobs)),
-    ...(b.tailLogprobs ? { tailLogprobs: new Float32Array(bytes(b.tailLogprobs)) } : {}),
+    ...(b.tailLogprobs !== undefined ? { tailLogprobs: new Float32Array(bytes(b.tailLogprobs)) } : {}),
   };
   if (topP) {
     const tokens = batch.inputIds.length;

@@ -48,8 +48,8 @@ def causal_logits(seq, vocab=VOCAB):
 def shared_sequences(seed=0):
     """Samples with repeated prefixes in every way §4.3 distinguishes: exact duplicates, a long
     shared start with different tails (same batch and across batches), a shared start shorter than
-    N (stays a root), a sample shorter than N, a sample that is a prefix of an earlier one, and
-    repeats whose only earlier copy is in another shard (must stay roots there)."""
+    N (stays a root), a sample shorter than N, a sample that is a prefix of an earlier one,
+    repeats whose only earlier copy is in another shard (must stay roots there) and an empty sample."""
     rng = np.random.default_rng(seed)
     doc = lambda n: rng.integers(0, VOCAB, n).tolist()  # noqa: E731
     a, b, c = doc(20), doc(14), doc(9)
@@ -70,6 +70,7 @@ def shared_sequences(seed=0):
         list(b),           # 12 root (2 and 6 are in shard 0)
         b + doc(3),        # 13 shares 14 with 12
         c + doc(2),        # 14 shares >= 9 with 11
+        [],                # 15 empty (no positions), alone in the dataset's short last batch
     ]
     return seqs
 
@@ -224,10 +225,11 @@ def test_http_client_against_the_real_server(tmp_path, samples, serve_root, shar
 
 def test_torch_datasets_with_workers(tmp_path, samples):
     shared, plain = _pair(tmp_path, samples, values="f16", ids="ctx-table")
-    want = [LogitCacheDataset(plain).batch(i) for i in range(5)]
+    ref = LogitCacheDataset(plain)
+    want = [ref.batch(i) for i in range(len(ref))]
     loader = torch.utils.data.DataLoader(CacheBatches(LogitCacheDataset(shared)), batch_size=None, num_workers=2)
     got = list(loader)
-    assert len(got) == 5
+    assert len(got) == len(want) == 6
     for g, w in zip(got, want):
         assert_same_batches(g, w)
     it = CacheIterable(LogitCacheDataset(shared), shuffle=True, seed=3)
