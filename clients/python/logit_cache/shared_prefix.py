@@ -145,17 +145,11 @@ def prepare(rb: pa.RecordBatch, k: int, index_type: str, first: int, where: str,
         values = pa.FixedSizeListArray.from_arrays(pa.array(ids.reshape(-1).astype(typ.to_pandas_dtype())),
                                                    type=field.type.value_type)
         col = pa.ListArray.from_arrays(pa.array(stored_offsets.astype(np.int32)), values, type=field.type)
-        at = rb.schema.get_field_index("topk_id_codes")
-        rb = rb.drop_columns(["topk_id_literals"]).set_column(at, field, col)
+        rb = rb.drop_columns(["topk_id_literals"])
+        rb = rb.set_column(rb.schema.get_field_index("topk_id_codes"), field, col)
         meta = {key: v for key, v in (rb.schema.metadata or {}).items() if key not in _CTX_KEYS}
         rb = rb.replace_schema_metadata(meta)
     return StoredBatch(rb, first, offsets, flat, plen, owner, stored_offsets, verified)
-
-
-def owner_batches(batch: StoredBatch, batch_size: int) -> List[int]:
-    """Dataset batches holding this batch's owners (ascending)."""
-    owners = batch.prefix_sample[batch.prefix_len > 0]
-    return sorted(set((owners // batch_size).tolist()))
 
 
 def resolve(batch: StoredBatch, b: int, batch_size: int, shard_first_sample: int,
@@ -241,5 +235,4 @@ def resolve(batch: StoredBatch, b: int, batch_size: int, shard_first_sample: int
     return pa.record_batch(columns, schema=pa.schema(fields, metadata=meta))
 
 
-__all__ = ["META_SHARED_PREFIXES", "PREFIX_LEN", "PREFIX_SAMPLE", "StoredBatch", "owner_batches", "prepare", "resolve",
-           "shares_prefixes"]
+__all__ = ["META_SHARED_PREFIXES", "PREFIX_LEN", "PREFIX_SAMPLE", "StoredBatch", "prepare", "resolve", "shares_prefixes"]

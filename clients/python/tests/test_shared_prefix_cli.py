@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from logit_cache import LogitCacheDataset
 from logit_cache.testing import REPO_ROOT, load_token_sequences

@@ -16,7 +16,7 @@ import pytest
 from logit_cache.batch import record_batch_to_tensors
 from logit_cache.errors import SHARD_CORRUPT, FormatError, ShardCorruptError
 from logit_cache.manifest import TopkInfo
-from logit_cache.shared_prefix import META_SHARED_PREFIXES, owner_batches, prepare, resolve, shares_prefixes
+from logit_cache.shared_prefix import META_SHARED_PREFIXES, prepare, resolve, shares_prefixes
 
 K = 4
 VOCAB = 50
@@ -117,12 +117,6 @@ def test_resolved_batches_equal_the_full_samples():
             assert np.array_equal(got["topk_logprobs"][r, :n].numpy(), lp)
             assert np.array_equal(got["topk_tail_logprob"][r, :n].numpy(), tail)
             assert int(got["attention_mask"][r].sum()) == n
-
-
-def test_owner_batches_lists_the_batches_owners_live_in():
-    _, batches = _setup()
-    assert owner_batches(prepare(batches[1], K, "uint16", 3, "b1"), BATCH) == [0, 1]
-    assert owner_batches(prepare(batches[0], K, "uint16", 0, "b0"), BATCH) == [0]
 
 
 def test_a_batch_without_sharers_passes_through_minus_the_prefix_columns():
