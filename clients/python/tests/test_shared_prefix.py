@@ -223,6 +223,50 @@ def test_http_client_against_the_real_server(tmp_path, samples, serve_root, shar
         assert_same_batches(client.batch(i), local.batch(i))
 
 
+def test_served_stream_of_a_shared_batch_is_verified_whole(tmp_path, samples, serve_root):
+    """The served (resolved) stream hashes to the header and to the index's stream_sha256; its
+    schema is the server's (no prefix columns), so it is covered by that hash, not by the stored
+    schema's schemaSha256 (which the pre-2.5 check would wrongly demand); any flipped byte is refused."""
+    import urllib.request
+
+    from logit_cache.reader_http import STREAM_SHA_HEADER
+    from logit_cache.shard_reader import split_verified_stream
+
+    shared = _write(tmp_path, "srv", samples, True, values="f16", ids="ctx-table", codec="zstd")
+    srv = serve_root(shared.parent)
+    with urllib.request.urlopen(f"{srv.url}/logits/srv/1") as resp:
+        body, sha = resp.read(), resp.headers[STREAM_SHA_HEADER]
+    assert hashlib.sha256(body).hexdigest() == sha
+    reader = LogitCacheDataset(shared).reader
+    assert reader.shard(0).index.stream_digest(1).hex() == sha
+    shard = reader.manifest.shards[0]
+    schema_raw, _ = split_verified_stream(body, shard, sha, "test", shared_prefixes=True)
+    assert "prefix_len" not in ipc.read_schema(pa.py_buffer(bytes(schema_raw))).names
+    with pytest.raises(LogitCacheError, match="schema message"):
+        split_verified_stream(body, shard, sha, "test")  # the stored schema's hash does not cover it
+    for offset in (3, len(schema_raw) // 2, len(body) // 2, len(body) - 1):
+        bad = bytearray(body)
+        bad[offset] ^= 0x01
+        with pytest.raises(LogitCacheError) as e:
+            split_verified_stream(bytes(bad), shard, sha, "test", shared_prefixes=True)
+        assert e.value.code == SHARD_CORRUPT, offset
+
+
+def test_server_refuses_a_batch_whose_owner_batch_is_corrupt(tmp_path, samples, serve_root):
+    shared = _write(tmp_path, "srv", samples, True, values="f16", codec="none")
+    srv = serve_root(shared.parent)
+    client = HttpLogitCache(srv.url, "srv", retries=3, backoff=5.0)  # a retry would take seconds
+    _, _, at, _ = _column_span(shared, 0, "topk_logprobs", child=2)
+    path = shared / "shards" / "shard-000000.arrow"
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x40  # batch 0, which batch 1's sample 4 takes its first 20 positions from
+    path.write_bytes(bytes(data))
+    with pytest.raises(LogitCacheError) as e:
+        client.batch(1)
+    assert e.value.code == SHARD_CORRUPT and e.value.status == 500
+    client.batch(3)  # another shard is still served
+
+
 def test_torch_datasets_with_workers(tmp_path, samples):
     shared, plain = _pair(tmp_path, samples, values="f16", ids="ctx-table")
     ref = LogitCacheDataset(plain)
