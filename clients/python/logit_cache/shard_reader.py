@@ -13,6 +13,9 @@ For a Parquet shard, step 3 hashes the file's tail (footer, length, "PAR1") at
 ``[bytes - schemaLength, bytes)`` instead, and step 4 a row group's byte range; the footer's row
 groups must be the index's (see :mod:`logit_cache.parquet_shard`).
 Checked indexes and schemas are kept in a bounded LRU; open sources in a bounded pool.
+A shared-prefix shard (format 2.5) returns each batch resolved: its owners' batches (same shard)
+go through steps 4 and the reference checks of :mod:`logit_cache.shared_prefix` first, and the
+last few stored batches are kept so reading in order does not read them again.
 """
 from __future__ import annotations
 
