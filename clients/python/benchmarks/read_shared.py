@@ -3,10 +3,9 @@
 Precomputes stories260k with the real CLI twice per preset, with shared prefixes (``--preset
 compact``: N = 32; ``--preset fast --share-prefixes 32``) and without (``--share-prefixes 0``),
 then reads every batch of each, side by side in interleaved rounds:
-- in order (an epoch without shuffling), ``LogitCacheDataset`` with its default LRU of 8 stored
-  batches and with 16 (``max_cached_batches``);
-- in a random order (one seeded permutation), with the default LRU and with an LRU of 1 (nearly
-  cold: every owner batch read again);
+- ``LogitCacheDataset`` with its owner cache (32 MiB) in order (an epoch without shuffling), in a
+  random order (one seeded permutation) from cold, and warm (after one in-order epoch, not
+  counted), and without the owner cache (every owner batch read again);
 - through ``HttpLogitCache`` against ``logit-cache serve`` (the server resolves).
 Reports seconds per batch, stored batches read per batch returned (the random-access cost of a
 reference to another batch) and bytes/token, and the ratio shared / unshared for each.
@@ -46,14 +45,20 @@ def precompute(work: Path, name: str, flags) -> Path:
     return work / name
 
 
-def run(open_reader, order):
-    """(seconds, stored batches read) for reading ``order`` with a freshly opened reader."""
+def run(open_reader, warm, order):
+    """(seconds, stored batches read) for reading ``order`` with a freshly opened reader (its open
+    included), after reading ``warm`` first (then neither the open nor the warm-up is counted)."""
     t0 = time.perf_counter()
     reader = open_reader()
+    for b in warm:
+        reader.batch(int(b))
+    if len(warm):
+        t0 = time.perf_counter()
+    before = reader.reader.batch_reads if hasattr(reader, "reader") else 0
     for b in order:
         reader.batch(int(b))
     dt = time.perf_counter() - t0
-    reads = reader.reader.batch_reads if hasattr(reader, "reader") else len(order)
+    reads = reader.reader.batch_reads - before if hasattr(reader, "reader") else len(order)
     return dt, reads
 
 
@@ -76,15 +81,16 @@ def main() -> None:
             cases = {}
             for (cfg, shared), (d, n, _, _) in info.items():
                 rnd = np.random.default_rng(0).permutation(n)
-                cases[(cfg, shared, "in order, LRU 8")] = (lambda d=d: LogitCacheDataset(d), np.arange(n))
-                cases[(cfg, shared, "in order, LRU 16")] = (lambda d=d: LogitCacheDataset(d, max_cached_batches=16), np.arange(n))
-                cases[(cfg, shared, "random, LRU 8")] = (lambda d=d: LogitCacheDataset(d), rnd)
-                cases[(cfg, shared, "random, LRU 1")] = (lambda d=d: LogitCacheDataset(d, max_cached_batches=1), rnd)
-                cases[(cfg, shared, "HttpLogitCache, in order")] = (lambda i=d.name: HttpLogitCache(base, i), np.arange(n))
+                none = np.arange(0)
+                cases[(cfg, shared, "in order")] = (lambda d=d: LogitCacheDataset(d), none, np.arange(n))
+                cases[(cfg, shared, "random")] = (lambda d=d: LogitCacheDataset(d), none, rnd)
+                cases[(cfg, shared, "random, warm")] = (lambda d=d: LogitCacheDataset(d), np.arange(n), rnd)
+                cases[(cfg, shared, "random, no owner cache")] = (lambda d=d: LogitCacheDataset(d, owner_cache_bytes=0), none, rnd)
+                cases[(cfg, shared, "HttpLogitCache, in order")] = (lambda i=d.name: HttpLogitCache(base, i), none, np.arange(n))
             best, reads = {}, {}
             for _ in range(args.rounds):  # shared and unshared interleaved, so machine load hits both alike
-                for key, (open_reader, order) in cases.items():
-                    dt, r = run(open_reader, order)
+                for key, (open_reader, warm, order) in cases.items():
+                    dt, r = run(open_reader, warm, order)
                     best[key] = min(best.get(key, dt), dt)
                     reads[key] = r
         finally:

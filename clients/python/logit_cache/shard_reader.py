@@ -15,7 +15,7 @@ groups must be the index's (see :mod:`logit_cache.parquet_shard`).
 Checked indexes and schemas are kept in a bounded LRU; open sources in a bounded pool.
 A shared-prefix shard (format 2.5) returns each batch resolved: its owners' batches (same shard)
 go through steps 4 and the reference checks of :mod:`logit_cache.shared_prefix` first, and the
-last few stored batches are kept so reading in order does not read them again.
+stored batches recently read are kept (bounded in bytes) so reading in order does not read them again.
 """
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ from .errors import ChecksumError, ShardCorruptError
 from .manifest import SHARD_LEAD, Manifest, ShardEntry, check_format_version, check_schema_metadata
 from .source import ByteSource, DatasetFiles
 
+#: Bytes of decoded stored batches a reader keeps as owners of shared prefixes (format 2.5), as the
+#: TypeScript reader keeps 32 MiB of root rows.
+OWNER_CACHE_BYTES = 32 << 20
 #: End-of-stream marker: continuation token then a zero metadata length.
 EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 SHA_LEN = 32
@@ -238,9 +241,9 @@ class ShardReader:
     """Checked batches of one dataset from any :class:`DatasetFiles` (local or HTTP)."""
 
     def __init__(self, files: DatasetFiles, manifest: Manifest, max_cached_shards: int = 256, max_open_files: int = 32,
-                 max_cached_batches: int = 8) -> None:
-        if max_cached_shards < 1 or max_open_files < 1 or max_cached_batches < 1:
-            raise ValueError("max_cached_shards, max_open_files and max_cached_batches must be >= 1")
+                 owner_cache_bytes: int = OWNER_CACHE_BYTES) -> None:
+        if max_cached_shards < 1 or max_open_files < 1 or owner_cache_bytes < 0:
+            raise ValueError("max_cached_shards and max_open_files must be >= 1, owner_cache_bytes >= 0")
         self.files = files
         self.manifest = manifest
         self.max_cached_shards = max_cached_shards
@@ -248,17 +251,19 @@ class ShardReader:
         self._checked: "OrderedDict[int, CheckedShard]" = OrderedDict()
         self._open: "OrderedDict[int, ByteSource]" = OrderedDict()
         self._pid = os.getpid()
-        # Shared-prefix shards (2.5): recently read stored batches, by dataset batch, so reading
-        # batches in order does not read their owners' batches again.
-        self.max_cached_batches = max_cached_batches
+        # Shared-prefix shards (2.5): decoded stored batches recently read, by dataset batch, as
+        # owners for later batches (owners are roots of earlier batches of the same shard), bounded
+        # in bytes.  Mostly roots: a sharing sample stores only its suffix.
+        self.owner_cache_bytes = owner_cache_bytes
         self._stored: "OrderedDict[int, shared_prefix.StoredBatch]" = OrderedDict()
+        self._stored_bytes = 0
         #: Batch messages (or row groups) read from storage so far: a resolved batch may need its owners'.
         self.batch_reads = 0
 
     # Open sources (memory maps) do not pickle; a DataLoader worker reopens on first use.
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_checked"], state["_open"], state["_stored"] = OrderedDict(), OrderedDict(), OrderedDict()
+        state["_checked"], state["_open"], state["_stored"], state["_stored_bytes"] = OrderedDict(), OrderedDict(), OrderedDict(), 0
         return state
 
     def _where(self, entry: ShardEntry) -> str:
@@ -327,10 +332,13 @@ class ShardReader:
         if not shard.shared_prefixes:
             rb, where, i = self._read_stored(shard, s, b, verify)
             return BatchRead(rb, int(shard.index.samples[i]), int(shard.index.tokens[i]))
-        stored = self._stored_batch(shard, s, b, verify)
+        # The asked-for batch is always read and hashed afresh; its owners' batches may come from the
+        # cache, and it enters the cache after them (so it cannot evict what it needs).
+        stored = self._read_prepared(shard, s, b, verify)
         where = self._batch_where(shard, b)
         rb = shared_prefix.resolve(stored, b, self.manifest.batch_size, shard.entry.first_sample,
-                                   lambda o: self._stored_batch(shard, s, o, verify), where)
+                                   lambda o: self._owner_batch(shard, s, o, verify), where)
+        self._cache(b, stored)
         i = b - shard.entry.first_batch
         return BatchRead(rb, int(shard.index.samples[i]), int(shard.index.tokens[i]))
 
@@ -354,20 +362,35 @@ class ShardReader:
         check_sample_ids(rb, int(shard.index.first_sample[i]), int(shard.index.samples[i]), where)
         return rb, where, i
 
-    def _stored_batch(self, shard: CheckedShard, s: int, b: int, verify: bool) -> shared_prefix.StoredBatch:
-        """Stored batch ``b`` of a shared-prefix shard, references checked and ids plain (LRU-cached;
-        a batch cached unverified is read again when a verified one is asked for)."""
+    def _read_prepared(self, shard: CheckedShard, s: int, b: int, verify: bool) -> shared_prefix.StoredBatch:
+        """Stored batch ``b`` of a shared-prefix shard read through the checked path, its own
+        references checked and its ids plain."""
+        rb, where, i = self._read_stored(shard, s, b, verify)
+        topk = self.manifest.topk
+        return shared_prefix.prepare(rb, topk.k, topk.index_type, int(shard.index.first_sample[i]), where, verify)
+
+    def _owner_batch(self, shard: CheckedShard, s: int, b: int, verify: bool) -> shared_prefix.StoredBatch:
+        """Batch ``b`` as an owner: from the cache (unless cached unverified while a verified one is
+        asked for), else read and cached."""
         got = self._stored.get(b)
         if got is not None and (got.verified or not verify):
             self._stored.move_to_end(b)
             return got
-        rb, where, i = self._read_stored(shard, s, b, verify)
-        topk = self.manifest.topk
-        got = shared_prefix.prepare(rb, topk.k, topk.index_type, int(shard.index.first_sample[i]), where, verify)
-        self._stored[b] = got
-        while len(self._stored) > self.max_cached_batches:
-            self._stored.popitem(last=False)
+        got = self._read_prepared(shard, s, b, verify)
+        self._cache(b, got)
         return got
+
+    def _cache(self, b: int, batch: shared_prefix.StoredBatch) -> None:
+        """Keep ``batch`` as the most recently used, evicting the least recently used beyond ``owner_cache_bytes``."""
+        old = self._stored.pop(b, None)
+        if old is not None:
+            self._stored_bytes -= old.nbytes
+        if batch.nbytes > self.owner_cache_bytes:
+            return
+        self._stored[b] = batch
+        self._stored_bytes += batch.nbytes
+        while self._stored_bytes > self.owner_cache_bytes:
+            self._stored_bytes -= self._stored.popitem(last=False)[1].nbytes
 
     def verify_file(self, s: int, chunk: int = 8 << 20) -> bool:
         """Whether shard ``s``'s whole file hashes to the manifest's ``sha256`` (slow)."""
@@ -384,6 +407,7 @@ class ShardReader:
         self._open.clear()
         self._checked.clear()
         self._stored.clear()
+        self._stored_bytes = 0
 
 
 __all__ = [

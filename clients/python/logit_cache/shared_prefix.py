@@ -80,6 +80,12 @@ class StoredBatch:
     stored_offsets: np.ndarray  # int64 from 0: stored positions per row
     verified: bool = True
 
+    @property
+    def nbytes(self) -> int:
+        """Memory it holds (Arrow buffers, memory-mapped ones included, and the numpy arrays)."""
+        return self.rb.nbytes + sum(a.nbytes for a in (self.input_offsets, self.input_ids, self.prefix_len,
+                                                        self.prefix_sample, self.stored_offsets))
+
 
 def _plain_ids_field(index_type: pa.DataType, k: int) -> pa.Field:
     # The type a plain shard's topk_ids has (non-null items at both levels).

@@ -178,20 +178,32 @@ def test_ragged_top_p_lists_resolve(tmp_path, samples):
 
 
 def test_sequential_reads_do_not_reread_owners(tmp_path, samples):
-    shared, _ = _pair(tmp_path, samples, values="f16", ids="ctx-table")
+    shared, plain = _pair(tmp_path, samples, values="f16", ids="ctx-table")
     ds = LogitCacheDataset(shared)
     for i in range(len(ds)):
         ds.batch(i)
-    assert ds.reader.batch_reads == len(ds)  # each stored batch read once
+    assert ds.reader.batch_reads == len(ds)  # each stored batch read once: owners came from the cache
     cold = LogitCacheDataset(shared)
     cold.batch(1)  # samples 3..5: sample 4's owner is sample 0, in batch 0
     assert cold.reader.batch_reads == 2
     cold.batch(1)
-    assert cold.reader.batch_reads == 2  # both cached
-    tiny = LogitCacheDataset(shared, max_cached_batches=1)
-    tiny.batch(1)
-    tiny.batch(2)  # batch 2 needs batch 0 (sample 6 → 2 lives in batch 0, 7 → 0), evicted by batch 1's read
-    assert tiny.reader.batch_reads == 4
+    assert cold.reader.batch_reads == 3  # the asked-for batch is read and hashed again, its owner's is cached
+    none = LogitCacheDataset(shared, owner_cache_bytes=0)
+    none.batch(1)
+    none.batch(2)  # batch 2 needs batch 0 again (sample 6 → 2, 7 → 0)
+    assert none.reader.batch_reads == 4
+    assert_same_batches(none.batch(2), LogitCacheDataset(plain).batch(2))
+    # A budget below one batch keeps nothing; a budget of one batch keeps the last one read.
+    one = LogitCacheDataset(shared, owner_cache_bytes=1)
+    one.batch(1)
+    one.batch(1)
+    assert one.reader.batch_reads == 4
+    small = LogitCacheDataset(shared)
+    small.batch(0)
+    reader = small.reader
+    reader.owner_cache_bytes = reader._stored_bytes  # room for batch 0 only
+    small.batch(1)  # its owner 0 from the cache, then batch 1 in its place if it fits
+    assert reader.batch_reads == 2 and reader._stored_bytes <= reader.owner_cache_bytes and len(reader._stored) == 1
 
 
 @pytest.mark.parametrize("shard_format", ["arrow", "parquet"])
