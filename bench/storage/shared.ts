@@ -2,7 +2,8 @@
 // presets with and without --share-prefixes on the whole input and on its distinct samples only
 // (no repeats: what sharing costs when there is nothing to share), and what random access costs:
 // stored batches read per batch read (the batch plus its owners' batches) and ms per batch read,
-// with a cold reader (every cache dropped before each read) and reading in order (warm LRU).
+// with a cold reader (every cache dropped before each read), reading in order, then at random with
+// the caches that left (the reader keeps recent roots' positions, src/shard/shared-read.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ export interface SharedRow {
   bytesPerToken: number; sharedFraction: number; writeMBs: number; fidelity: Fidelity;
 }
 export interface AccessRow {
-  teacher: string; preset: PresetName; sharePrefixes: number; pattern: 'random, cold reader' | 'in order, warm reader';
+  teacher: string; preset: PresetName; sharePrefixes: number; pattern: 'random, cold reader' | 'in order, warm reader' | 'random, warm reader';
   reads: number; batchesReadPerBatch: number; msPerBatch: number;
 }
 
@@ -136,10 +137,21 @@ export async function measureAccess(t: TeacherData, batches: TopkBatch[], k: num
       seqMs.push(performance.now() - t0);
       seqReads.push(share > 0 ? ds.storedBatchReads - before : 1);
     }
+    // Random again with the caches the in-order pass left (a training job shuffling batches).
+    const warmReads: number[] = [], warmMs: number[] = [];
+    for (let i = 0; i < draws; i++) {
+      const b = Math.floor(rng.uniform() * ds.batchCount);
+      const before = ds.storedBatchReads;
+      const t0 = performance.now();
+      await ds.readBatch(b);
+      warmMs.push(performance.now() - t0);
+      warmReads.push(share > 0 ? ds.storedBatchReads - before : 1);
+    }
     await ds.close();
     return [
       { teacher: t.name, preset, sharePrefixes: share, pattern: 'random, cold reader', reads: draws, batchesReadPerBatch: mean(reads), msPerBatch: mean(ms) },
       { teacher: t.name, preset, sharePrefixes: share, pattern: 'in order, warm reader', reads: seqMs.length, batchesReadPerBatch: mean(seqReads), msPerBatch: mean(seqMs) },
+      { teacher: t.name, preset, sharePrefixes: share, pattern: 'random, warm reader', reads: draws, batchesReadPerBatch: mean(warmReads), msPerBatch: mean(warmMs) },
     ];
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -137,6 +137,11 @@ export class PromiseLru<T> {
     this.map.delete(key);
   }
 
+  /** The value under `key`, if cached, without making it nor changing its place. */
+  peek(key: string): Promise<T> | undefined {
+    return this.map.get(key);
+  }
+
   clear(): void {
     this.map.clear();
   }

@@ -1,47 +1,121 @@
 // Reading a shared-prefix dataset (format 2.5, docs/FORMAT.md §4.3): a batch's stored positions
 // are decoded through the checked path, every reference is checked (refusals name shard, batch
 // and sample), the owners' positions are copied in from their batches (read through the same
-// checked path, kept in a small LRU so reading in order does not re-read them), and the
-// resolved batch is re-encoded as the stream a 2.4 writer would have stored, whose sha256 must
-// be the index's stream_sha256 (what GET /logits serves and its ETag).
+// checked path; the decoded positions of recent roots are kept, bounded in bytes, so reading in
+// order or with a warm reader rarely reads an owner's batch again), and the resolved batch is
+// re-encoded as the stream a 2.4 writer would have stored, whose sha256 must be the index's
+// stream_sha256 (what GET /logits serves and its ETag).
 import { createHash } from 'node:crypto';
 import type { RecordBatch } from 'apache-arrow';
 import { ShardCorruptError } from './errors.js';
 import { EOS, serializeBatch } from './ipc-framing.js';
-import { PromiseLru } from './lease-pool.js';
 import { fromStoredRecordBatch, type StoredBatch, toRecordBatch } from './record-batch.js';
 import { resolvedSchemaOf, servedLayout } from './schema.js';
 import { assembleResolved, commonPrefix, type OwnerRow, type PrefixRefs } from './shared-prefix.js';
 import type { BatchInfo, ReadOptions, VerifiedBatch, VerifiedMemo } from './shard-reader.js';
-import type { TopkLayout } from './types.js';
+import type { TopkBatch, TopkLayout } from './types.js';
 
-/** Decoded stored batches kept per dataset: a batch's owners are in the same shard, at or before it. */
-export const DECODED_BATCHES = 8;
+/**
+ * Bytes of root samples' decoded positions kept per dataset (RootRows): owners are roots of
+ * earlier batches of the same shard, and the few holding a shard's templates serve many samples.
+ */
+export const ROOT_ROW_BYTES = 32 << 20;
 
 /** Reads one stored batch through the checked path (size, index, schema, message hash). */
 export type StoredReader = (batch: number, memo?: VerifiedMemo) => Promise<{ info: BatchInfo; rb: RecordBatch }>;
 
 interface Decoded extends StoredBatch { info: BatchInfo; rbSchema: RecordBatch['schema'] }
 
+/** One root sample's positions (all of them: a root stores every position), as a one-sample batch. */
+interface RootRow { positions: TopkBatch; bytes: number }
+
+/**
+ * Least-recently-used root rows by sample, bounded in bytes. Only roots enter (checked when they
+ * are copied out of their checked, decoded batch), so an entry vouches for rule 3 by itself.
+ */
+class RootRows {
+  private readonly map = new Map<string, RootRow>();
+  private bytes = 0;
+
+  constructor(readonly budget: number) {}
+
+  get(key: string): RootRow | undefined {
+    const row = this.map.get(key);
+    if (row) {
+      this.map.delete(key);
+      this.map.set(key, row);
+    }
+    return row;
+  }
+
+  set(key: string, row: RootRow): void {
+    if (row.bytes > this.budget) return;
+    const had = this.map.get(key);
+    if (had) {
+      this.map.delete(key);
+      this.bytes -= had.bytes;
+    }
+    this.map.set(key, row);
+    this.bytes += row.bytes;
+    for (const [k, r] of this.map) {
+      if (this.bytes <= this.budget) break;
+      this.map.delete(k);
+      this.bytes -= r.bytes;
+    }
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.bytes = 0;
+  }
+}
+
+/** Copies row `i` of a decoded batch (a root: its stored positions are all of them) out as a one-sample batch. */
+function rootRow(d: Decoded, i: number, k: number): RootRow {
+  const v = d.view;
+  const from = v.offsets[i], len = v.offsets[i + 1] - from;
+  const positions: TopkBatch = {
+    sampleIds: [d.full.sampleIds[i]], offsets: Int32Array.of(0, len), inputIds: v.inputIds.slice(from, from + len),
+    topkIds: v.topkIds.slice(from * k, (from + len) * k), topkLogprobs: v.topkLogprobs.slice(from * k, (from + len) * k),
+    ...(v.tailLogprobs ? { tailLogprobs: v.tailLogprobs.slice(from, from + len) } : {}), ...(v.topkCounts ? { topkCounts: v.topkCounts.slice(from, from + len) } : {}),
+  };
+  const bytes = positions.inputIds.byteLength + positions.topkIds.byteLength + positions.topkLogprobs.byteLength
+    + (positions.tailLogprobs?.byteLength ?? 0) + (positions.topkCounts?.byteLength ?? 0);
+  return { positions, bytes };
+}
+
 export class SharedPrefixResolver {
-  private readonly decoded = new PromiseLru<Decoded>(DECODED_BATCHES);
+  private readonly roots = new RootRows(ROOT_ROW_BYTES);
 
   constructor(private readonly layout: TopkLayout, private readonly batchSize: number, private readonly readStored: StoredReader) {}
 
   /** Batch `batch` resolved, as the verified stream a client is served. */
   async readStream(batch: number, cacheKey: string, opts: ReadOptions = {}): Promise<VerifiedBatch> {
-    // The asked-for batch is always read (and hashed, unless the memo vouches) afresh; owners may come from the LRU.
+    // The asked-for batch is always read (and hashed, unless the memo vouches) afresh; owners' rows may come from the cache.
     const own = this.decode(await this.readStored(batch, opts.memo));
-    this.decoded.delete(`${cacheKey}\0${batch}`);
-    this.decoded.get(`${cacheKey}\0${batch}`, () => Promise.resolve(own));
     const { info, refs, full } = own;
+    const read = new Map<number, Decoded>([[batch, own]]);
     const owners: (OwnerRow | null)[] = [];
     for (let i = 0; i < info.samples; i++) {
-      if (refs.len[i] === 0) { owners.push(null); continue; }
+      if (refs.len[i] === 0) {
+        owners.push(null);
+        continue;
+      }
       const o = refs.sample[i];
-      const ob = Math.floor(o / this.batchSize);
-      const owner = ob === batch ? own : await this.decoded.get(`${cacheKey}\0${ob}`, async () => this.decode(await this.readStored(ob)));
-      owners.push(this.checkOwner(own, i, owner, o - ob * this.batchSize));
+      const key = `${cacheKey}\0${o}`;
+      let row = this.roots.get(key);
+      if (!row) {
+        const ob = Math.floor(o / this.batchSize);
+        let owner = read.get(ob);
+        if (!owner) read.set(ob, owner = this.decode(await this.readStored(ob)));
+        row = this.ownerRow(own, i, owner, o - ob * this.batchSize);
+        this.roots.set(key, row);
+      }
+      owners.push(this.checkOwner(own, i, row));
+    }
+    // Later batches' owners are this batch's roots: kept while they are recent.
+    for (let i = 0; i < info.samples; i++) {
+      if (refs.len[i] === 0 && full.offsets[i + 1] > full.offsets[i]) this.roots.set(`${cacheKey}\0${refs.sample[i]}`, rootRow(own, i, this.layout.k));
     }
     const resolved = assembleResolved(full, refs, own.view, own.view.offsets, (i) => owners[i], this.layout);
     const rb = toRecordBatch(resolvedSchemaOf(own.rbSchema, this.layout), servedLayout(this.layout), resolved);
@@ -65,7 +139,7 @@ export class SharedPrefixResolver {
   }
 
   forget(): void {
-    this.decoded.clear();
+    this.roots.clear();
   }
 
   /** Decodes a stored batch and checks what it says of itself: counts, sample ids, and rule 1 (owner earlier, same shard). */
@@ -92,15 +166,23 @@ export class SharedPrefixResolver {
     return { ...stored, info, rbSchema: rb.schema };
   }
 
-  /** Rules 2-4 for sample i of `own` and its owner at `row` of `owner`: a root, long enough, same leading tokens. */
-  private checkOwner(own: Decoded, i: number, owner: Decoded, row: number): OwnerRow {
+  /** Rule 3 for sample i of `own`: its owner, at `row` of the decoded `owner` batch, is a root; its positions copied out. */
+  private ownerRow(own: Decoded, i: number, owner: Decoded, row: number): RootRow {
+    const { info, refs } = own;
+    if (owner.refs.len[row] !== 0) {
+      throw new ShardCorruptError(info.shard.file, info.batch, `sample ${info.firstSample + i}: its owner ${refs.sample[i]} is not a root (it has prefix_len ${owner.refs.len[row]})`);
+    }
+    return rootRow(owner, row, this.layout.k);
+  }
+
+  /** Rules 2 and 4 for sample i of `own` against its owner's (root) positions: long enough, same leading tokens. */
+  private checkOwner(own: Decoded, i: number, owner: RootRow): OwnerRow {
     const { info, refs, full } = own;
     const s = info.firstSample + i, o = refs.sample[i], l = refs.len[i];
     const fail = (detail: string): never => { throw new ShardCorruptError(info.shard.file, info.batch, `sample ${s}: ${detail}`); };
-    if (owner.refs.len[row] !== 0) fail(`its owner ${o} is not a root (it has prefix_len ${owner.refs.len[row]})`);
-    const of = owner.full.offsets, ownerLen = of[row + 1] - of[row];
-    if (l > ownerLen) fail(`prefix_len ${l} is longer than its owner ${o} (${ownerLen} tokens)`);
-    if (commonPrefix(full.inputIds, full.offsets[i], l, owner.full.inputIds, of[row], l) !== l) fail(`its first ${l} input ids differ from its owner ${o}'s`);
-    return { batch: owner.view, row };
+    const ownerIds = owner.positions.inputIds;
+    if (l > ownerIds.length) fail(`prefix_len ${l} is longer than its owner ${o} (${ownerIds.length} tokens)`);
+    if (commonPrefix(full.inputIds, full.offsets[i], l, ownerIds, 0, l) !== l) fail(`its first ${l} input ids differ from its owner ${o}'s`);
+    return { batch: owner.positions, row: 0 };
   }
 }

@@ -189,3 +189,56 @@ describe('inspect on a shared-prefix dataset', () => {
     expect(runCli('logit-cache', ['inspect', plain.dir]).stdout).toMatch(/shared prefixes +no\n/);
   });
 });
+
+describe('shared prefixes and reading cost', () => {
+  it('reads each stored batch once in order (roots kept), and a cold read of a referencing batch reads its owners\' batches too', async () => {
+    const { dir, manifest } = writeSharedSet({ root, datasetId: 'cost', layout: { k: 4, vocabSize: VOCAB, values: 'f16' }, codec: 'lz4', samples, batchSize: 6, batchesPerShard: 4, sharePrefixes: 8 });
+    const ds = await CheckedDataset.open(dir);
+    try {
+      for (let b = 0; b < ds.batchCount; b++) await ds.readBatch(b);
+      expect(ds.storedBatchReads).toBe(manifest.batchCount);
+      // The last batch of the last shard, cold: its own batch plus one read per distinct owner batch.
+      const last = ds.batchCount - 1;
+      const firstOfShard = manifest.shards[manifest.shards.length - 1].firstBatch;
+      const stored = await CheckedDataset.open(dir);
+      const refs = await stored.sharedPositions(last);
+      await stored.close();
+      expect(refs!.shared).toBeGreaterThan(0);
+      ds.forget();
+      const before = ds.storedBatchReads;
+      await ds.readBatch(last);
+      const reads = ds.storedBatchReads - before;
+      expect(reads).toBeGreaterThan(1);
+      expect(reads).toBeLessThanOrEqual(last - firstOfShard + 1);
+    } finally {
+      await ds.close();
+    }
+  });
+});
+
+describe('shared prefixes at the edges', () => {
+  it('empty samples, whole samples shared, a prefix of its root, and a short last batch of empty samples', async () => {
+    const t = samples.find((s) => s.length >= 20)!;
+    const edge = [t.slice(), new Int32Array(0), t.slice(), t.slice(0, 10), t.slice(0, 9), Int32Array.of(...t.subarray(0, 12), 1, 2), new Int32Array(0), new Int32Array(0)];
+    for (const layout of [
+      { k: 3, vocabSize: VOCAB, values: 'f16', tailMass: true, topP: 0.9, minK: 1 },
+      { k: 4, vocabSize: VOCAB, values: 'rank-delta', f16Ranks: 4, ids: 'ctx-table', shardFormat: 'parquet' },
+    ] as TopkLayout[]) {
+      const id = `edge-${layout.shardFormat ?? 'arrow'}`;
+      const common = { root, layout, codec: 'zstd' as const, samples: edge, batchSize: 3, batchesPerShard: 4 };
+      const shared = writeSharedSet({ ...common, datasetId: id, sharePrefixes: 9 });
+      const plain = writeSharedSet({ ...common, datasetId: `${id}-plain`, sharePrefixes: 0 });
+      const a = await CheckedDataset.open(shared.dir), b = await CheckedDataset.open(plain.dir);
+      try {
+        const p = await Promise.all([0, 1, 2].map((x) => a.sharedPositions(x)));
+        // Sample 2 is all of its root (20+ tokens), 3 is 10 tokens of it, 4 is 9 (= N), 5 shares 12; the empty ones share nothing.
+        expect(p.map((x) => x!.shared)).toEqual([0 + 0 + t.length, 10 + 9 + 12, 0]);
+        for (let x = 0; x < a.batchCount; x++) expectSameBatch(await a.readBatch(x), await b.readBatch(x), `${id} batch ${x}`);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+      expect((await verifyDataset(shared.dir)).problems).toEqual([]);
+    }
+  });
+});
