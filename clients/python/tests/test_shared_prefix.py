@@ -230,9 +230,11 @@ def test_http_client_against_the_real_server(tmp_path, samples, serve_root, shar
     # The served record batch is the resolved one the local reader builds (ids as codes there,
     # decoded the same).
     local = LogitCacheDataset(shared)
+    unverified = HttpLogitCache(srv.url, shared.name, verify=False)  # no stream hash; the schema metadata is still checked
     for i in range(len(client)):
         assert "prefix_len" not in client.record_batch(i).schema.names
         assert_same_batches(client.batch(i), local.batch(i))
+        assert_same_batches(unverified.batch(i), local.batch(i))
 
 
 def test_served_stream_of_a_shared_batch_is_verified_whole(tmp_path, samples, serve_root):
