@@ -169,8 +169,9 @@ def test_tail_mass_and_record_batches_resolve_to_the_unshared_columns(tmp_path, 
         assert "topk_tail_logprob" in a.batch(i)
 
 
-def test_ragged_top_p_lists_resolve(tmp_path, samples):
-    shared, plain = _pair(tmp_path, samples, values="rank-delta", f16_ranks=K, top_p=0.9, min_k=2)
+@pytest.mark.parametrize("shard_format", ["arrow", "parquet"])
+def test_ragged_top_p_lists_resolve(tmp_path, samples, shard_format):
+    shared, plain = _pair(tmp_path, samples, values="rank-delta", f16_ranks=K, top_p=0.9, min_k=2, shard_format=shard_format)
     a, b = LogitCacheDataset(shared), LogitCacheDataset(plain)
     assert a.manifest.topk.ragged and a.manifest.topk.shared_prefixes
     _assert_same_datasets(a, b)
