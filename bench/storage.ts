@@ -5,6 +5,8 @@
 // Teachers: stories260k (real, run through the precompute-logits CLI) and synthetic 32k / 152k.
 // Run: LOGIT_CACHE_SHARED=/work/shared npx tsx bench/storage.ts [--quick]
 // Writes bench/results/storage.json and bench/results/storage.svg, prints tables.
+// Shared prefixes only (format 2.5; stories260k, k = 8): npx tsx bench/storage.ts --shared
+// writes bench/results/storage-shared.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,6 +17,8 @@ import {
   baseBuffers, ctxTable, f16Plain, f16Planes, type IdCandidate, idRefs, idsPlain, idsPlanes, q8, rankDelta, STORED_RAW, type ValueCandidate,
 } from './storage/candidates.js';
 import { measurePreset, type PresetRow } from './storage/presets.js';
+import { type AccessRow, distinctSamples, measureAccess, measureShared, type SharedRow } from './storage/shared.js';
+import { PRESET_SHARE_PREFIXES } from '../src/shard/encodings/presets.js';
 import { measureUnits, type UnitRow } from './storage/units.js';
 import { loadTeachers, MAX_K, type TeacherData, truncateK } from './storage/teachers.js';
 import type { TopkBatch } from '../src/shard/types.js';
@@ -226,4 +230,54 @@ async function main(): Promise<void> {
   console.error(`storage: done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote bench/results/storage.json and storage.svg`);
 }
 
-await main();
+/**
+ * Shared prefixes (format 2.5) on stories260k at k = 8: compact and small with and without them,
+ * on every sample and on the distinct samples only, then random and in-order access.
+ */
+async function sharedMain(): Promise<void> {
+  const started = Date.now();
+  const teachers = (await loadTeachers(cache, ['stories260k'])).filter((t) => t.name === 'stories260k');
+  if (teachers.length === 0) {
+    console.error('storage --shared: stories260k is absent (set LOGIT_CACHE_SHARED); nothing measured');
+    return;
+  }
+  const t = teachers[0];
+  const k = 8;
+  const all = t.batches.map((b) => truncateK(b, MAX_K, k));
+  const distinct = distinctSamples(all, k);
+  const rows: SharedRow[] = [];
+  console.log('\n### Shared prefixes (format 2.5), stories260k, k = 8, real writer and reader (file bytes = shards + index files)\n');
+  console.log('| input | samples | tokens | preset | --share-prefixes | bytes/token | positions shared | f16 ranks | BiLD rel. err | write MB/s |');
+  console.log('| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const [input, batches] of [['all samples', all], ['distinct samples', distinct]] as const) {
+    for (const preset of ['compact', 'small'] as const) {
+      for (const share of [0, PRESET_SHARE_PREFIXES]) {
+        const r = await measureShared(t, input, batches, k, preset, share);
+        rows.push(r);
+        console.log(`| ${input} | ${r.samples} | ${r.tokens} | ${preset} | ${share} | ${r.bytesPerToken.toFixed(2)} | ${(100 * r.sharedFraction).toFixed(1)}% | ${r.fidelity.f16Ranks} | ${fmt(r.fidelity.bildRelError)} | ${r.writeMBs.toFixed(1)} |`);
+      }
+    }
+  }
+  const access: AccessRow[] = [];
+  console.log('\n### Random access with shared prefixes (stories260k, k = 8, batches of 32 samples)\n');
+  console.log('| preset | --share-prefixes | reads | stored batches read per batch | ms per batch read |');
+  console.log('| --- | ---: | --- | ---: | ---: |');
+  for (const preset of ['compact', 'small'] as const) {
+    for (const share of [0, PRESET_SHARE_PREFIXES]) {
+      for (const r of await measureAccess(t, all, k, preset, share, quick ? 30 : 100)) {
+        access.push(r);
+        console.log(`| ${preset} | ${share} | ${r.pattern} (${r.reads}) | ${r.batchesReadPerBatch.toFixed(2)} | ${r.msPerBatch.toFixed(2)} |`);
+      }
+    }
+  }
+  mkdirSync(join(repo, 'bench/results'), { recursive: true });
+  writeFileSync(join(repo, 'bench/results/storage-shared.json'), JSON.stringify({
+    bench: 'storage --shared', date: new Date().toISOString(), node: process.version, quick, seconds: (Date.now() - started) / 1000,
+    note: 'Real DatasetWriter/CheckedDataset; bytes are whole files (shards + indexes) over all tokens. Random reads drop every reader cache first (cold). Machine shared with other jobs: times are indicative.',
+    teacher: { name: t.name, vocab: t.vocab, tokens: t.tokens, samples: all.reduce((a, b) => a + b.offsets.length - 1, 0), distinctSamples: distinct.reduce((a, b) => a + b.offsets.length - 1, 0) },
+    rows, access,
+  }, null, 2) + '\n');
+  console.error(`storage --shared: done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote bench/results/storage-shared.json`);
+}
+
+await (process.argv.includes('--shared') ? sharedMain() : main());

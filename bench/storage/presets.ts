@@ -54,7 +54,9 @@ export async function measurePreset(t: TeacherData, k: number, preset: PresetNam
     batches.push(truncateK(b, MAX_K, k));
     tokens += b.inputIds.length;
   }
-  const s = presetSettings(preset, k);
+  // Shared prefixes are left out here (the Python timing below reads the files with plain
+  // pyarrow); bench/storage/shared.ts measures them (`bench/storage.ts --shared`).
+  const { sharePrefixes: _shared, ...s } = presetSettings(preset, k);
   const layout = { k, vocabSize: t.vocab, values: s.values, ...(s.f16Ranks !== undefined ? { f16Ranks: s.f16Ranks } : {}), ...(s.gridStep !== undefined ? { gridStep: s.gridStep } : {}), ...(s.ids ? { ids: s.ids } : {}) };
   const root = mkdtempSync(join(tmpdir(), 'lc-bench-presets-'));
   try {

@@ -34,14 +34,28 @@ async function indexRows(ds: CheckedDataset, si: number): Promise<BatchRow[]> {
   return rows;
 }
 
+/** Shared-prefix datasets: positions taken from an earlier sample vs stored, over every batch (each read through the checked path). */
+async function sharedPositions(ds: CheckedDataset): Promise<{ sharedPositions: number; storedPositions: number; sharedFraction: number } | null> {
+  if (!ds.layout.sharedPrefixes) return null;
+  let shared = 0, stored = 0;
+  for (let b = 0; b < ds.batchCount; b++) {
+    const p = (await ds.sharedPositions(b))!;
+    shared += p.shared;
+    stored += p.stored;
+  }
+  return { sharedPositions: shared, storedPositions: stored, sharedFraction: shared + stored > 0 ? shared / (shared + stored) : 0 };
+}
+
 async function report(ds: CheckedDataset, json: boolean, batches: boolean): Promise<number> {
   const m = ds.manifest;
+  const share = await sharedPositions(ds);
   const bytes = m.shards.reduce((a, s) => a + s.bytes, 0);
   const indexBytes = m.shards.reduce((a, s) => a + s.index.bytes, 0);
   const summary = {
     datasetId: m.datasetId, formatVersion: m.formatVersion, samples: m.sampleCount, tokens: m.tokenCount,
     batches: m.batchCount, batchSize: m.batchSize, shards: m.shards.length, shardFormat: m.shardFormat ?? 'arrow', k: m.topk.k, values: m.topk.values,
     indexType: m.topk.indexType, ids: m.topk.ids ?? 'plain', tailMass: m.topk.tailMass === true,
+    sharedPrefixes: m.topk.sharedPrefixes === true, ...(share ?? {}),
     ...(m.topk.values === 'rank-delta' ? { f16Ranks: m.topk.f16Ranks ?? m.topk.k, ...(m.topk.gridStep !== undefined ? { gridStep: m.topk.gridStep } : {}) } : {}),
     ...(m.topk.q8Scale !== undefined ? { q8Scale: m.topk.q8Scale } : {}),
     codec: m.codec, bytes, indexBytes, bytesPerToken: m.stats.bytesPerToken,
@@ -65,7 +79,9 @@ async function report(ds: CheckedDataset, json: boolean, batches: boolean): Prom
     ['samples', String(m.sampleCount)], ['tokens', String(m.tokenCount)],
     ['batches', `${m.batchCount} x ${m.batchSize} samples`], ['shards', `${m.shards.length} (${summary.shardFormat} files)`],
     ['top-k', `k=${m.topk.k}, values ${valuesText(m.topk)}, ids ${summary.ids} (${m.topk.indexType})${m.topk.topP !== undefined ? `, ragged top-p ${m.topk.topP} (at least ${m.topk.minK}, at most ${m.topk.k} per position)` : ''}`],
-    ['tail mass', summary.tailMass ? 'yes (topk_tail_logprob, format 2.1)' : 'no'], ['codec', m.codec],
+    ['tail mass', summary.tailMass ? 'yes (topk_tail_logprob, format 2.1)' : 'no'],
+    ['shared prefixes', share ? `yes (format 2.5): ${(100 * share.sharedFraction).toFixed(1)}% of positions (${share.sharedPositions} of ${share.sharedPositions + share.storedPositions}) stored once in an earlier sample of their shard` : 'no'],
+    ['codec', m.codec],
     ['bytes', `${bytes} (${m.stats.bytesPerToken.toFixed(2)} per token) + ${indexBytes} in shard indexes`],
     ['teacher', summary.teacher], ['source', summary.source],
     ['top-1 agreement', summary.top1Agreement === null ? 'n/a' : summary.top1Agreement.toFixed(4)],

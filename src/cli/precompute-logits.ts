@@ -18,7 +18,7 @@ export const PRECOMPUTE_OPTIONS = {
   out: { type: 'string', help: 'root folder; the dataset goes to <out>/<dataset-id>', default: 'out', placeholder: 'dir' },
   'dataset-id': { type: 'string', help: 'name of the dataset under --out (letters, digits, . _ -)', placeholder: 'id' },
   'top-k': { type: 'int', help: 'token ids and log-probabilities kept per position', default: 8, min: 1 },
-  preset: { type: 'string', help: 'storage preset: fast (f16, lz4), compact (top 16 ranks at f16 precision, rest within 0.05 nats; rank deltas, zstd 19), small (0.3-nat grid; rank deltas, zstd 19); compact and small code ids against per-shard context tables (--ids ctx-table); the flags below override it', default: 'fast', choices: PRESETS },
+  preset: { type: 'string', help: 'storage preset: fast (f16, lz4), compact (top 16 ranks at f16 precision, rest within 0.05 nats; rank deltas, zstd 19), small (0.3-nat grid; rank deltas, zstd 19); compact and small code ids against per-shard context tables (--ids ctx-table) and store shared prefixes once (--share-prefixes 32); the flags below override it', default: 'fast', choices: PRESETS },
   values: { type: 'string', help: 'log-probability encoding (default: from --preset)', choices: VALUE_ENCODINGS },
   'q8-scale': { type: 'number', help: 'q8 step in nats (logprob = -q * scale)', default: 0.1, min: 1e-6 },
   'f16-ranks': { type: 'int', help: 'rank-delta: leading ranks kept at float16 precision (default: from --preset, else k)', min: 0 },
@@ -32,6 +32,7 @@ export const PRECOMPUTE_OPTIONS = {
   'max-seq-len': { type: 'int', help: 'keep the first N tokens of longer samples', min: 1 },
   'infer-batch-tokens': { type: 'int', help: 'padded tokens per teacher call, grouping similar lengths (default: what keeps [tokens x vocab] float32 logits near 256 MiB, 128..8192)', min: 1 },
   'tail-mass': { type: 'boolean', help: 'also store per position the log of the probability outside the top-k, computed exactly in log space by the teacher (column topk_tail_logprob, format 2.1)' },
+  'share-prefixes': { type: 'int', help: 'store positions whose whole context equals an earlier sample\'s once per shard when at least N leading tokens are shared (format 2.5; default: from --preset, 32 for compact and small; 0: off)', min: 0 },
   'top-p': { type: 'number', help: 'ragged lists (format 2.3): per position keep the smallest prefix of the top-k whose probability mass reaches P, 0 < P <= 1 (1 keeps all k); --top-k is the most kept' },
   'min-k': { type: 'int', help: 'with --top-p: keep at least this many entries per position, 1..--top-k (default 1)' },
   'topk-on': { type: 'string', help: 'graph: fused top-k head inside ONNX Runtime; host: full logits out, JS top-k', default: 'graph', choices: ['graph', 'host'] },
@@ -163,7 +164,8 @@ function storageOf(v: Record<string, unknown>, UsageError: new (m: string) => Er
   // ctx-table codes a fixed k per position: with ragged top-p lists a preset falls back to plain ids.
   if (v.ids === 'ctx-table' && v['top-p'] !== undefined) throw new UsageError('--ids ctx-table codes a fixed k per position; it cannot be combined with --top-p (ragged lists): use --ids plain');
   const ids = (v.ids as typeof preset.ids | undefined) ?? (v['top-p'] !== undefined ? 'plain' : preset.ids);
-  return { values, codec, ...(ids === 'ctx-table' ? { ids } : {}), f16Ranks, gridStep: f16Ranks !== undefined && f16Ranks < k ? gridStep : undefined, zstdLevel };
+  const sharePrefixes = (v['share-prefixes'] as number | undefined) ?? preset.sharePrefixes ?? 0;
+  return { values, codec, ...(ids === 'ctx-table' ? { ids } : {}), ...(sharePrefixes > 0 ? { sharePrefixes } : {}), f16Ranks, gridStep: f16Ranks !== undefined && f16Ranks < k ? gridStep : undefined, zstdLevel };
 }
 
 /** --top-p / --min-k, checked here so a mistake never costs a teacher start. */

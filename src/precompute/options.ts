@@ -31,6 +31,11 @@ export interface PrecomputeOptions {
    */
   topP?: number;
   minK?: number;
+  /**
+   * Shared prefixes (format 2.5): samples sharing at least this many leading tokens with an
+   * earlier sample of the shard store those positions once (0 or absent: off).
+   */
+  sharePrefixes?: number;
   codec: CodecName;
   /** Shard files: Arrow IPC (default) or Parquet (format 2.2). */
   shardFormat?: ShardFormat;

@@ -49,9 +49,12 @@ export function openDataset(opts: PrecomputeOptions, vocabSize: number, modelSha
     ...(opts.values === 'rank-delta' ? rankDeltaFields({ k: opts.k, vocabSize, values: opts.values, f16Ranks: opts.f16Ranks, gridStep: opts.gridStep }) : {}),
     ...(opts.tailMass ? { tailMass: true } : {}), ...(opts.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
     ...(opts.topP !== undefined ? { topP: opts.topP, minK: opts.minK ?? 1 } : {}), ...(opts.ids === 'ctx-table' ? { ids: 'ctx-table' as const } : {}),
+    ...(opts.sharePrefixes ? { sharedPrefixes: true } : {}),
   };
   const writer = new DatasetBuild({
     root: opts.out, datasetId: opts.datasetId, layout, codec: opts.codec, zstdLevel: opts.zstdLevel, batchSize: opts.batchSize,
+    // run.json records it (DatasetBuild adds it when on), so a resume with another N is refused.
+    ...(opts.sharePrefixes ? { sharePrefixes: opts.sharePrefixes } : {}),
     batchesPerShard: opts.batchesPerShard, overwrite: opts.overwrite, worker: opts.worker,
     meta: {
       teacher: { file: basename(opts.model), sha256: modelSha256, vocabSize, logitsOutput: opts.logitsOutput ?? 'logits', topkOn: opts.topkOn },

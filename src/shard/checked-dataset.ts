@@ -10,6 +10,7 @@ import { LeasePool, PromiseLru } from './lease-pool.js';
 import { type Manifest, parseManifest, readManifestAsync, type ShardEntry } from './manifest.js';
 import { type BatchInfo, checkShardSize, decodeVerified, type ReadOptions, ShardReader, type VerifiedBatch } from './shard-reader.js';
 import type { TopkBatch, TopkLayout } from './types.js';
+import { SharedPrefixResolver } from './shared-read.js';
 
 /** Opens a file the manifest names (by its relative name) as a byte source. */
 export type SourceOpener = (name: string) => Promise<ByteSource>;
@@ -37,6 +38,7 @@ export function layoutOf(m: Manifest): TopkLayout {
     ...(m.topk.f16Ranks !== undefined ? { f16Ranks: m.topk.f16Ranks } : {}), ...(m.topk.gridStep !== undefined ? { gridStep: m.topk.gridStep } : {}),
     ...(m.topk.tailMass ? { tailMass: true } : {}), ...(m.shardFormat === 'parquet' ? { shardFormat: 'parquet' as const } : {}),
     ...(m.topk.topP !== undefined ? { topP: m.topk.topP, minK: m.topk.minK ?? 1 } : {}), ...(m.topk.ids === 'ctx-table' ? { ids: m.topk.ids } : {}),
+    ...(m.topk.sharedPrefixes ? { sharedPrefixes: true } : {}),
   };
 }
 
@@ -79,6 +81,10 @@ export interface OpenOptions extends CacheLimits {
 export class CheckedDataset {
   readonly layout: TopkLayout;
   private readonly caches: ReaderCaches;
+  /** Shared-prefix datasets: resolves stored batches against their owners (a small LRU of decoded batches). */
+  private readonly resolver: SharedPrefixResolver | null;
+  /** Stored batches read from shard files by shared-prefix resolution (owners included): what random access costs (bench/storage). */
+  storedBatchReads = 0;
   private readonly ownsCaches: boolean;
 
   /**
@@ -87,6 +93,12 @@ export class CheckedDataset {
    */
   constructor(readonly manifest: Manifest, private readonly open: SourceOpener, readonly key: string, caches?: ReaderCaches) {
     this.layout = layoutOf(manifest);
+    this.resolver = this.layout.sharedPrefixes
+      ? new SharedPrefixResolver(this.layout, manifest.batchSize, (batch, memo) => {
+        this.storedBatchReads++;
+        return this.withShard(batch, (reader, source) => reader.readStored(source, batch, memo));
+      })
+      : null;
     this.ownsCaches = !caches;
     this.caches = caches ?? readerCaches();
   }
@@ -147,14 +159,45 @@ export class CheckedDataset {
     return (await this.shard(shardIndexOf(this.manifest, batch))).info(batch);
   }
 
-  /** Batch `batch` as a verified one-batch IPC stream. */
+  /**
+   * Batch `batch` as a verified one-batch IPC stream. Shared-prefix datasets (format 2.5):
+   * the resolved batch's stream, built and checked by shared-read.ts.
+   */
   async readStream(batch: number, opts?: ReadOptions): Promise<VerifiedBatch> {
     this.checkBatch(batch);
+    if (this.resolver) {
+      const entry = this.manifest.shards[shardIndexOf(this.manifest, batch)];
+      try {
+        return await this.resolver.readStream(batch, this.shardKey(entry), opts);
+      } catch (e) {
+        this.caches.shards.delete(this.shardKey(entry));
+        this.resolver.forget();
+        throw asCorrupt(e, entry, batch);
+      }
+    }
+    return this.withShard(batch, (reader, source) => reader.read(source, batch, opts));
+  }
+
+  /**
+   * Shared-prefix datasets: how many of the batch's positions are stored and how many are
+   * taken from an owner (its stored prefix_len), read through the checked path; null otherwise.
+   */
+  async sharedPositions(batch: number): Promise<{ stored: number; shared: number } | null> {
+    this.checkBatch(batch);
+    if (!this.resolver) return null;
+    const { refs, offsets } = await this.resolver.refs(batch);
+    let shared = 0;
+    for (let i = 0; i < refs.len.length; i++) shared += refs.len[i];
+    return { stored: offsets[offsets.length - 1] - shared, shared };
+  }
+
+  /** Reads through the checked reader of `batch`'s shard; a failure drops that shard's cached index and source. */
+  private async withShard<T>(batch: number, read: (reader: ShardReader, source: ByteSource) => Promise<T>): Promise<T> {
     const entry = this.manifest.shards[shardIndexOf(this.manifest, batch)];
     const reader = await this.shard(shardIndexOf(this.manifest, batch));
     const lease = await this.caches.sources.acquire(this.sourceKey(entry), () => this.openShardSource(entry));
     try {
-      return await reader.read(lease.value, batch, opts);
+      return await read(reader, lease.value);
     } catch (e) {
       // A shard found corrupt is re-opened and re-checked by the next read, not trusted from cache.
       this.caches.sources.discard(this.sourceKey(entry));
@@ -183,6 +226,7 @@ export class CheckedDataset {
 
   /** Drops every cached index and open source of this dataset's shards. */
   forget(): void {
+    this.resolver?.forget();
     for (const entry of this.manifest.shards) {
       this.caches.shards.delete(this.shardKey(entry));
       this.caches.sources.discard(this.sourceKey(entry));

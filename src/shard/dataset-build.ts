@@ -35,6 +35,13 @@ export interface DatasetWriterOptions {
   codec: CodecName;
   /** ZSTD level when codec is zstd (default 3); changes only the size, so readers never see it. */
   zstdLevel?: number;
+  /**
+   * Shared prefixes (format 2.5): the least shared length, in tokens, worth referencing; set
+   * exactly when layout.sharedPrefixes is (docs/FORMAT.md §4.3). Part of runConfig.
+   */
+  sharePrefixes?: number;
+  /** Writer memory for shared-prefix roots (ShardWriterOptions.sharePrefixRootBytes): tests only. */
+  sharePrefixRootBytes?: number;
   batchSize: number;
   batchesPerShard: number;
   /** Every setting that changes the output; a resume with other settings is refused. */
@@ -83,6 +90,9 @@ export class DatasetBuild {
     if (opts.layout.ids === 'ctx-table' && opts.layout.topP !== undefined) {
       throw new Error(`dataset ${this.dir}: the ctx-table id encoding needs a fixed k per position; ragged top-p layouts store plain ids`);
     }
+    if (Boolean(opts.layout.sharedPrefixes) !== (opts.sharePrefixes ?? 0) > 0 || (opts.sharePrefixes !== undefined && !(Number.isInteger(opts.sharePrefixes) && opts.sharePrefixes >= 0))) {
+      throw new Error(`dataset ${this.dir}: layout.sharedPrefixes (${Boolean(opts.layout.sharedPrefixes)}) and sharePrefixes (${opts.sharePrefixes}, an integer >= 1 when on) disagree`);
+    }
     const createdDir = !existsSync(this.dir);
     mkdirSync(this.dir, { recursive: true });
     try {
@@ -115,7 +125,7 @@ export class DatasetBuild {
     const multi = this.worker.count > 1;
     removeOrphanTemporaries(dir, multi);
     const runPath = join(dir, RUN_FILE);
-    const wanted = JSON.stringify(opts.runConfig);
+    const wanted = JSON.stringify(this.runConfig);
     let manifest = readManifestIfAny(dir);
     let building = buildGeneration(dir);
     // Killed between the manifest rename and the cleanup: the build is committed already.
@@ -150,7 +160,7 @@ export class DatasetBuild {
         if (formatWas !== this.format) {
           throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${dir} holds ${formatWas} shards; this run writes ${this.format} (--shard-format ${this.format}); resume with --shard-format ${formatWas}, or use --overwrite to replace it`, { dir });
         }
-        throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${dir} was written with other settings (${diffKeys(JSON.parse(seen), opts.runConfig)}); use --overwrite to replace it (the current version is served until the new one commits)`, { dir });
+        throw new CodedError('LC_ERR_DATASET_SETTINGS', `dataset ${dir} was written with other settings (${diffKeys(JSON.parse(seen), this.runConfig)}); use --overwrite to replace it (the current version is served until the new one commits)`, { dir });
       }
       if (building === null && manifest) {
         retireUnreferenced(dir, manifest, null); // an old generation a kill left behind
@@ -168,6 +178,12 @@ export class DatasetBuild {
     this.recover(generation);
     if (opts.meta) this.writeMeta(opts.meta);
     return { complete: false, generation, undo: { createdDir, previousRun: had, startedBuild } };
+  }
+
+  /** The settings run.json records: the caller's, plus the shared-prefix length when on (only then, so older runs still resume). */
+  private get runConfig(): Record<string, unknown> {
+    const n = this.opts.sharePrefixes ?? 0;
+    return n > 0 ? { ...this.opts.runConfig, sharePrefixes: n } : this.opts.runConfig;
   }
 
   /** Supplies the shard writers (before the first beginShard or append). */
@@ -198,7 +214,7 @@ export class DatasetBuild {
       index, sums: zeroSums(), samples: 0, nextSample: first,
       writer: this.sinks(this.format, join(this.dir, this.shardFile(index)), this.opts.layout, this.opts.codec, {
         indexPath: join(this.dir, indexFileOf(this.shardFile(index))), firstBatch: index * this.opts.batchesPerShard, firstSample: first,
-        zstdLevel: this.opts.zstdLevel,
+        zstdLevel: this.opts.zstdLevel, ...(this.opts.sharePrefixes ? { sharePrefixes: this.opts.sharePrefixes, sharePrefixRootBytes: this.opts.sharePrefixRootBytes } : {}),
       }),
     };
     this.nextSequential = index + 1;

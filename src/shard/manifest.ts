@@ -42,7 +42,7 @@ export interface Manifest {
   generator: { name: string; version: string };
   teacher: { file: string; sha256: string; vocabSize: number; logitsOutput?: string; topkOn?: 'graph' | 'host' };
   source: { file: string; sha256: string; samples: number; tokens: number; maxSeqLen?: number | null };
-  topk: { k: number; values: ValueEncoding; indexType: IndexType; q8Scale?: number; f16Ranks?: number; gridStep?: number; tailMass?: boolean; topP?: number; minK?: number; ids?: IdEncoding; temperature?: 1 };
+  topk: { k: number; values: ValueEncoding; indexType: IndexType; q8Scale?: number; f16Ranks?: number; gridStep?: number; tailMass?: boolean; topP?: number; minK?: number; ids?: IdEncoding; sharedPrefixes?: boolean; temperature?: 1 };
   codec: CodecName;
   batchSize: number;
   batchesPerShard: number;

@@ -1,13 +1,14 @@
 // TopkBatch typed arrays <-> Arrow record batches, without builders: each column is
 // wrapped with makeData over the arrays we already hold (CONVENTIONS: Arrow JS).
 import {
-  type Data, type DataType, FixedSizeList, List, makeData, RecordBatch, type Schema, Struct, type Uint64,
+  type Data, type DataType, FixedSizeList, List, makeData, RecordBatch, type Schema, Struct, type Uint32, type Uint64,
 } from 'apache-arrow';
 import type { TopkBatch, TopkLayout } from './types.js';
 import { decodeValues, encodeValues, type StoredValues } from './values.js';
 import { indexTypeFor, isRagged } from './types.js';
 import { countOffsets, countsOf, packKept, unpackKept } from './ragged.js';
-import { TAIL_COLUMN } from './schema.js';
+import { PREFIX_COLUMNS, TAIL_COLUMN } from './schema.js';
+import { type PrefixRefs, storedOffsets, suffixView } from './shared-prefix.js';
 import { decodeValuePlanes, encodeValuePlanes, isPlaneEncoded, VALUE_PLANE_COLUMNS } from './encodings/value-planes.js';
 import { CTX_COLUMNS, decodeCtxColumns, idChildren, idColumnsOf, idEncodingOf } from './encodings/id-columns.js';
 
@@ -15,13 +16,22 @@ function listOf(type: List, offsets: Int32Array, child: Data): Data {
   return makeData({ type, length: offsets.length - 1, nullCount: 0, valueOffsets: offsets, child });
 }
 
-export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBatch): RecordBatch {
+/**
+ * A batch as the record batch of `schema`. Shared-prefix layouts (format 2.5) take the sample
+ * references: input_ids stay whole, every per-position column holds the suffix view.
+ */
+export function toRecordBatch(schema: Schema, layout: TopkLayout, full: TopkBatch, refs?: PrefixRefs): RecordBatch {
+  if (layout.sharedPrefixes && !refs) throw new Error('a shared-prefix batch needs its prefix references');
+  const shared = layout.sharedPrefixes ? refs! : null;
+  // Per-position columns encode the stored positions, against their own input tokens (FORMAT §4.3).
+  const batch = shared ? suffixView(full, shared, layout) : full;
   const n = batch.offsets.length - 1;
   const tokens = batch.inputIds.length;
   const idCount = idColumnsOf(layout).length;
   const [fSample, fInput] = schema.fields;
-  const fIds = schema.fields.slice(2, 2 + idCount);
-  const rest = schema.fields.slice(2 + idCount);
+  const head = shared ? 4 : 2;
+  const fIds = schema.fields.slice(head, head + idCount);
+  const rest = schema.fields.slice(head + idCount);
   const fTail = layout.tailMass ? rest[rest.length - 1] : null;
   const fValues = fTail ? rest.slice(0, -1) : rest;
   const sampleIds = new BigUint64Array(n);
@@ -36,8 +46,9 @@ export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBat
   // alias the same bytes, which silently drops a buffer when empty lists make them adjacent.
   const children = [
     makeData({ type: fSample.type as Uint64, length: n, nullCount: 0, data: sampleIds }),
-    listOf(fInput.type as List, batch.offsets,
-      makeData({ type: (fInput.type as List).children[0].type, length: tokens, nullCount: 0, data: batch.inputIds })),
+    listOf(fInput.type as List, full.offsets.slice(),
+      makeData({ type: (fInput.type as List).children[0].type, length: full.inputIds.length, nullCount: 0, data: full.inputIds })),
+    ...(shared ? prefixChildren(schema, shared, n) : []),
     // ctx-table codes (fixed k only) come from their encoder; plain ids may be ragged.
     ...(idEncodingOf(layout) === 'ctx-table' ? idChildren(fIds, schema, layout, batch) : [plainIds(fIds[0].type as List, layout, batch, perPosition)]),
     ...valueColumns.map((stored, i) => {
@@ -52,6 +63,16 @@ export function toRecordBatch(schema: Schema, layout: TopkLayout, batch: TopkBat
   }
   const struct = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
   return new RecordBatch(schema, struct);
+}
+
+/** prefix_sample (uint64) and prefix_len (uint32), fields 2 and 3 of a shared-prefix schema. */
+function prefixChildren(schema: Schema, refs: PrefixRefs, n: number): Data[] {
+  const owners = new BigUint64Array(n);
+  for (let i = 0; i < n; i++) owners[i] = BigInt(refs.sample[i]);
+  return [
+    makeData({ type: schema.fields[2].type as Uint64, length: n, nullCount: 0, data: owners }),
+    makeData({ type: schema.fields[3].type as Uint32, length: n, nullCount: 0, data: Uint32Array.from(refs.len.subarray(0, n)) }),
+  ];
 }
 
 /**
@@ -106,46 +127,95 @@ function childValues<T extends ArrayLike<number>>(data: Data, width: number, sta
   return values.subarray(base, base + count * width);
 }
 
-/** Decodes one record batch back to typed arrays, rechecking every length invariant. */
-export function fromRecordBatch(rb: RecordBatch, layout: TopkLayout, where: string): TopkBatch {
+type Column = (name: string) => Data;
+
+/** The sample ids and whole input_ids of a record batch (offsets rebased to 0). */
+function inputsOf(rb: RecordBatch, col: Column, where: string): Pick<TopkBatch, 'sampleIds' | 'offsets' | 'inputIds'> {
   const n = rb.numRows;
-  const col = (name: string): Data => {
-    const v = rb.getChild(name);
-    if (!v || v.data.length !== 1) throw new Error(`${where}: column ${name} missing or split`);
-    return v.data[0];
-  };
   const sample = col('sample_id');
   const input = listParts(col('input_ids'));
-  const ctx = idEncodingOf(layout) === 'ctx-table';
-  const idsList = listParts(col(ctx ? CTX_COLUMNS[0] : 'topk_ids'));
-  const valueNames: readonly string[] = isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'];
-  const lpLists = valueNames.map((name) => listParts(col(name)));
   const first = input.offsets[0];
   const tokens = input.offsets[n] - first;
-  for (const [name, parts] of [[ctx ? CTX_COLUMNS[0] : 'topk_ids', idsList] as const, ...valueNames.map((v, i) => [v, lpLists[i]] as const)]) {
-    for (let i = 0; i <= n; i++) {
-      if (parts.offsets[i] - parts.offsets[0] !== input.offsets[i] - first) {
-        throw new Error(`${where}: ${name} of row ${i} does not match input_ids length`);
-      }
-    }
-  }
-  const k = layout.k;
   const offsets = first === 0 ? input.offsets : input.offsets.map((o) => o - first);
   const inputIds = childValues<Int32Array>(input.child, 1, first, tokens);
+  if (inputIds.length !== tokens) throw new Error(`${where}: input_ids holds ${inputIds.length} tokens; expected ${tokens}`);
   const sampleIds = new Float64Array(n);
   const sv = sample.values as BigUint64Array;
   for (let i = 0; i < n; i++) sampleIds[i] = Number(sv[sample.offset + i]);
-  if (inputIds.length !== tokens) throw new Error(`${where}: input_ids holds ${inputIds.length} tokens; expected ${tokens}`);
+  return { sampleIds, offsets, inputIds };
+}
+
+const columnsOfBatch = (rb: RecordBatch, where: string): Column => (name) => {
+  const v = rb.getChild(name);
+  if (!v || v.data.length !== 1) throw new Error(`${where}: column ${name} missing or split`);
+  return v.data[0];
+};
+
+/** Decodes one record batch back to typed arrays, rechecking every length invariant. */
+export function fromRecordBatch(rb: RecordBatch, layout: TopkLayout, where: string): TopkBatch {
+  if (layout.sharedPrefixes) throw new Error(`${where}: a shared-prefix batch decodes with fromStoredRecordBatch and is resolved against its owners`);
+  const col = columnsOfBatch(rb, where);
+  const inputs = inputsOf(rb, col, where);
+  return { ...inputs, ...storedPositions(rb, col, layout, inputs.offsets, inputs.inputIds, where) };
+}
+
+/** A shared-prefix record batch decoded (format 2.5): whole inputs, the references, and the stored positions. */
+export interface StoredBatch {
+  full: Pick<TopkBatch, 'sampleIds' | 'offsets' | 'inputIds'>;
+  refs: PrefixRefs;
+  /** The stored positions as a batch of the suffix view: offsets over stored positions, inputs input_ids[L:]. */
+  view: TopkBatch;
+}
+
+/**
+ * Decodes a shared-prefix record batch: each prefix_len checked against its sample's length
+ * (FORMAT §4.3 rule 2), then every per-position column against the suffix view.
+ */
+export function fromStoredRecordBatch(rb: RecordBatch, layout: TopkLayout, where: string): StoredBatch {
+  const col = columnsOfBatch(rb, where);
+  const full = inputsOf(rb, col, where);
+  const n = rb.numRows;
+  const ps = col(PREFIX_COLUMNS[0]), pl = col(PREFIX_COLUMNS[1]);
+  const psv = ps.values as BigUint64Array, plv = pl.values as Uint32Array;
+  const refs: PrefixRefs = { sample: new Float64Array(n), len: new Int32Array(n) };
+  for (let i = 0; i < n; i++) {
+    const len = plv[pl.offset + i], have = full.offsets[i + 1] - full.offsets[i];
+    if (len > have) throw new Error(`${where}: sample ${full.sampleIds[i]} has ${PREFIX_COLUMNS[1]} ${len}, longer than its ${have} input_ids`);
+    refs.len[i] = len;
+    refs.sample[i] = Number(psv[ps.offset + i]);
+  }
+  const offsets = storedOffsets(full.offsets, refs);
+  // The input tokens of the stored positions: what ctx-table codes decode against.
+  const inputIds = new Int32Array(offsets[n]);
+  for (let i = 0; i < n; i++) inputIds.set(full.inputIds.subarray(full.offsets[i] + refs.len[i], full.offsets[i + 1]), offsets[i]);
+  return { full, refs, view: { sampleIds: full.sampleIds, offsets, inputIds, ...storedPositions(rb, col, layout, offsets, inputIds, where) } };
+}
+
+/** The per-position columns of a record batch, checked against `offsets` (one list per sample). */
+function storedPositions(rb: RecordBatch, col: Column, layout: TopkLayout, offsets: Int32Array, inputIds: Int32Array, where: string): Omit<TopkBatch, 'sampleIds' | 'offsets' | 'inputIds'> {
+  const n = offsets.length - 1;
+  const tokens = offsets[n];
+  const ctx = idEncodingOf(layout) === 'ctx-table';
+  const idsName = ctx ? CTX_COLUMNS[0] : 'topk_ids';
+  const idsList = listParts(col(idsName));
+  const valueNames: readonly string[] = isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'];
+  const lpLists = valueNames.map((name) => listParts(col(name)));
+  const expected = layout.sharedPrefixes ? 'input_ids length minus prefix_len' : 'input_ids length';
+  for (const [name, parts] of [[idsName, idsList] as const, ...valueNames.map((v, i) => [v, lpLists[i]] as const)]) {
+    for (let i = 0; i <= n; i++) {
+      if (parts.offsets[i] - parts.offsets[0] !== offsets[i]) throw new Error(`${where}: ${name} of row ${i} does not match ${expected}`);
+    }
+  }
   const { topkIds: stored, topkLogprobs, topkCounts } = isRagged(layout)
     ? raggedTopk(idsList, lpLists, valueNames, layout, tokens, where)
     : fixedTopk(idsList, lpLists, layout, tokens, where);
   // ctx-table (fixed k only): the fixed list holds one-byte codes, resolved against the shard's table.
   const topkIds = ctx ? ctxIds(rb, layout, stored as unknown as Uint8Array, offsets, inputIds, col(CTX_COLUMNS[1]), where) : stored;
-  const out: TopkBatch = { sampleIds, offsets, inputIds, topkIds, topkLogprobs, ...(topkCounts ? { topkCounts } : {}) };
+  const out: Omit<TopkBatch, 'sampleIds' | 'offsets' | 'inputIds'> = { topkIds, topkLogprobs, ...(topkCounts ? { topkCounts } : {}) };
   if (!layout.tailMass) return out;
   const tail = listParts(col(TAIL_COLUMN));
   for (let i = 0; i <= n; i++) {
-    if (tail.offsets[i] - tail.offsets[0] !== input.offsets[i] - first) throw new Error(`${where}: ${TAIL_COLUMN} of row ${i} does not match input_ids length`);
+    if (tail.offsets[i] - tail.offsets[0] !== offsets[i]) throw new Error(`${where}: ${TAIL_COLUMN} of row ${i} does not match ${expected}`);
   }
   const tailLogprobs = childValues<Float32Array>(tail.child, 1, tail.offsets[0], tokens);
   if (tailLogprobs.length !== tokens) throw new Error(`${where}: ${TAIL_COLUMN} holds ${tailLogprobs.length} values; expected ${tokens}`);

@@ -1,6 +1,6 @@
 // The Arrow schema of a shard (unchanged from format 1 to 2). Column names and metadata keys are a contract
 // with every reader, the Python client included: see docs/FORMAT.md.
-import { Field, Float32, Int32, List, Schema, Uint64 } from 'apache-arrow';
+import { Field, Float32, Int32, List, Schema, Uint32, Uint64 } from 'apache-arrow';
 import { FormatVersionError } from './errors.js';
 import { parseMajor } from './format-major.js';
 import { FORMAT_MAJOR, formatVersionOf, type TopkLayout, type ValueEncoding, VALUE_ENCODINGS } from './types.js';
@@ -20,7 +20,13 @@ export const META = {
   ids: 'logit_cache.ids',
   /** "1" when the shard has the topk_tail_logprob column (format 2.1). */
   tailMass: 'logit_cache.tail_mass',
+  /** "1" in shared-prefix shards (format 2.5, docs/FORMAT.md §4.3). */
+  sharedPrefixes: 'logit_cache.shared_prefixes',
 } as const;
+
+/** The per-sample columns of a shared-prefix shard, right after input_ids (format 2.5). */
+export const PREFIX_COLUMNS = ['prefix_sample', 'prefix_len'] as const;
+const prefixColumnsOf = (layout: TopkLayout): readonly string[] => (layout.sharedPrefixes ? PREFIX_COLUMNS : []);
 
 export const TAIL_COLUMN = 'topk_tail_logprob';
 
@@ -42,10 +48,12 @@ export function shardSchema(layout: TopkLayout, idTable?: CtxTable): Schema {
   if (layout.tailMass) meta.set(META.tailMass, '1');
   for (const [key, v] of raggedMeta(layout)) meta.set(key, v);
   for (const [key, v] of idsMeta(layout, idTable)) meta.set(key, v);
+  if (layout.sharedPrefixes) meta.set(META.sharedPrefixes, '1');
   return new Schema(
     [
       new Field('sample_id', new Uint64(), false),
       new Field('input_ids', new List(new Field('item', new Int32(), false)), false),
+      ...(layout.sharedPrefixes ? [new Field(PREFIX_COLUMNS[0], new Uint64(), false), new Field(PREFIX_COLUMNS[1], new Uint32(), false)] : []),
       // Per position: fixed_size_list<T, k>, or list<T> for ragged top-p layouts (format 2.3).
       ...idFields(layout),
       ...valueColumns.map((name) => new Field(
@@ -63,7 +71,7 @@ export function shardSchema(layout: TopkLayout, idTable?: CtxTable): Schema {
 
 /** The columns a shard of this layout has, in order. */
 export function columnsOf(layout: TopkLayout): readonly string[] {
-  const base = ['sample_id', 'input_ids', ...idColumnsOf(layout), ...(isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'])];
+  const base = ['sample_id', 'input_ids', ...prefixColumnsOf(layout), ...idColumnsOf(layout), ...(isPlaneEncoded(layout) ? VALUE_PLANE_COLUMNS : ['topk_logprobs'])];
   return layout.tailMass ? [...base, TAIL_COLUMN] : base;
 }
 
@@ -83,6 +91,9 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
   const tail = m.get(META.tailMass);
   if (tail !== undefined && tail !== '1') throw new Error(`shard ${where}: ${META.tailMass} is "${tail}", expected "1"`);
   if (tail === '1') layout.tailMass = true;
+  const shared = m.get(META.sharedPrefixes);
+  if (shared !== undefined && shared !== '1') throw new Error(`shard ${where}: ${META.sharedPrefixes} is "${shared}", expected "1" (shared prefixes, format 2.5)`);
+  if (shared === '1') layout.sharedPrefixes = true;
   const idsField = schema.fields.find((f) => f.name === 'topk_ids');
   if (idsField) Object.assign(layout, raggedFromMeta(m, layout.k, idsField.type, where));
   const names = schema.fields.map((f) => f.name);
@@ -96,6 +107,28 @@ export function layoutFromSchema(schema: Schema, where: string): TopkLayout {
     }
   }
   return layout;
+}
+
+/** The layout of what GET /logits serves for a shared-prefix layout: the same settings, every position stored. */
+export function servedLayout(layout: TopkLayout): TopkLayout {
+  const { sharedPrefixes: _, ...rest } = layout;
+  return rest;
+}
+
+/**
+ * The schema of what GET /logits serves for a shared-prefix shard (docs/FORMAT.md §4.3): the
+ * stored schema without the prefix columns and the shared_prefixes key, format_version the one
+ * the other settings need, every other key and field as stored and in the same order (the
+ * ctx-table table as stored, not re-made), so writer and readers derive the same bytes.
+ */
+export function resolvedSchemaOf(stored: Schema, layout: TopkLayout): Schema {
+  const rest = servedLayout(layout);
+  const meta = new Map<string, string>();
+  for (const [key, v] of stored.metadata) {
+    if (key === META.sharedPrefixes) continue;
+    meta.set(key, key === META.formatVersion ? formatVersionOf(rest) : v);
+  }
+  return new Schema(stored.fields.filter((f) => !(PREFIX_COLUMNS as readonly string[]).includes(f.name)), meta);
 }
 
 /**

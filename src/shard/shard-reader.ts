@@ -62,6 +62,8 @@ export interface VerifiedBatch {
   message: Uint8Array;
   /** Parquet shards: the batch already decoded (the stream was re-encoded from it). */
   decoded?: RecordBatch;
+  /** Shared-prefix shards: the resolved batch the stream was encoded from. */
+  resolved?: TopkBatch;
 }
 
 /**
@@ -98,6 +100,8 @@ export class ShardReader {
     readonly schemaBytes: Uint8Array,
     /** Sample id of each row's first sample. */
     private readonly rowFirstSample: Float64Array,
+    /** The dataset's layout (the manifest's, checked against this shard's schema). */
+    readonly layout: TopkLayout,
     /** Parquet shards: the checked footer (row groups and the Arrow schema); null for Arrow shards. */
     readonly parquet: ParquetFooter | null = null,
   ) {}
@@ -121,14 +125,14 @@ export class ShardReader {
       // 3. Parquet tail: hash before parse, footer against the index, its Arrow schema against the manifest.
       const footer = await checkParquetTail(shard, entry, index, fail);
       checkSchema(footer.schemaMessage, entry, ctx.layout, fail);
-      return new ShardReader(entry, index, footer.schemaMessage, rowFirstSample, footer);
+      return new ShardReader(entry, index, footer.schemaMessage, rowFirstSample, ctx.layout, footer);
     }
     // 3. Schema message: hash before parse, then agree with the manifest.
     const schemaBytes = await shard.read(FILE_HEAD.length, FILE_HEAD.length + entry.schemaLength);
     const schemaSha = sha256(schemaBytes).toString('hex');
     if (schemaSha !== entry.schemaSha256) fail(`schema message sha256 ${schemaSha} does not match manifest ${entry.schemaSha256}`);
     checkSchema(schemaBytes, entry, ctx.layout, fail);
-    return new ShardReader(entry, index, schemaBytes, rowFirstSample);
+    return new ShardReader(entry, index, schemaBytes, rowFirstSample, ctx.layout);
   }
 
   /** The index row of dataset batch `batch` (which must be in this shard). */
@@ -147,6 +151,8 @@ export class ShardReader {
   /** Step 4: reads batch `batch` from `source` (this shard's bytes) into one stream buffer and checks its hash. */
   async read(source: ByteSource, batch: number, opts: ReadOptions = {}): Promise<VerifiedBatch> {
     const info = this.info(batch);
+    // Its stored bytes are not what a client is served: shared-prefix.ts resolves them first.
+    if (this.shared) throw new Error(`shard ${this.entry.file} stores shared prefixes (format 2.5); read it through CheckedDataset, which resolves them`);
     if (this.parquet) return this.readRowGroup(source, info, this.parquet, opts);
     const head = this.schemaBytes.length;
     // One buffer of exactly the response, its length taken from the checked index.
@@ -184,6 +190,36 @@ export class ShardReader {
       throw new ShardCorruptError(this.entry.file, info.batch, `re-encoded stream sha256 ${got.toString('hex')} does not match index ${info.streamSha256}`);
     }
     return { info, stream, message, decoded };
+  }
+
+  /** True for shared-prefix shards (format 2.5): batches are read with readStored and resolved. */
+  get shared(): boolean {
+    return this.layout.sharedPrefixes === true;
+  }
+
+  /**
+   * Step 4 for a shared-prefix shard: the stored bytes (Arrow record-batch message or Parquet
+   * row group) hashed against message_sha256, then decoded to the stored record batch. The
+   * stream a client is served is the resolved batch's (checked-dataset.ts).
+   */
+  async readStored(source: ByteSource, batch: number, memo?: VerifiedMemo): Promise<{ info: BatchInfo; rb: RecordBatch }> {
+    const info = this.info(batch);
+    const bytes = await source.read(info.offset, info.offset + info.length);
+    if (!(await memo?.vouches(source, info))) {
+      this.checkMessage(bytes, info);
+      memo?.verified(source, info);
+    }
+    registerCodecs();
+    try {
+      if (this.parquet) return { info, rb: decodeRowGroup(bytes, this.parquet.rowGroups[info.row], this.parquet, `row group ${info.row}`) };
+      const stream = new Uint8Array(this.schemaBytes.length + bytes.length + EOS.length);
+      stream.set(this.schemaBytes, 0);
+      stream.set(bytes, this.schemaBytes.length);
+      stream.set(EOS, this.schemaBytes.length + bytes.length);
+      return { info, rb: firstBatchOf(stream) };
+    } catch (e) {
+      throw new ShardCorruptError(this.entry.file, info.batch, (e as Error).message);
+    }
   }
 
   private checkMessage(bytes: Uint8Array, info: BatchInfo): void {
@@ -241,6 +277,9 @@ function checkSchema(schemaBytes: Uint8Array, entry: ShardEntry, layout: TopkLay
     || !sameValueParams(fileLayout, layout) || Boolean(fileLayout.tailMass) !== Boolean(layout.tailMass) || (fileLayout.ids ?? 'plain') !== (layout.ids ?? 'plain')) {
     fail(`schema says k=${fileLayout.k} ${fileLayout.values} vocab ${fileLayout.vocabSize} q8 scale ${q8(fileLayout)} ids ${fileLayout.ids ?? 'plain'} tail mass ${Boolean(fileLayout.tailMass)}, manifest k=${layout.k} ${layout.values} vocab ${layout.vocabSize} q8 scale ${q8(layout)} ids ${layout.ids ?? 'plain'} tail mass ${Boolean(layout.tailMass)}`);
   }
+  if (Boolean(fileLayout.sharedPrefixes) !== Boolean(layout.sharedPrefixes)) {
+    fail(`schema says shared prefixes ${Boolean(fileLayout.sharedPrefixes)} (logit_cache.shared_prefixes), manifest topk.sharedPrefixes ${Boolean(layout.sharedPrefixes)}`);
+  }
   if (!sameRaggedParams(fileLayout, layout)) {
     fail(`schema says top-p ${fileLayout.topP ?? 'none'} min-k ${fileLayout.minK ?? 'none'}, manifest topk.topP ${layout.topP ?? 'none'} topk.minK ${layout.minK ?? 'none'}`);
   }
@@ -253,15 +292,7 @@ export function decodeVerified(v: VerifiedBatch, layout: TopkLayout): TopkBatch 
   const where = `shard ${info.shard.file} batch ${info.batch}`;
   let out: TopkBatch;
   try {
-    let rb = v.decoded;
-    if (!rb) {
-      const reader = RecordBatchReader.from(v.stream);
-      reader.open();
-      const result = reader.next();
-      if (result.done) throw new Error('no record batch in message');
-      rb = result.value;
-    }
-    out = fromRecordBatch(rb, layout, where);
+    out = v.resolved ?? fromRecordBatch(v.decoded ?? firstBatchOf(v.stream), layout, where);
   } catch (e) {
     if (e instanceof ShardCorruptError) throw e;
     throw new ShardCorruptError(info.shard.file, info.batch, (e as Error).message);
@@ -275,4 +306,12 @@ export function decodeVerified(v: VerifiedBatch, layout: TopkLayout): TopkBatch 
     }
   }
   return out;
+}
+
+function firstBatchOf(stream: Uint8Array): RecordBatch {
+  const reader = RecordBatchReader.from(stream);
+  reader.open();
+  const result = reader.next();
+  if (result.done) throw new Error('no record batch in message');
+  return result.value;
 }

@@ -28,6 +28,14 @@ export interface ShardWriterOptions {
   firstSample: number;
   /** ZSTD level for codec zstd (default: the library's, 3). */
   zstdLevel?: number;
+  /**
+   * Shared prefixes (format 2.5): the least number of leading tokens a sample shares with an
+   * earlier root of the shard to reference it; set exactly when layout.sharedPrefixes is. The
+   * writer keeps copies of recent roots' positions (shard-writer-base.ts WRITER_ROOT_BYTES).
+   */
+  sharePrefixes?: number;
+  /** Bytes of root positions kept for references (default WRITER_ROOT_BYTES); changes the output, so tests only. */
+  sharePrefixRootBytes?: number;
   /** Parquet only: a leaf column's value encoding (default: parquet-shard-writer's choice). */
   parquetEncodingOf?: (leaf: LeafColumn) => ValueEncodingName;
 }

@@ -5,16 +5,34 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { IndexBuilder } from './index-file.js';
+import { EOS, serializeBatch } from './ipc-framing.js';
 import { toRecordBatch } from './record-batch.js';
-import { shardSchema } from './schema.js';
+import { resolvedSchemaOf, servedLayout, shardSchema } from './schema.js';
+import { assembleResolved, type OwnerRow, PrefixChooser, type PrefixRefs, samplePositions } from './shared-prefix.js';
+
+/**
+ * Positions of roots the writer keeps per shard for later samples to reference (and for the
+ * resolved stream it hashes): bounded so a shard at large k does not hold all its top-k lists.
+ */
+export const WRITER_ROOT_BYTES = 128 << 20;
 import { ctxTableFor, idEncodingOf } from './encodings/id-columns.js';
 import { commitIndex, ShardFile } from './shard-file.js';
 import type { ShardResult, ShardSink, ShardWriterOptions } from './shard-sink.js';
 import type { CodecName, TopkBatch, TopkLayout } from './types.js';
 import { validateBatch } from './validate.js';
 
+/** What a writer stores for one batch, and (shared prefixes) the resolved batch clients are served. */
+export interface EncodedBatch {
+  rb: RecordBatch;
+  /** Shared-prefix layouts: the resolved batch as a 2.4 writer would store it; its stream's sha256 goes in the index. */
+  resolved: RecordBatch | null;
+}
+
 export abstract class ShardWriterBase implements ShardSink {
   protected readonly file: ShardFile;
+  /** Shared prefixes (format 2.5): the per-shard choice and the positions of the roots it keeps (copies). */
+  private readonly chooser: PrefixChooser | null;
+  private readonly owners = new Map<number, OwnerRow>();
   protected readonly index: IndexBuilder;
   private samples = 0;
   private tokens = 0;
@@ -29,6 +47,12 @@ export abstract class ShardWriterBase implements ShardSink {
     head: Uint8Array,
   ) {
     this.index = new IndexBuilder(opts.firstBatch, opts.firstSample);
+    if (Boolean(layout.sharedPrefixes) !== (opts.sharePrefixes ?? 0) > 0) {
+      throw new Error(`shard ${path}: layout sharedPrefixes ${Boolean(layout.sharedPrefixes)} but minimum shared length ${opts.sharePrefixes ?? 0}`);
+    }
+    // Roots' positions are kept while they may be referenced: at most WRITER_ROOT_BYTES of them.
+    const perPosition = 8 * layout.k + (layout.tailMass ? 4 : 0) + (layout.topP !== undefined ? 4 : 0) + 4;
+    this.chooser = layout.sharedPrefixes ? new PrefixChooser(opts.sharePrefixes!, Math.floor((opts.sharePrefixRootBytes ?? WRITER_ROOT_BYTES) / perPosition)) : null;
     this.file = new ShardFile(path);
     this.file.write(head);
   }
@@ -44,13 +68,29 @@ export abstract class ShardWriterBase implements ShardSink {
     this.file.abort();
   }
 
-  /** Validates a batch and builds its Arrow record batch: what every format encodes. */
-  protected recordBatch(batch: TopkBatch): RecordBatch {
+  /** Validates a batch and builds its Arrow record batch (and the resolved one): what every format encodes. */
+  protected encodeBatch(batch: TopkBatch): EncodedBatch {
     validateBatch(batch, this.layout, `shard ${basename(this.path)} batch ${this.index.rows}`);
-    // ctx-table: the shard's id table comes from its first batch and lives in its schema
-    // (the Arrow schema message, or the Parquet footer's metadata and ARROW:schema).
+    // ctx-table: the shard's id table comes from its first batch (all of its positions, shared
+    // ones included) and lives in its schema (the Arrow schema message, or the Parquet footer).
     if (this.index.rows === 0 && idEncodingOf(this.layout) === 'ctx-table') this.schema = shardSchema(this.layout, ctxTableFor(batch, this.layout));
-    return toRecordBatch(this.schema, this.layout, batch);
+    if (!this.chooser) return { rb: toRecordBatch(this.schema, this.layout, batch), resolved: null };
+    const n = batch.offsets.length - 1;
+    const refs: PrefixRefs = { sample: new Float64Array(n), len: new Int32Array(n) };
+    const { added, evicted } = this.chooser.choose(batch, refs);
+    const ownStart = new Int32Array(n);
+    for (let i = 0; i < n; i++) ownStart[i] = batch.offsets[i] + refs.len[i];
+    // A root's stored positions are all of its positions: what samples referencing it copy, later.
+    const first = batch.sampleIds[0];
+    for (const s of added) {
+      const i = s - first;
+      this.owners.set(s, { batch: samplePositions(batch, batch.offsets[i], batch.offsets[i + 1] - batch.offsets[i], s, this.layout.k), row: 0 });
+    }
+    // What a reader resolves this batch to: the owners' positions [0, L), then each sample's own.
+    const full = assembleResolved(batch, refs, batch, ownStart, (i) => this.owners.get(refs.sample[i])!, this.layout);
+    // Only now: a root let go during this batch may still have been referenced in it.
+    for (const s of evicted) this.owners.delete(s);
+    return { rb: toRecordBatch(this.schema, this.layout, batch, refs), resolved: toRecordBatch(resolvedSchemaOf(this.schema, this.layout), servedLayout(this.layout), full) };
   }
 
   /** Records the batch just written at [offset, offset + length) in the index. */
@@ -71,4 +111,10 @@ export abstract class ShardWriterBase implements ShardSink {
       index: commitIndex(this.opts.indexPath, this.index.build()),
     };
   }
+}
+
+/** sha256 of the one-batch stream GET /logits serves for a resolved batch: uncompressed, as every reader re-makes it. */
+export function resolvedStreamSha(resolved: RecordBatch): Buffer {
+  const { schemaBytes, batchBytes } = serializeBatch(resolved, null);
+  return createHash('sha256').update(schemaBytes).update(batchBytes).update(EOS).digest();
 }

@@ -6,7 +6,7 @@ import type { Schema } from 'apache-arrow';
 import { compressionTypeOf, registerCodecs, withZstdLevel } from './codecs.js';
 import { type BlockInfo, EOS, FILE_HEAD, fileTail, serializeBatch } from './ipc-framing.js';
 import type { ShardResult, ShardWriterOptions } from './shard-sink.js';
-import { ShardWriterBase } from './shard-writer-base.js';
+import { resolvedStreamSha, ShardWriterBase } from './shard-writer-base.js';
 import type { CodecName, TopkBatch, TopkLayout } from './types.js';
 
 export type { ShardResult, ShardWriterOptions } from './shard-sink.js';
@@ -22,7 +22,7 @@ export class ShardWriter extends ShardWriterBase {
 
   /** Validates, encodes and appends one batch. */
   append(batch: TopkBatch): void {
-    const rb = this.recordBatch(batch);
+    const { rb, resolved } = this.encodeBatch(batch);
     const { schemaBytes, batchBytes, metaDataLength } = withZstdLevel(this.opts.zstdLevel, () => serializeBatch(rb, compressionTypeOf(this.codec)));
     if (this.schemaBytes === null) {
       this.file.write(schemaBytes);
@@ -32,8 +32,9 @@ export class ShardWriter extends ShardWriterBase {
     this.file.write(batchBytes);
     this.blocks.push({ offset, metaDataLength, bodyLength: batchBytes.length - metaDataLength });
     const messageSha = createHash('sha256').update(batchBytes).digest();
-    // What a client receives for this batch, hashed once here so nobody needs to later.
-    const streamSha = createHash('sha256').update(this.schemaBytes).update(batchBytes).update(EOS).digest();
+    // What a client receives for this batch, hashed once here so nobody needs to later: the
+    // stored bytes, or (shared prefixes) the resolved batch re-encoded uncompressed.
+    const streamSha = resolved ? resolvedStreamSha(resolved) : createHash('sha256').update(this.schemaBytes).update(batchBytes).update(EOS).digest();
     this.indexRow(batch, offset, batchBytes.length, messageSha, streamSha);
   }
 

@@ -61,6 +61,12 @@ export interface TopkLayout {
   minK?: number;
   /** Id encoding (absent: plain). ctx-table keeps a per-shard table in each shard's schema (format 2.4). */
   ids?: IdEncoding;
+  /**
+   * Shared prefixes (format 2.5, docs/FORMAT.md §4.3): each sample's first prefix_len positions
+   * are stored once per shard, in an earlier root sample, and referenced. Readers return the
+   * resolved (full) batches; the writer's minimum shared length is DatasetWriterOptions.sharePrefixes.
+   */
+  sharedPrefixes?: boolean;
 }
 
 export const FORMAT_VERSION = '2.0';
@@ -72,9 +78,12 @@ export const FORMAT_VERSION_PARQUET = '2.2';
 export const FORMAT_VERSION_RAGGED = '2.3';
 /** 2.4 adds the ctx-table id encoding (docs/FORMAT.md §4.2); written only by datasets that use it. */
 export const FORMAT_VERSION_IDS = '2.4';
+/** 2.5 adds shared prefixes (prefix_sample/prefix_len columns, docs/FORMAT.md §4.3). */
+export const FORMAT_VERSION_SHARED = '2.5';
 /** The highest minor version the layout's features need. */
 export const formatVersionOf = (layout: TopkLayout): string => (
-  layout.ids === 'ctx-table' ? FORMAT_VERSION_IDS
+  layout.sharedPrefixes ? FORMAT_VERSION_SHARED
+  : layout.ids === 'ctx-table' ? FORMAT_VERSION_IDS
     : isRagged(layout) ? FORMAT_VERSION_RAGGED
       : layout.shardFormat === 'parquet' ? FORMAT_VERSION_PARQUET
         : layout.tailMass ? FORMAT_VERSION_TAIL : FORMAT_VERSION);

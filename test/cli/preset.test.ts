@@ -42,7 +42,12 @@ describe('precompute-logits --preset', () => {
     expect(manifestOf('compact').codec).toBe('zstd');
     expect(manifestOf('small').topk).toMatchObject({ values: 'rank-delta', f16Ranks: 0, gridStep: 0.3, ids: 'ctx-table' });
     expect(manifestOf('compact').topk.ids).toBe('ctx-table');
-    expect(manifestOf('compact').formatVersion).toBe('2.4');
+    // compact and small store shared prefixes of >= 32 tokens once per shard (format 2.5), recorded in run.json.
+    expect(manifestOf('compact').formatVersion).toBe('2.5');
+    expect(manifestOf('compact').topk.sharedPrefixes).toBe(true);
+    expect(manifestOf('small').topk.sharedPrefixes).toBe(true);
+    expect(JSON.parse(readFileSync(join(root, 'out', 'compact', 'run.json'), 'utf8')).sharePrefixes).toBe(32);
+    expect(manifestOf('fast').topk.sharedPrefixes).toBeUndefined();
     expect(manifestOf('fast').topk.ids).toBeUndefined();
     const ids = async (id: string) => {
       const r = await DatasetReader.open(join(root, 'out', id));
@@ -77,9 +82,13 @@ describe('precompute-logits --preset', () => {
     expect(run('small-lz4', '--preset', 'small', '--codec', 'lz4').status).toBe(0);
     expect(manifestOf('small-lz4').codec).toBe('lz4');
     expect(manifestOf('small-lz4').topk).toMatchObject({ values: 'rank-delta', f16Ranks: 0, gridStep: 0.3 });
-    expect(run('compact-plain', '--preset', 'compact', '--ids', 'plain').status).toBe(0);
+    expect(run('compact-plain', '--preset', 'compact', '--ids', 'plain', '--share-prefixes', '0').status).toBe(0);
     expect(manifestOf('compact-plain').topk.ids).toBeUndefined();
+    expect(manifestOf('compact-plain').topk.sharedPrefixes).toBeUndefined();
     expect(manifestOf('compact-plain').formatVersion).toBe('2.0');
+    expect(run('fast-shared', '--share-prefixes', '4').status).toBe(0);
+    expect(manifestOf('fast-shared').topk).toMatchObject({ values: 'f16', sharedPrefixes: true });
+    expect(manifestOf('fast-shared').formatVersion).toBe('2.5');
   });
 
   it('refuses flags that cannot apply, naming them (exit 2)', () => {

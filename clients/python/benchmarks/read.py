@@ -160,9 +160,14 @@ def main() -> None:
         print(f"| {r['shardFormat']} | {r['reader']} | {r['batchesPerSec']:.1f} | {r['tokensPerSec']:,.0f} | "
               f"{r['storedMBPerSec']:.1f} | {r['bytesPerToken']:.2f} | {ratio} |")
     if args.out:
-        args.out.write_text(json.dumps({"bench": "read", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                        "python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count(),
-                                        "note": "machine shared with other jobs during the run", "rows": rows}, indent=2) + "\n")
+        write_result(args.out, "read", rows)
+
+
+def write_result(out: Path, bench: str, rows: list) -> None:
+    """The JSON every read benchmark writes: rows plus when and where they were measured."""
+    out.write_text(json.dumps({"bench": bench, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               "python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count(),
+                               "note": "machine shared with other jobs during the run", "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

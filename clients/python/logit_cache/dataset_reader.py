@@ -11,7 +11,7 @@ import torch
 
 from .batch import LOGPROB_PAD, checked_tensors
 from .manifest import MANIFEST_FILE, Manifest, parse_manifest_bytes
-from .shard_reader import ShardReader
+from .shard_reader import OWNER_CACHE_BYTES, ShardReader
 from .source import dataset_files
 
 
@@ -23,6 +23,11 @@ class LogitCacheDataset:
     reach training; a shard's index and schema are verified on its first use.  Shards
     open lazily and reopen after ``fork``/unpickling, so one instance can be handed to
     DataLoader workers.  ``verify=False`` skips only the per-batch hash.
+
+    Shared-prefix datasets (format 2.5) come back resolved, each sample whole: its shared
+    positions are copied from the batch of the sample that stores them (same shard, read and
+    checked the same way); stored batches recently read are kept as owners, up to
+    ``owner_cache_bytes`` (32 MiB; 0: none), so reading in order does not read them again.
     """
 
     def __init__(
@@ -37,11 +42,12 @@ class LogitCacheDataset:
         backoff: float = 0.5,
         max_cached_shards: int = 256,
         max_open_files: int = 32,
+        owner_cache_bytes: int = OWNER_CACHE_BYTES,
     ) -> None:
         self.path = path
         files = dataset_files(path, token=token, timeout=timeout, retries=retries, backoff=backoff)
         self.manifest: Manifest = parse_manifest_bytes(files.read_whole(MANIFEST_FILE), f"{files.where}/{MANIFEST_FILE}")
-        self.reader = ShardReader(files, self.manifest, max_cached_shards, max_open_files)
+        self.reader = ShardReader(files, self.manifest, max_cached_shards, max_open_files, owner_cache_bytes)
         self.verify = verify
         self.pad_to = pad_to
         self.logprob_fill = logprob_fill

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .errors import FormatError, FormatMigrateError, FormatVersionError
+from .shared_prefix import META_SHARED_PREFIXES, shares_prefixes
 
 #: The format major version this client reads.
 SUPPORTED_MAJOR = 2
@@ -148,6 +149,8 @@ class TopkInfo:
     #: >= top_p, at least min_k entries.  None for fixed-k datasets.
     top_p: Optional[float] = None
     min_k: Optional[int] = None
+    #: Format 2.5: batches store each shared prefix once per shard (manifest ``topk.sharedPrefixes``).
+    shared_prefixes: bool = False
 
     @property
     def ragged(self) -> bool:
@@ -243,6 +246,9 @@ def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
     t = obj["topk"]
     if "minK" in t and t["minK"] > t["k"]:
         raise FormatError(f"{where}: topk.minK {t['minK']} is more than topk.k {t['k']}")
+    shared = t.get("sharedPrefixes", False)
+    if not isinstance(shared, bool):
+        raise FormatError(f"{where}: topk.sharedPrefixes must be true or false, got {shared!r}")
     vocab = obj["teacher"].get("vocabSize")
     return Manifest(
         format_version=obj["formatVersion"],
@@ -251,7 +257,8 @@ def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
                       q8_scale=float(t["q8Scale"]) if "q8Scale" in t else None,
                       tail_mass=t.get("tailMass") is True,
                       top_p=float(t["topP"]) if "topP" in t else None,
-                      min_k=int(t.get("minK", 1)) if "topP" in t else None),
+                      min_k=int(t.get("minK", 1)) if "topP" in t else None,
+                      shared_prefixes=shared),
         codec=obj["codec"],
         batch_size=obj["batchSize"],
         batch_count=obj["batchCount"],
@@ -291,9 +298,12 @@ META_TOP_P = "logit_cache.top_p"
 META_MIN_K = "logit_cache.min_k"
 
 
-def check_schema_metadata(metadata: Optional[Mapping[bytes, bytes]], manifest: Manifest, where: str) -> None:
+def check_schema_metadata(metadata: Optional[Mapping[bytes, bytes]], manifest: Manifest, where: str,
+                          resolved: bool = False) -> None:
     """A shard schema's ``logit_cache.*`` metadata must agree with the manifest: a shard
-    stamped with another major version, k or value encoding would be decoded wrongly."""
+    stamped with another major version, k or value encoding would be decoded wrongly.
+    ``resolved``: the schema of a served stream, which never declares shared prefixes (2.5): the
+    server resolves them, so a stream that still declares them is refused."""
     meta = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in (metadata or {}).items()}
     for key in (META_FORMAT_VERSION, META_K, META_VALUES):
         if key not in meta:
@@ -323,3 +333,11 @@ def check_schema_metadata(metadata: Optional[Mapping[bytes, bytes]], manifest: M
         have = meta.get(key)
         if (want is None) != (have is None) or (want is not None and float(have) != float(want)):
             raise FormatError(f"{where}: schema says {key}={have!r}, manifest topk.{field}={want!r}")
+    # Shared prefixes (2.5): a stored shard declares them exactly when the manifest does.
+    have = shares_prefixes(metadata, where)
+    want = manifest.topk.shared_prefixes and not resolved
+    if have != want:
+        say = (f"a served stream declares {META_SHARED_PREFIXES.decode()} (the server must send resolved batches)" if resolved
+               else f"schema says {META_SHARED_PREFIXES.decode()}={'1' if have else 'absent'}, manifest "
+                    f"topk.sharedPrefixes={'true' if manifest.topk.shared_prefixes else 'absent'}")
+        raise FormatError(f"{where}: {say}")

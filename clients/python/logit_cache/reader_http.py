@@ -7,7 +7,10 @@ message against the manifest's ``schemaSha256`` before anything is parsed, then 
 by the shared decoder.  A Parquet dataset (format 2.2) is served as the same kind of Arrow
 stream; its schema message is the server's encoding of the shard's Arrow schema, which no
 manifest hash covers, so there the stream hash covers it (and its metadata is checked against
-the manifest).  To read a dataset folder served as static files (nginx), use
+the manifest).  A shared-prefix dataset (format 2.5) is served resolved, as the stream a 2.4 writer
+would have written for the batch: no prefix columns, a schema message of the server's own (covered
+by the stream hash, as for Parquet), so it decodes like any other batch.  To read a dataset folder
+served as static files (nginx), use
 ``LogitCacheDataset(url)`` instead.
 """
 from __future__ import annotations
@@ -80,7 +83,8 @@ class HttpLogitCache:
         # Keyed by the bytes too: a Parquet dataset's schema message is the server's own encoding
         # (not covered by the manifest), so a differing one is parsed and checked again, never assumed.
         if got is None or got[0] != raw:
-            got = (raw, parse_schema_message(raw, self.manifest, where))
+            # Served streams are resolved (2.5): they never declare shared prefixes.
+            got = (raw, parse_schema_message(raw, self.manifest, where, resolved=True))
             self._schemas[s] = got
             while len(self._schemas) > SCHEMA_CACHE:
                 self._schemas.popitem(last=False)
@@ -100,7 +104,7 @@ class HttpLogitCache:
             stream_sha = (headers.get(STREAM_SHA_HEADER) or "").lower()
             if not stream_sha:
                 raise ChecksumError(f"{where}: response has no {STREAM_SHA_HEADER} header to verify the body with")
-        schema_raw, message = split_verified_stream(body, shard, stream_sha, where)
+        schema_raw, message = split_verified_stream(body, shard, stream_sha, where, self.manifest.topk.shared_prefixes)
         rb = decode_record_batch(pa.py_buffer(body).slice(len(schema_raw), len(message)), self._schema(s, schema_raw, where), where)
         # Every batch holds batchSize samples but the last (the format's rule, which the
         # writer and every reader's index check enforce), so the ids are known from b alone.

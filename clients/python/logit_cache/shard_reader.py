@@ -13,6 +13,9 @@ For a Parquet shard, step 3 hashes the file's tail (footer, length, "PAR1") at
 ``[bytes - schemaLength, bytes)`` instead, and step 4 a row group's byte range; the footer's row
 groups must be the index's (see :mod:`logit_cache.parquet_shard`).
 Checked indexes and schemas are kept in a bounded LRU; open sources in a bounded pool.
+A shared-prefix shard (format 2.5) returns each batch resolved: its owners' batches (same shard)
+go through steps 4 and the reference checks of :mod:`logit_cache.shared_prefix` first, and the
+stored batches recently read are kept (bounded in bytes) so reading in order does not read them again.
 """
 from __future__ import annotations
 
@@ -26,11 +29,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from . import parquet_shard
+from . import parquet_shard, shared_prefix
 from .errors import ChecksumError, ShardCorruptError
 from .manifest import SHARD_LEAD, Manifest, ShardEntry, check_format_version, check_schema_metadata
 from .source import ByteSource, DatasetFiles
 
+#: Bytes of decoded stored batches a reader keeps as owners of shared prefixes (format 2.5), as the
+#: TypeScript reader keeps 32 MiB of root rows.
+OWNER_CACHE_BYTES = 32 << 20
 #: End-of-stream marker: continuation token then a zero metadata length.
 EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 SHA_LEN = 32
@@ -55,8 +61,9 @@ def check_sha256(data, expected: "str | bytes", what: str) -> None:
         raise ChecksumError(f"{what}: sha256 {h.hexdigest()} does not match the expected {want}")
 
 
-def parse_schema_message(data, manifest: Manifest, where: str) -> pa.Schema:
-    """Parse an already-verified schema message and check its metadata against the manifest."""
+def parse_schema_message(data, manifest: Manifest, where: str, resolved: bool = False) -> pa.Schema:
+    """Parse an already-verified schema message and check its metadata against the manifest
+    (``resolved``: a served stream, whose shared prefixes the server has already resolved)."""
     try:
         msg = ipc.read_message(pa.py_buffer(data) if not isinstance(data, pa.Buffer) else data)
         if msg.type != "schema":
@@ -64,7 +71,7 @@ def parse_schema_message(data, manifest: Manifest, where: str) -> pa.Schema:
         schema = ipc.read_schema(msg)
     except (pa.ArrowInvalid, EOFError, OSError) as e:
         raise ShardCorruptError(f"{where}: cannot parse the schema message: {e}") from None
-    check_schema_metadata(schema.metadata, manifest, where)
+    check_schema_metadata(schema.metadata, manifest, where, resolved)
     return schema
 
 
@@ -94,19 +101,22 @@ def check_sample_ids(rb: pa.RecordBatch, first: int, samples: int, where: str) -
         raise ShardCorruptError(f"{where}: row {bad} has sample_id {int(got[bad])}, expected {first + bad}")
 
 
-def split_verified_stream(body, shard: ShardEntry, stream_sha256: Optional[str], where: str):
+def split_verified_stream(body, shard: ShardEntry, stream_sha256: Optional[str], where: str, shared_prefixes: bool = False):
     """The (schema message, record-batch message) of a served one-batch IPC stream,
     ``schema message ++ message ++ EOS``, after checking the whole body against the server's
     stream sha256 (when given).  For an Arrow shard the schema message is ``file[8:8+schemaLength]``
     and is also checked against the manifest's ``schemaSha256`` (always: it is parsed next, and the
     manifest is the trusted side).  A Parquet shard has no Arrow schema message in the file: the
     server encodes the footer's Arrow schema itself, so the stream hash (which the shard's index
-    also records) is what covers it, and its metadata is checked against the manifest once parsed."""
+    also records) is what covers it, and its metadata is checked against the manifest once parsed.
+    The same holds for a shared-prefix shard (format 2.5, ``shared_prefixes``): the server sends the
+    resolved batch under the schema a 2.4 writer would have written, which is not the stored one."""
     view = memoryview(body)
     n = len(view)
     if stream_sha256 is not None:  # first: for a Parquet shard even the schema's length comes from the body
         check_sha256(view, stream_sha256.lower(), f"{where} (whole stream)")
-    if shard.format == "parquet":
+    server_schema = shard.format == "parquet" or shared_prefixes
+    if server_schema:
         # IPC framing: continuation marker, then the int32 length of the (padded) metadata.
         if n < 8 or bytes(view[:4]) != EOS[:4]:
             raise ShardCorruptError(f"{where}: the body does not start with an Arrow IPC message")
@@ -115,7 +125,7 @@ def split_verified_stream(body, shard: ShardEntry, stream_sha256: Optional[str],
         sl = shard.schema_length
     if sl < 8 or n < sl + 8 + len(EOS):
         raise ShardCorruptError(f"{where}: a {n}-byte body cannot hold a {sl}-byte schema, a batch and end-of-stream")
-    if shard.format != "parquet":
+    if not server_schema:
         check_sha256(view[:sl], shard.schema_sha256, f"{where} (schema message of {shard.file})")
     if bytes(view[n - len(EOS):]) != EOS:
         raise ShardCorruptError(f"{where}: the stream does not end with the end-of-stream marker (truncated?)")
@@ -216,6 +226,8 @@ class CheckedShard:
     schema: pa.Schema
     #: The verified Parquet footer (Parquet shards only).
     parquet: Optional[parquet_shard.pq.FileMetaData] = None
+    #: Format 2.5: batches store shared prefixes once (schema ``logit_cache.shared_prefixes``).
+    shared_prefixes: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,9 +240,10 @@ class BatchRead:
 class ShardReader:
     """Checked batches of one dataset from any :class:`DatasetFiles` (local or HTTP)."""
 
-    def __init__(self, files: DatasetFiles, manifest: Manifest, max_cached_shards: int = 256, max_open_files: int = 32) -> None:
-        if max_cached_shards < 1 or max_open_files < 1:
-            raise ValueError("max_cached_shards and max_open_files must be >= 1")
+    def __init__(self, files: DatasetFiles, manifest: Manifest, max_cached_shards: int = 256, max_open_files: int = 32,
+                 owner_cache_bytes: int = OWNER_CACHE_BYTES) -> None:
+        if max_cached_shards < 1 or max_open_files < 1 or owner_cache_bytes < 0:
+            raise ValueError("max_cached_shards and max_open_files must be >= 1, owner_cache_bytes >= 0")
         self.files = files
         self.manifest = manifest
         self.max_cached_shards = max_cached_shards
@@ -238,11 +251,19 @@ class ShardReader:
         self._checked: "OrderedDict[int, CheckedShard]" = OrderedDict()
         self._open: "OrderedDict[int, ByteSource]" = OrderedDict()
         self._pid = os.getpid()
+        # Shared-prefix shards (2.5): decoded stored batches recently read, by dataset batch, as
+        # owners for later batches (owners are roots of earlier batches of the same shard), bounded
+        # in bytes.  Mostly roots: a sharing sample stores only its suffix.
+        self.owner_cache_bytes = owner_cache_bytes
+        self._stored: "OrderedDict[int, shared_prefix.StoredBatch]" = OrderedDict()
+        self._stored_bytes = 0
+        #: Batch messages (or row groups) read from storage so far: a resolved batch may need its owners'.
+        self.batch_reads = 0
 
     # Open sources (memory maps) do not pickle; a DataLoader worker reopens on first use.
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_checked"], state["_open"] = OrderedDict(), OrderedDict()
+        state["_checked"], state["_open"], state["_stored"], state["_stored_bytes"] = OrderedDict(), OrderedDict(), OrderedDict(), 0
         return state
 
     def _where(self, entry: ShardEntry) -> str:
@@ -294,29 +315,82 @@ class ShardReader:
         else:
             check_sha256(raw_schema, entry.schema_sha256, f"{where} (schema message)")
             schema = parse_schema_message(raw_schema, self.manifest, where)
-        got = CheckedShard(entry, index, schema, footer)
+        got = CheckedShard(entry, index, schema, footer, shared_prefix.shares_prefixes(schema.metadata, where))
         self._checked[s] = got
         while len(self._checked) > self.max_cached_shards:
             self._checked.popitem(last=False)
         return got
 
     def read(self, b: int, verify: bool = True) -> BatchRead:
-        """Dataset batch ``b``, its message hashed (unless ``verify=False``) before decoding."""
+        """Dataset batch ``b``, its message hashed (unless ``verify=False``) before decoding.
+
+        For a shared-prefix shard (format 2.5) the batch comes back resolved: every sample whole,
+        its shared positions copied from its owner's batch (read through this same checked path),
+        with plain ids and no prefix columns; see :mod:`logit_cache.shared_prefix`."""
         s = self.manifest.shard_of(b)
         shard = self.shard(s)
+        if not shard.shared_prefixes:
+            rb, where, i = self._read_stored(shard, s, b, verify)
+            return BatchRead(rb, int(shard.index.samples[i]), int(shard.index.tokens[i]))
+        # The asked-for batch is always read and hashed afresh; its owners' batches may come from the
+        # cache, and it enters the cache after them (so it cannot evict what it needs).
+        stored = self._read_prepared(shard, s, b, verify)
+        where = self._batch_where(shard, b)
+        rb = shared_prefix.resolve(stored, b, self.manifest.batch_size, shard.entry.first_sample,
+                                   lambda o: self._owner_batch(shard, s, o, verify), where)
+        self._cache(b, stored)
+        i = b - shard.entry.first_batch
+        return BatchRead(rb, int(shard.index.samples[i]), int(shard.index.tokens[i]))
+
+    def _batch_where(self, shard: CheckedShard, b: int) -> str:
+        i = b - shard.entry.first_batch
+        return f"dataset {self.manifest.dataset_id} batch {b} ({shard.entry.file} @ {int(shard.index.offset[i])}+{int(shard.index.length[i])})"
+
+    def _read_stored(self, shard: CheckedShard, s: int, b: int, verify: bool):
+        """(record batch as stored, where, index row) of batch ``b``: read, hashed, decoded, ids checked."""
         i = b - shard.entry.first_batch
         off, length = int(shard.index.offset[i]), int(shard.index.length[i])
-        where = f"dataset {self.manifest.dataset_id} batch {b} ({shard.entry.file} @ {off}+{length})"
+        where = self._batch_where(shard, b)
         data = self.source(s).read(off, off + length)
+        self.batch_reads += 1
         if verify:
             check_sha256(data, shard.index.digest(i), where)
         if shard.parquet is not None:
             rb = parquet_shard.decode_row_group(shard.parquet, shard.schema, i, shard.entry, off, data, where)
         else:
             rb = decode_record_batch(data, shard.schema, where)
-        samples = int(shard.index.samples[i])
-        check_sample_ids(rb, int(shard.index.first_sample[i]), samples, where)
-        return BatchRead(rb, samples, int(shard.index.tokens[i]))
+        check_sample_ids(rb, int(shard.index.first_sample[i]), int(shard.index.samples[i]), where)
+        return rb, where, i
+
+    def _read_prepared(self, shard: CheckedShard, s: int, b: int, verify: bool) -> shared_prefix.StoredBatch:
+        """Stored batch ``b`` of a shared-prefix shard read through the checked path, its own
+        references checked and its ids plain."""
+        rb, where, i = self._read_stored(shard, s, b, verify)
+        topk = self.manifest.topk
+        return shared_prefix.prepare(rb, topk.k, topk.index_type, int(shard.index.first_sample[i]), where, verify)
+
+    def _owner_batch(self, shard: CheckedShard, s: int, b: int, verify: bool) -> shared_prefix.StoredBatch:
+        """Batch ``b`` as an owner: from the cache (unless cached unverified while a verified one is
+        asked for), else read and cached."""
+        got = self._stored.get(b)
+        if got is not None and (got.verified or not verify):
+            self._stored.move_to_end(b)
+            return got
+        got = self._read_prepared(shard, s, b, verify)
+        self._cache(b, got)
+        return got
+
+    def _cache(self, b: int, batch: shared_prefix.StoredBatch) -> None:
+        """Keep ``batch`` as the most recently used, evicting the least recently used beyond ``owner_cache_bytes``."""
+        old = self._stored.pop(b, None)
+        if old is not None:
+            self._stored_bytes -= old.nbytes
+        if batch.nbytes > self.owner_cache_bytes:
+            return
+        self._stored[b] = batch
+        self._stored_bytes += batch.nbytes
+        while self._stored_bytes > self.owner_cache_bytes:
+            self._stored_bytes -= self._stored.popitem(last=False)[1].nbytes
 
     def verify_file(self, s: int, chunk: int = 8 << 20) -> bool:
         """Whether shard ``s``'s whole file hashes to the manifest's ``sha256`` (slow)."""
@@ -332,6 +406,8 @@ class ShardReader:
             src.close()
         self._open.clear()
         self._checked.clear()
+        self._stored.clear()
+        self._stored_bytes = 0
 
 
 __all__ = [

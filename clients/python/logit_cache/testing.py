@@ -57,6 +57,7 @@ const bytes = (b64) => new Uint8Array(Buffer.from(b64, 'base64')).buffer;
 const w = new DatasetWriter({
   root: job.root, datasetId: job.datasetId, layout: job.layout, codec: job.codec,
   batchSize: job.batchSize, batchesPerShard: job.batchesPerShard, runConfig: {},
+  ...(job.sharePrefixes ? { sharePrefixes: job.sharePrefixes } : {}),
 });
 // Ragged top-p layouts: the batches are trimmed by precompute's own trimmer first.
 const topP = job.layout.topP === undefined ? null : await import(pathToFileURL(job.topPModule).href);
@@ -67,7 +68,7 @@ for (const b of job.batches) {
     inputIds: new Int32Array(bytes(b.inputIds)),
     topkIds: new Uint32Array(bytes(b.topkIds)),
     topkLogprobs: new Float32Array(bytes(b.topkLogprobs)),
-    ...(b.tailLogprobs ? { tailLogprobs: new Float32Array(bytes(b.tailLogprobs)) } : {}),
+    ...(b.tailLogprobs !== undefined ? { tailLogprobs: new Float32Array(bytes(b.tailLogprobs)) } : {}),
   };
   if (topP) {
     const tokens = batch.inputIds.length;
@@ -115,6 +116,7 @@ def write_dataset(
     teacher: Optional[Dict[str, Any]] = None,
     source: Optional[Dict[str, Any]] = None,
     shard_format: str = "arrow",
+    share_prefixes: Optional[int] = None,
 ) -> Path:
     """Write ``samples`` (dicts with sample_id, input_ids [L], topk_ids [L,k], topk_logprobs [L,k]
     float32, and in every sample or none topk_tail_logprob [L]: a tail-mass dataset, format 2.1) with the real TypeScript writer as dataset ``root/dataset_id``; returns its folder.
@@ -124,6 +126,8 @@ def write_dataset(
     ``grid_step``) and the ids (``ids="ctx-table"``, format 2.4), exactly as precompute does.
     ``top_p`` (with ``min_k``) writes ragged top-p lists (format 2.3), trimmed by precompute's own trimmer.
     ``shard_format="parquet"`` writes Parquet shards (format 2.2), as ``precompute-logits --shard-format parquet`` does.
+    ``share_prefixes=N`` stores shared prefixes of at least N tokens once per shard (format 2.5), as
+    ``precompute-logits --share-prefixes N`` does; the writer picks the references itself.
     """
     why = writer_unavailable()
     if why:
@@ -161,9 +165,11 @@ def write_dataset(
         layout["minK"] = min_k
     if ids is not None:
         layout["ids"] = ids
+    if share_prefixes:
+        layout["sharedPrefixes"] = True
     job = {
         "module": str(WRITER_MODULE), "topPModule": str(TOP_P_MODULE), "root": str(root), "datasetId": dataset_id, "layout": layout, "codec": codec,
-        "batchSize": batch_size, "batchesPerShard": batches_per_shard, "batches": batches,
+        "batchSize": batch_size, "batchesPerShard": batches_per_shard, "batches": batches, "sharePrefixes": share_prefixes,
         "teacher": teacher or {"file": "synthetic.onnx", "sha256": "0" * 64, "vocabSize": vocab_size},
         "source": source or {"file": "synthetic.jsonl", "sha256": "0" * 64, "samples": len(samples), "tokens": tokens},
     }

@@ -12,6 +12,8 @@ export interface StorageSettings {
   gridStep?: number;
   /** Id encoding (absent: plain). */
   ids?: IdEncoding;
+  /** Shared prefixes (format 2.5): least shared length in tokens worth referencing (absent: off). */
+  sharePrefixes?: number;
 }
 
 export type PresetName = 'fast' | 'compact' | 'small';
@@ -27,18 +29,24 @@ export const COMPACT_GRID_STEP = 0.099;
  */
 export const SMALL_GRID_STEP = 0.3;
 
+/**
+ * compact's and small's shared-prefix minimum: a reference costs a few bytes per sample, so
+ * shorter shared runs save little; stories260k shares 24.7% of its positions at 32 (PLAN3/bench).
+ */
+export const PRESET_SHARE_PREFIXES = 32;
+
 /** The settings of a preset at top-k = k. */
 export function presetSettings(name: PresetName, k: number): StorageSettings {
   switch (name) {
     // Today's default: fastest to write and read, f16 values, LZ4.
     case 'fast': return { values: 'f16', codec: 'lz4' };
     // float16 fidelity for the top 16 ranks (all of them at k <= 16), rank deltas in byte planes,
-    // ids against per-shard context tables (ctx-table), ZSTD 19. At k = 128 this is the recipe
+    // ids against per-shard context tables (ctx-table), ZSTD 19, shared prefixes of >= 32 tokens stored once per shard. At k = 128 this is the recipe
     // for "top 16 at f16 fidelity, the rest within 0.05 nats" (stories260k: 148.6 B/token).
     case 'compact': return k <= COMPACT_F16_RANKS
-      ? { values: 'rank-delta', f16Ranks: k, ids: 'ctx-table', codec: 'zstd', zstdLevel: 19 }
-      : { values: 'rank-delta', f16Ranks: COMPACT_F16_RANKS, gridStep: COMPACT_GRID_STEP, ids: 'ctx-table', codec: 'zstd', zstdLevel: 19 };
-    // Every rank on a 0.3-nat grid (error <= 0.15 nats), rank deltas in byte planes, ctx-table ids, ZSTD 19.
-    case 'small': return { values: 'rank-delta', f16Ranks: 0, gridStep: SMALL_GRID_STEP, ids: 'ctx-table', codec: 'zstd', zstdLevel: 19 };
+      ? { values: 'rank-delta', f16Ranks: k, ids: 'ctx-table', codec: 'zstd', zstdLevel: 19, sharePrefixes: PRESET_SHARE_PREFIXES }
+      : { values: 'rank-delta', f16Ranks: COMPACT_F16_RANKS, gridStep: COMPACT_GRID_STEP, ids: 'ctx-table', codec: 'zstd', zstdLevel: 19, sharePrefixes: PRESET_SHARE_PREFIXES };
+    // Every rank on a 0.3-nat grid (error <= 0.15 nats), rank deltas in byte planes, ctx-table ids, ZSTD 19, shared prefixes.
+    case 'small': return { values: 'rank-delta', f16Ranks: 0, gridStep: SMALL_GRID_STEP, ids: 'ctx-table', codec: 'zstd', zstdLevel: 19, sharePrefixes: PRESET_SHARE_PREFIXES };
   }
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Schema } from 'apache-arrow';
 import { EOS, serializeBatch } from '../ipc-framing.js';
 import type { ShardResult, ShardWriterOptions } from '../shard-sink.js';
-import { ShardWriterBase } from '../shard-writer-base.js';
+import { resolvedStreamSha, ShardWriterBase } from '../shard-writer-base.js';
 import type { CodecName, TopkBatch, TopkLayout } from '../types.js';
 import { VERSION } from '../../version.js';
 import { type ChunkSettings, columnChunkStruct, encodeColumnChunk } from './column-chunk-encode.js';
@@ -43,11 +43,12 @@ export class ParquetShardWriter extends ShardWriterBase {
   }
 
   append(batch: TopkBatch): void {
-    const rb = this.recordBatch(batch);
-    // What GET /logits serves for this batch: the same Arrow stream, uncompressed, hashed once here.
+    const { rb, resolved } = this.encodeBatch(batch);
+    // What GET /logits serves for this batch: the same Arrow stream (shared prefixes: the
+    // resolved batch's), uncompressed, hashed once here.
     const { schemaBytes, batchBytes } = serializeBatch(rb, null);
     this.schemaMessage ??= schemaBytes.slice();
-    const streamSha = createHash('sha256').update(this.schemaMessage).update(batchBytes).update(EOS).digest();
+    const streamSha = resolved ? resolvedStreamSha(resolved) : createHash('sha256').update(this.schemaMessage).update(batchBytes).update(EOS).digest();
     const start = this.file.position;
     const rowGroupHash = createHash('sha256');
     const columns: ThriftStruct[] = [];
