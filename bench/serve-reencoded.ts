@@ -27,7 +27,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatasetReader, DatasetWriter, type PresetName, presetSettings, type TopkBatch, type TopkLayout } from '../src/shard/index.js';
 import { startNginx } from './lib/nginx.js';
-import { cpuSecondsOf } from './lib/proc.js';
+import { cpuSecondsOf, memoryOf } from './lib/proc.js';
 import { ensureBuilt, type Server, startServer } from './lib/server.js';
 import { ensureTools } from './lib/tools.js';
 import { runWrk, type WrkRun, writeWrkScript } from './lib/wrk.js';
@@ -207,6 +207,10 @@ async function main(): Promise<void> {
       }
     }
     const counters = await scrape(servers['cache-on'].base);
+    const rssMiB = Object.fromEntries((['cache-off', 'cache-on'] as const).map((r) => {
+      const m = memoryOf(servers[r].pid);
+      return [r, { rss: m.rss / 2 ** 20, peak: m.peak / 2 ** 20 }];
+    }));
 
     const table: Record<string, Partial<Record<Route, Summary>>> = {};
     for (const v of VARIANTS) {
@@ -252,6 +256,7 @@ async function main(): Promise<void> {
         : ['', '', '', ''];
       console.log(`| ${v.label} | ${p.offFirstMs.toFixed(2)} | ${p.offMs.toFixed(2)} | ${p.coldMs.toFixed(2)} | ${p.warmMs.toFixed(2)} | ${cells.join(' | ')} |`);
     }
+    console.log(`server RSS at the end (MiB, now / peak): cache off ${rssMiB['cache-off'].rss.toFixed(0)} / ${rssMiB['cache-off'].peak.toFixed(0)}, cache on ${rssMiB['cache-on'].rss.toFixed(0)} / ${rssMiB['cache-on'].peak.toFixed(0)}`);
     console.log(`cache-on server counters after the in-order passes: ${JSON.stringify(afterPasses)}; at the end: ${JSON.stringify(counters)}`);
 
     const out = {
@@ -261,7 +266,7 @@ async function main(): Promise<void> {
       load: { tool: 'wrk', threads: 1, connections: CONNECTIONS, secondsPerRun: SECONDS, rounds: ROUNDS, loadAverageAtEnd: loadavg() },
       servers: { 'cache-off': '--reencode-cache-mib 0', 'cache-on': 'default (256 MiB)' }, nginx: { workers: 1, sendfile: true },
       datasets: VARIANTS.map((v) => ({ ...v, reencoded: reencoded(v), meanBodyBytes: meanBody(v.id) })),
-      passesMsPerBatch: passes, summary: table, ratios, cacheCounters: { afterPasses, atEnd: counters }, runs,
+      passesMsPerBatch: passes, summary: table, ratios, cacheCounters: { afterPasses, atEnd: counters }, rssMiB, runs,
     };
     writeFileSync(fileURLToPath(new URL('./results/serve-reencoded.json', import.meta.url)), `${JSON.stringify(out, null, 2)}\n`);
   } finally {
