@@ -44,11 +44,13 @@ export interface ServerOptions {
   /** Directory for `node --cpu-prof` output (written when the server exits). */
   cpuProfDir?: string;
   nodeArgs?: string[];
+  /** More `logit-cache serve` flags (e.g. --reencode-cache-mib). */
+  serveArgs?: string[];
 }
 
 export async function startServer(root: string, opts: ServerOptions = {}): Promise<Server> {
   const nodeArgs = [...(opts.nodeArgs ?? []), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])];
-  const args = [...nodeArgs, CLI, 'serve', '--root', root, '--port', '0', '--max-open-shards', String(opts.maxOpenShards ?? 64)];
+  const args = [...nodeArgs, CLI, 'serve', '--root', root, '--port', '0', '--max-open-shards', String(opts.maxOpenShards ?? 64), ...(opts.serveArgs ?? [])];
   const t0 = performance.now();
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOGIT_CACHE_LOG_LEVEL: 'warn' },

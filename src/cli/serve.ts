@@ -6,7 +6,7 @@ import { UsageError } from '../precompute/errors.js';
 import { checkInputPath } from './input-path.js';
 import { formatHelp, type OptionTable, parseOptions, runCommand } from './args.js';
 
-const USAGE = `Usage: logit-cache serve --root DIR [--host 127.0.0.1] [--port 8080] [--token T]
+const USAGE = `Usage: logit-cache serve --root DIR [--host 127.0.0.1] [--port 8080] [--token T] [--reencode-cache-mib 256]
 
 Serves every dataset under --root: GET /logits/:datasetId/:batch (Arrow IPC stream), /datasets,
 /healthz, /readyz, /metrics, /openapi.json, and the dataset inspector page at /. Routes and errors: docs/HTTP.md.`;
@@ -17,13 +17,14 @@ export const SERVE_OPTIONS = {
   port: { type: 'int', default: 8080, min: 0, max: 65535, help: 'port (0 picks a free one)' },
   token: { type: 'string', help: 'require "Authorization: Bearer T" on every route but /healthz (or set LOGIT_CACHE_TOKEN, which keeps it out of the process list)', placeholder: 'T' },
   'max-open-shards': { type: 'int', default: 64, min: 1, max: 1 << 20, help: 'shard files kept open, least recently used closed first' },
+  'reencode-cache-mib': { type: 'int', default: 256, min: 0, max: 1 << 20, help: 'memory (MiB) for batch streams the server re-encodes (Parquet shards, shared-prefix datasets), kept for repeat requests; 0 re-encodes every request' },
   'catalog-ttl-ms': { type: 'int', default: 1000, min: 0, max: 86_400_000, help: "how long a manifest's stat is trusted before it is checked again" },
   tokenizer: { type: 'string', help: "tokenizer.json or JSON token list: the inspector page (/) shows text for datasets stored without one", placeholder: 'file' },
   'shutdown-timeout-ms': { type: 'int', default: 30_000, min: 0, max: 3_600_000, help: 'after SIGTERM, how long in-flight requests may take' },
   help: { type: 'boolean', help: 'show this help' },
 } satisfies OptionTable;
 
-interface ServeConfig { root: string; host: string; port: number; token: string | null; maxOpenShards: number; catalogTtlMs: number; shutdownTimeoutMs: number; tokenizer: string | null }
+interface ServeConfig { root: string; host: string; port: number; token: string | null; maxOpenShards: number; catalogTtlMs: number; shutdownTimeoutMs: number; tokenizer: string | null; reencodeCacheMib: number }
 
 function parse(argv: string[]): ServeConfig | 'help' {
   const { values, positionals } = parseOptions(argv, SERVE_OPTIONS);
@@ -37,6 +38,7 @@ function parse(argv: string[]): ServeConfig | 'help' {
     root, host: values.host as string, port: values.port as number, token,
     maxOpenShards: values['max-open-shards'] as number, catalogTtlMs: values['catalog-ttl-ms'] as number,
     shutdownTimeoutMs: values['shutdown-timeout-ms'] as number, tokenizer: (values.tokenizer as string | undefined) ?? null,
+    reencodeCacheMib: values['reencode-cache-mib'] as number,
   };
 }
 
@@ -66,6 +68,7 @@ async function listen(cfg: ServeConfig): Promise<number> {
   const app = buildApp({
     tokenizer,
     root: cfg.root, token: cfg.token, maxOpenShards: cfg.maxOpenShards, catalogTtlMs: cfg.catalogTtlMs,
+    reencodeCacheBytes: cfg.reencodeCacheMib * 2 ** 20,
     // Logs go to stderr; stdout stays free for machine-readable output.
     logger: { level: process.env.LOGIT_CACHE_LOG_LEVEL ?? 'info', stream: process.stderr },
   });

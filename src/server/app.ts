@@ -14,6 +14,10 @@ import { uiRoutes } from './routes/ui.js';
 import type { LoadedTokenizer } from '../tokenizer/index.js';
 import { addBodySchemas } from './schemas.js';
 import { recordOpenApi } from './openapi.js';
+import { StreamCache } from './stream-cache.js';
+
+/** Default memory for re-encoded batch streams (`serve --reencode-cache-mib`). */
+export const DEFAULT_REENCODE_CACHE_BYTES = 256 << 20;
 
 export interface AppOptions {
   /** Folder whose sub-folders are datasets. */
@@ -27,6 +31,11 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** `serve --tokenizer`: the inspector page shows text for datasets stored without a tokenizer. */
   tokenizer?: LoadedTokenizer | null;
+  /**
+   * Bytes of re-encoded batch streams (Parquet shards, shared-prefix datasets) kept for repeat
+   * requests, least recently used dropped first; 0 re-encodes every request.
+   */
+  reencodeCacheBytes?: number;
 }
 
 export function buildApp(opts: AppOptions): FastifyInstance {
@@ -45,7 +54,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       sendError(reply, new BadRequest(err.message));
     },
   });
-  const metrics = new Metrics(() => (app.hasDecorator('catalog') ? app.catalog.openShardFiles : 0));
+  const streams = new StreamCache(opts.reencodeCacheBytes ?? DEFAULT_REENCODE_CACHE_BYTES);
+  const metrics = new Metrics(() => (app.hasDecorator('catalog') ? app.catalog.openShardFiles : 0), () => streams.stats());
 
   installErrorHandling(app);
   addBodySchemas(app);
@@ -60,7 +70,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     metrics.observe(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode, reply.elapsedTime / 1000, sent);
   });
 
-  app.register(logitsRoutes);
+  app.register(logitsRoutes(streams));
+  app.addHook('onClose', async () => streams.clear());
   app.register(datasetRoutes);
   app.register(opsRoutes(metrics, shutdown, openapi));
   app.register(uiRoutes({ tokenizer: opts.tokenizer }));

@@ -1,6 +1,8 @@
-// Prometheus text exposition without a client library: three metric families and one
-// gauge are all the server needs, and owning them keeps label cardinality bounded
+// Prometheus text exposition without a client library: a few counters, a histogram and
+// gauges are all the server needs, and owning them keeps label cardinality bounded
 // (route patterns, never raw URLs).
+
+import type { StreamCacheStats } from './stream-cache.js';
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -13,7 +15,7 @@ export class Metrics {
   private readonly latency = new Map<string, Histogram>();
   private readonly bytes = new Map<string, number>();
 
-  constructor(private readonly openShardFiles: () => number) {}
+  constructor(private readonly openShardFiles: () => number, private readonly streamCache?: () => StreamCacheStats) {}
 
   /** Records one finished request; `route` is the route pattern, not the URL. */
   observe(route: string, method: string, status: number, seconds: number, bytesSent: number): void {
@@ -47,6 +49,19 @@ export class Metrics {
     out.push('# HELP logit_cache_open_shard_files Shard files currently open (pooled or still in use).');
     out.push('# TYPE logit_cache_open_shard_files gauge');
     out.push(`logit_cache_open_shard_files ${this.openShardFiles()}`);
+    if (this.streamCache) {
+      const c = this.streamCache();
+      const family = (name: string, type: 'counter' | 'gauge', help: string, v: number) => {
+        out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${v}`);
+      };
+      family('logit_cache_reencode_cache_hits_total', 'counter', 'Re-encoded batch streams (Parquet, shared prefixes) served from memory.', c.hits);
+      family('logit_cache_reencode_cache_misses_total', 'counter', 'Re-encoded batch streams built for a request (one re-encode each).', c.misses);
+      family('logit_cache_reencode_cache_coalesced_total', 'counter', 'Requests that waited for a re-encode another request had started.', c.coalesced);
+      family('logit_cache_reencode_cache_evictions_total', 'counter', 'Streams dropped to stay within the cache size.', c.evictions);
+      family('logit_cache_reencode_cache_bytes', 'gauge', 'Bytes of streams held.', c.bytes);
+      family('logit_cache_reencode_cache_entries', 'gauge', 'Streams held.', c.entries);
+      family('logit_cache_reencode_cache_capacity_bytes', 'gauge', 'Configured size (0 = off).', c.capacityBytes);
+    }
     return `${out.join('\n')}\n`;
   }
 }

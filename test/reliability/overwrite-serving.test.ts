@@ -1,6 +1,8 @@
 // Serving during an --overwrite: a real `logit-cache serve` process is polled in a loop over
 // every batch while the dataset is recomputed with other settings. Never a 404 or a 5xx; the
 // old bytes until the switch, the new bytes after it (never old again), the new at the end.
+// Also with --preset compact (shared prefixes, format 2.5), whose batches the server re-encodes
+// and keeps in its stream cache: the cache must not answer the old bytes after the switch.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,10 +28,13 @@ async function streamShas(dir: string): Promise<string[]> {
 }
 
 describe('serving during --overwrite', () => {
-  it('answers every poll with the old bytes until the switch and the new ones after, never 404 or 5xx', async () => {
-    const inputs = makeInputs(root);
-    const out = join(root, 'out');
-    const first = await startPrecompute(precomputeArgs(inputs, out, ['--top-k', '8'])).done;
+  it.each([
+    ['plain Arrow shards', 'plain', [] as string[]],
+    ['shared prefixes (re-encoded, cached)', 'compact', ['--preset', 'compact']],
+  ])('%s: answers every poll with the old bytes until the switch and the new ones after, never 404 or 5xx', async (_name, dir, settings) => {
+    const inputs = makeInputs(join(root, dir));
+    const out = join(root, dir, 'out');
+    const first = await startPrecompute(precomputeArgs(inputs, out, ['--top-k', '8', ...settings])).done;
     expect(first.status, first.stderr).toBe(0);
     const oldShas = await streamShas(join(out, 'd'));
 
@@ -44,7 +49,7 @@ describe('serving during --overwrite', () => {
       });
     });
     try {
-      const overwrite = startPrecompute(precomputeArgs(inputs, out, ['--top-k', '4', '--overwrite']));
+      const overwrite = startPrecompute(precomputeArgs(inputs, out, ['--top-k', '4', ...settings, '--overwrite']));
       let finished = false;
       void overwrite.done.then(() => (finished = true));
       const seen: { batch: number; status: number; sha: string; t: number }[] = [];
@@ -77,9 +82,16 @@ describe('serving during --overwrite', () => {
         if (switched >= 0) expect(isNew, `poll ${i} batch ${s.batch} old after the switch at poll ${switched}`).toBe(true);
       });
       expect(switched).toBeGreaterThan(0); // old bytes were served while the new version was built
+      if (dir === 'compact') {
+        // The polls were answered from the stream cache too, both versions (each one built once).
+        const metrics = await (await fetch(`${base}/metrics`)).text();
+        const counter = (name: string) => Number(new RegExp(`^logit_cache_reencode_cache_${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+        expect(counter('hits_total')).toBeGreaterThan(0);
+        expect(counter('misses_total')).toBeGreaterThanOrEqual(2 * oldShas.length);
+      }
       const last = seen.slice(-oldShas.length);
       expect(last.every((s) => s.sha === newShas[s.batch])).toBe(true);
-      console.log(`[overwrite] ${seen.length} requests over ${Math.round(seen[seen.length - 1].t)} ms: 0 non-200, old bytes for the first ${switched}, new after the switch at ${Math.round(seen[switched].t)} ms`);
+      console.log(`[overwrite ${dir}] ${seen.length} requests over ${Math.round(seen[seen.length - 1].t)} ms: 0 non-200, old bytes for the first ${switched}, new after the switch at ${Math.round(seen[switched].t)} ms`);
     } finally {
       server.kill('SIGTERM');
     }

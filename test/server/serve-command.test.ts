@@ -20,6 +20,8 @@ describe('serveCommand usage errors', () => {
     [['--max-open-shards', '0'], '--max-open-shards'],
     [['--bogus'], '--bogus'],
     [['--token', 'has space'], '--token'],
+    [['--reencode-cache-mib=-1'], '--reencode-cache-mib'],
+    [['--reencode-cache-mib', 'lots'], '--reencode-cache-mib'],
   ])('%j exits 2 naming %s', async (args, flag) => {
     const withRoot = args.includes('--root') ? args : ['--root', root, ...args];
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
@@ -35,7 +37,7 @@ describe('serveCommand usage errors', () => {
 describe('serve as a process', () => {
   it('listens, logs its URL to stderr, serves with LOGIT_CACHE_TOKEN, and exits 0 on SIGTERM', async () => {
     const m = writeDataset(root, { datasetId: 'demo' });
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./serve-child.ts', import.meta.url)), '--root', root, '--port', '0'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./serve-child.ts', import.meta.url)), '--root', root, '--port', '0', '--reencode-cache-mib', '3'], {
       env: { ...process.env, LOGIT_CACHE_TOKEN: 'envtok', LOGIT_CACHE_LOG_LEVEL: 'warn' },
       cwd: join(fileURLToPath(new URL('.', import.meta.url)), '..', '..'),
     });
@@ -56,6 +58,9 @@ describe('serve as a process', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('x-logit-cache-batch-sha256')).toBe(indexRows(join(root, 'demo'), m)[1].sha256);
       await res.arrayBuffer();
+      // --reencode-cache-mib reaches the server: 3 MiB of re-encoded streams.
+      const metrics = await (await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer envtok' } })).text();
+      expect(metrics).toMatch(/^logit_cache_reencode_cache_capacity_bytes 3145728$/m);
       const t0 = Date.now();
       child.kill('SIGTERM');
       expect(await exited).toBe(0);

@@ -10,6 +10,8 @@ import { BadBatch, BatchNotFound, DatasetNotFound, NotAcceptable } from '../erro
 import { ARROW_STREAM, type BatchFormat, chooseFormat, etagMatches, JSON_TYPE } from '../negotiate.js';
 import { BodyPool } from '../body-pool.js';
 import { ref } from '../schemas.js';
+import type { StreamCache } from '../stream-cache.js';
+import type { TopkLayout } from '../../shard/types.js';
 import { VerifiedBatches } from '../verified-batches.js';
 
 export const SHA_HEADER = 'x-logit-cache-batch-sha256';
@@ -25,7 +27,16 @@ interface Query { format?: BatchFormat }
 
 const errorResponse = (description: string) => ({ description, ...ref('http-error') });
 
-export async function logitsRoutes(app: FastifyInstance): Promise<void> {
+/** Datasets whose served stream is built per request rather than sliced from the file. */
+const reencoded = (layout: TopkLayout): boolean => layout.shardFormat === 'parquet' || layout.sharedPrefixes === true;
+
+/** A buffer of its own (not a pool slab's slice): a cached stream may live for hours. */
+const ownBuffer = (length: number): Uint8Array => Buffer.allocUnsafeSlow(length);
+
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/** `streams` keeps re-encoded Arrow bodies (stream-cache.ts); plain Arrow shards are read from the file as before. */
+export const logitsRoutes = (streams: StreamCache) => async (app: FastifyInstance): Promise<void> => {
   // Response bodies are reused once sent; batches hashed once are not hashed again while
   // their file is unchanged (docs/HTTP.md, "What a 200 guarantees").
   const bodies = new BodyPool(BODY_POOL_BYTES);
@@ -35,7 +46,8 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
     schema: {
       summary: 'One cached batch as an Arrow IPC stream (or JSON)',
       description: 'The body is the shard\'s schema message, the batch\'s record-batch message and an end-of-stream marker, '
-        + `byte for byte as stored (Parquet shards: the verified row group re-encoded as that stream). ${STREAM_SHA_HEADER} is the sha256 of the whole body (also the ETag); `
+        + 'byte for byte as stored (Parquet shards and shared-prefix datasets: the verified batch re-encoded as that stream, '
+        + `kept in memory for repeat requests). ${STREAM_SHA_HEADER} is the sha256 of the whole body (also the ETag); `
         + `${SHA_HEADER} is the sha256 of the record-batch message (body[S : len-8], S = the schema message length, `
         + '8 + L rounded as stored, L = int32 LE at body[4:8]). Both come from the shard\'s checked index.',
       params: {
@@ -90,6 +102,11 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
     // The batch's bytes are hashed after they leave the file (or vouched for by an earlier
     // hash of the same unchanged file), and a mismatch throws before any byte is sent.
     const arrow = format === 'arrow';
+    if (arrow && streams.enabled && reencoded(ds.layout)) {
+      // Keyed by the hash the current index holds; what is built is checked against it first.
+      const stream = await streams.get(info.streamSha256, async () => asBuffer((await ds.reader.readStream(batch, { memo, alloc: ownBuffer })).stream));
+      return reply.headers(cacheHeaders).type(ARROW_STREAM).send(stream);
+    }
     const read = await ds.reader.readStream(batch, { memo, alloc: arrow ? alloc : undefined });
     reply.headers(cacheHeaders);
     if (arrow) {
@@ -99,4 +116,4 @@ export async function logitsRoutes(app: FastifyInstance): Promise<void> {
     }
     return reply.type(JSON_TYPE).send(batchToJson(datasetId, batch, info, ds.layout, decodeVerified(read, ds.layout)));
   });
-}
+};
