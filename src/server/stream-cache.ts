@@ -12,6 +12,8 @@
 // Bounded by bytes (least recently used go first). Concurrent misses for one hash share one
 // build (the first caller's), so a burst of trainers asking for a batch encodes it once.
 
+import { ByteLru } from '../shard/byte-lru.js';
+
 export interface StreamCacheStats {
   capacityBytes: number;
   bytes: number;
@@ -27,18 +29,17 @@ export interface StreamCacheStats {
 }
 
 export class StreamCache {
-  /** sha256 hex -> stream; Map order is least-recently-used first. */
-  private readonly entries = new Map<string, Buffer>();
+  /** sha256 hex -> stream. */
+  private readonly entries: ByteLru<string, Buffer>;
   private readonly building = new Map<string, Promise<Buffer>>();
-  private bytes = 0;
   private hits = 0;
   private misses = 0;
   private coalesced = 0;
-  private evictions = 0;
 
   /** `capacityBytes` 0 turns the cache off: every call builds, nothing is shared or kept. */
   constructor(readonly capacityBytes: number) {
     if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 0) throw new RangeError(`stream cache capacity must be a non-negative integer of bytes, got ${capacityBytes}`);
+    this.entries = new ByteLru(capacityBytes, (b) => b.length);
   }
 
   get enabled(): boolean {
@@ -55,8 +56,6 @@ export class StreamCache {
     const hit = this.entries.get(sha);
     if (hit) {
       this.hits++;
-      this.entries.delete(sha);
-      this.entries.set(sha, hit);
       return Promise.resolve(hit);
     }
     const pending = this.building.get(sha);
@@ -75,26 +74,17 @@ export class StreamCache {
 
   stats(): StreamCacheStats {
     return {
-      capacityBytes: this.capacityBytes, bytes: this.bytes, entries: this.entries.size,
-      hits: this.hits, misses: this.misses, coalesced: this.coalesced, evictions: this.evictions,
+      capacityBytes: this.capacityBytes, bytes: this.entries.bytes, entries: this.entries.size,
+      hits: this.hits, misses: this.misses, coalesced: this.coalesced, evictions: this.entries.evictions,
     };
   }
 
   clear(): void {
     this.entries.clear();
-    this.bytes = 0;
   }
 
   private store(sha: string, stream: Buffer): void {
-    // A stream larger than the whole cache would only evict everything and then itself.
-    if (stream.length > this.capacityBytes || this.entries.has(sha)) return;
-    this.entries.set(sha, stream);
-    this.bytes += stream.length;
-    for (const [k, v] of this.entries) {
-      if (this.bytes <= this.capacityBytes) break;
-      this.entries.delete(k);
-      this.bytes -= v.length;
-      this.evictions++;
-    }
+    // A stream larger than the whole cache is never kept (ByteLru.set skips it).
+    if (!this.entries.has(sha)) this.entries.set(sha, stream);
   }
 }

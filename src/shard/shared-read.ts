@@ -7,6 +7,7 @@
 // stream_sha256 (what GET /logits serves and its ETag).
 import { createHash } from 'node:crypto';
 import type { RecordBatch } from 'apache-arrow';
+import { ByteLru } from './byte-lru.js';
 import { ShardCorruptError } from './errors.js';
 import { EOS, serializeBatch } from './ipc-framing.js';
 import { fromStoredRecordBatch, type StoredBatch, toRecordBatch } from './record-batch.js';
@@ -29,47 +30,6 @@ interface Decoded extends StoredBatch { info: BatchInfo; rbSchema: RecordBatch['
 /** One root sample's positions (all of them: a root stores every position), as a one-sample batch. */
 interface RootRow { positions: TopkBatch; bytes: number }
 
-/**
- * Least-recently-used root rows by sample, bounded in bytes. Only roots enter (checked when they
- * are copied out of their checked, decoded batch), so an entry vouches for rule 3 by itself.
- */
-class RootRows {
-  private readonly map = new Map<string, RootRow>();
-  private bytes = 0;
-
-  constructor(readonly budget: number) {}
-
-  get(key: string): RootRow | undefined {
-    const row = this.map.get(key);
-    if (row) {
-      this.map.delete(key);
-      this.map.set(key, row);
-    }
-    return row;
-  }
-
-  set(key: string, row: RootRow): void {
-    if (row.bytes > this.budget) return;
-    const had = this.map.get(key);
-    if (had) {
-      this.map.delete(key);
-      this.bytes -= had.bytes;
-    }
-    this.map.set(key, row);
-    this.bytes += row.bytes;
-    for (const [k, r] of this.map) {
-      if (this.bytes <= this.budget) break;
-      this.map.delete(k);
-      this.bytes -= r.bytes;
-    }
-  }
-
-  clear(): void {
-    this.map.clear();
-    this.bytes = 0;
-  }
-}
-
 /** Copies row `i` of a decoded batch (a root: its stored positions are all of them) out as a one-sample batch. */
 function rootRow(d: Decoded, i: number, k: number): RootRow {
   const from = d.view.offsets[i];
@@ -78,7 +38,9 @@ function rootRow(d: Decoded, i: number, k: number): RootRow {
 }
 
 export class SharedPrefixResolver {
-  private readonly roots = new RootRows(ROOT_ROW_BYTES);
+  /** Root rows by dataset and sample. Only roots enter (checked when they are copied out of their
+   * checked, decoded batch), so an entry vouches for rule 3 by itself. */
+  private readonly roots = new ByteLru<string, RootRow>(ROOT_ROW_BYTES, (r) => r.bytes);
 
   constructor(private readonly layout: TopkLayout, private readonly batchSize: number, private readonly readStored: StoredReader) {}
 
