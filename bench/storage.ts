@@ -224,7 +224,7 @@ async function main(): Promise<void> {
   const points = all.filter((c) => c.k === 8 && ['lz4', 'zstd-3', 'zstd-19'].includes(c.codec)).map((c) => ({ x: c.bytesPerToken, y: c.fidelity.bildRelError, series: `${c.teacher} ${c.codec}`, label: `${c.values} + ${c.ids}` }));
   // The presets as written (real files, Arrow), with and without shared prefixes.
   for (const r of presetRows.filter((x) => x.k === 8 && x.format === 'arrow')) {
-    points.push({ x: r.bytesPerToken, y: r.fidelity.bildRelError, series: `${r.teacher} presets (files${r.sharePrefixes ? ', shared prefixes' : ''})`, label: `${r.preset}, --share-prefixes ${r.sharePrefixes}` });
+    points.push({ x: r.bytesPerToken, y: r.fidelity.bildRelError, series: `${r.teacher} presets${r.sharePrefixes ? ', shared' : ''}`, label: `${r.preset}, --share-prefixes ${r.sharePrefixes}` });
   }
   const svg = scatterSvg(points.filter((p) => p.series.startsWith('stories') || teachers.every((t) => t.name !== 'stories260k')), {
     title: 'k = 8: bytes per token against teacher-led BiLD relative error', xLabel: 'bytes per token (stored batch of 32 samples)', yLabel: 'teacher-led BiLD relative error', yFloor: 1e-7,
