@@ -4,7 +4,10 @@
 // the exact float32 values, and the decode time of one batch.
 // Teachers: stories260k (real, run through the precompute-logits CLI) and synthetic 32k / 152k.
 // Run: LOGIT_CACHE_SHARED=/work/shared npx tsx bench/storage.ts [--quick]
-// Writes bench/results/storage.json and bench/results/storage.svg, prints tables.
+// Writes bench/results/storage.json and bench/results/storage.svg, prints tables. The preset rows
+// are what each preset writes (shared prefixes where it turns them on), each sharing preset also
+// with --share-prefixes 0, on whole teachers; Parquet beside Arrow for stories260k at k = 8.
+// The full run took 1,401 s on 2026-11-30 on the 2-core machine at load 6-12 (--quick: k = 8 and 128).
 // Shared prefixes only (format 2.5; stories260k, k = 8): npx tsx bench/storage.ts --shared
 // writes bench/results/storage-shared.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,7 +21,7 @@ import {
 } from './storage/candidates.js';
 import { measurePreset, type PresetRow } from './storage/presets.js';
 import { type AccessRow, distinctSamples, measureAccess, measureShared, type SharedRow } from './storage/shared.js';
-import { PRESET_SHARE_PREFIXES } from '../src/shard/encodings/presets.js';
+import { PRESET_SHARE_PREFIXES, presetSettings } from '../src/shard/encodings/presets.js';
 import { measureUnits, type UnitRow } from './storage/units.js';
 import { loadTeachers, MAX_K, type TeacherData, truncateK } from './storage/teachers.js';
 import type { TopkBatch } from '../src/shard/types.js';
@@ -202,19 +205,30 @@ async function main(): Promise<void> {
     units.push(...rowsU);
   }
 
-  console.log('\n### Presets through the real writer and readers (file bytes = shards + index files)\n');
-  console.log('| teacher | k | preset | bytes/token | f16 ranks | max abs err by rank band | BiLD rel. err | KL top-k | write MB/s | read MB/s | TS ms/batch | Python ms/batch | tokens/batch |');
-  console.log('| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('\n### Presets through the real writer and readers (file bytes = shards + index files; each sharing preset also with --share-prefixes 0)\n');
+  console.log('| teacher | k | preset | format | --share-prefixes | positions shared | bytes/token | f16 ranks | max abs err by rank band | BiLD rel. err | KL top-k | write MB/s | read MB/s | TS ms/batch | Python ms/batch | tokens/batch |');
+  console.log('| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   const presetRows: PresetRow[] = [];
   for (const k of ks) for (const t of teachers) for (const preset of ['fast', 'compact', 'small'] as const) {
     if (k > 8 && preset === 'small') continue;
-    const r = await measurePreset(t, k, preset, k > 8 ? 40_000 : Infinity);
-    presetRows.push(r);
-    const f = r.fidelity;
-    console.log(`| ${r.teacher} | ${k} | ${preset} | ${r.bytesPerToken.toFixed(2)} | ${f.f16Ranks} | ${Object.entries(f.maxAbsByBand).map(([b, e]) => `${b}: ${fmt(e)}`).join(', ')} | ${fmt(f.bildRelError)} | ${fmt(f.klTopk)} | ${r.writeMBs.toFixed(0)} | ${r.readMBs.toFixed(0)} | ${r.tsDecodeMsPerBatch.toFixed(2)} | ${r.pyDecodeMsPerBatch === null ? 'n/a' : r.pyDecodeMsPerBatch.toFixed(2)} | ${r.batchTokens.toFixed(0)} |`);
+    // What the preset writes, then the same without shared prefixes where it turns them on.
+    const shares = presetSettings(preset, k).sharePrefixes ? [undefined, 0] : [undefined];
+    // Parquet at k = 8 on stories260k only: the bench/parquet-writers run covers the writer choice.
+    const formats = k === 8 && t.name === 'stories260k' ? ['arrow', 'parquet'] as const : ['arrow'] as const;
+    for (const format of formats) for (const sharePrefixes of shares) {
+      // Whole teachers at every k (stories260k's 143k tokens at k = 128 take about a minute).
+      const r = await measurePreset(t, k, preset, Infinity, { sharePrefixes, format });
+      presetRows.push(r);
+      const f = r.fidelity;
+      console.log(`| ${r.teacher} | ${k} | ${preset} | ${r.format} | ${r.sharePrefixes} | ${(100 * r.sharedFraction).toFixed(1)}% | ${r.bytesPerToken.toFixed(2)} | ${f.f16Ranks} | ${Object.entries(f.maxAbsByBand).map(([b, e]) => `${b}: ${fmt(e)}`).join(', ')} | ${fmt(f.bildRelError)} | ${fmt(f.klTopk)} | ${r.writeMBs.toFixed(0)} | ${r.readMBs.toFixed(0)} | ${r.tsDecodeMsPerBatch.toFixed(2)} | ${r.pyDecodeMsPerBatch === null ? 'n/a' : r.pyDecodeMsPerBatch.toFixed(2)} | ${r.batchTokens.toFixed(0)} |`);
+    }
   }
 
   const points = all.filter((c) => c.k === 8 && ['lz4', 'zstd-3', 'zstd-19'].includes(c.codec)).map((c) => ({ x: c.bytesPerToken, y: c.fidelity.bildRelError, series: `${c.teacher} ${c.codec}`, label: `${c.values} + ${c.ids}` }));
+  // The presets as written (real files, Arrow), with and without shared prefixes.
+  for (const r of presetRows.filter((x) => x.k === 8 && x.format === 'arrow')) {
+    points.push({ x: r.bytesPerToken, y: r.fidelity.bildRelError, series: `${r.teacher} presets${r.sharePrefixes ? ', shared' : ''}`, label: `${r.preset}, --share-prefixes ${r.sharePrefixes}` });
+  }
   const svg = scatterSvg(points.filter((p) => p.series.startsWith('stories') || teachers.every((t) => t.name !== 'stories260k')), {
     title: 'k = 8: bytes per token against teacher-led BiLD relative error', xLabel: 'bytes per token (stored batch of 32 samples)', yLabel: 'teacher-led BiLD relative error', yFloor: 1e-7,
     targets: [{ x: 14, y: 1e-4, label: 'compact: ≤14 B, ≤1e-4' }, { x: 8, y: 1e-2, label: 'small: ≤8 B, ≤1e-2' }],
