@@ -7,7 +7,7 @@
 // and the package's version and release date. pyarrow's own writer is a reference row. Then
 // the cost of serving a batch from each shard format (bench/parquet/read-cost.ts), and bytes per
 // token by shard format for each preset and for ragged top-p (bench/parquet/sizes.ts).
-//   LOGIT_CACHE_SHARED=/work/shared npx tsx bench/parquet-writers.ts
+//   LOGIT_CACHE_SHARED=../shared npx tsx bench/parquet-writers.ts
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';

@@ -3,7 +3,7 @@
 // its own, as Arrow IPC body compression does), with the fidelity of each lossy encoding against
 // the exact float32 values, and the decode time of one batch.
 // Teachers: stories260k (real, run through the precompute-logits CLI) and synthetic 32k / 152k.
-// Run: LOGIT_CACHE_SHARED=/work/shared npx tsx bench/storage.ts [--quick]
+// Run: LOGIT_CACHE_SHARED=../shared npx tsx bench/storage.ts [--quick]
 // Writes bench/results/storage.json and bench/results/storage.svg, prints tables. The preset rows
 // are what each preset writes (shared prefixes where it turns them on), each sharing preset also
 // with --share-prefixes 0, on whole teachers; Parquet beside Arrow for stories260k at k = 8.

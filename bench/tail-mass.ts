@@ -6,7 +6,7 @@
 // Second table: the column `precompute-logits --tail-mass` stores (fused graph head, float32,
 // log space) at k = 8 and 128, against the same float64 exact value, and how far 1 - Σp read from
 // the stored f32 top-k is from that stored column.
-// Run: LOGIT_CACHE_SHARED=/work/shared npx tsx bench/tail-mass.ts   (writes bench/results/tail-mass.json)
+// Run: LOGIT_CACHE_SHARED=../shared npx tsx bench/tail-mass.ts   (writes bench/results/tail-mass.json)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readSamples } from '../src/data/index.js';

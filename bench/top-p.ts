@@ -11,7 +11,7 @@
 // dimension cut to the largest kept count in the microbatch and shorter rows filled with
 // sentinels, then zstd. Here both layouts of the same kept entries (uint16 ids + f16 values, the
 // batch as the unit) are compressed with zstd-3: dense-to-batch-max vs ragged (values + uint8 counts).
-// Run: LOGIT_CACHE_SHARED=/work/shared npx tsx bench/top-p.ts   (writes bench/results/top-p.json)
+// Run: LOGIT_CACHE_SHARED=../shared npx tsx bench/top-p.ts   (writes bench/results/top-p.json)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
