@@ -111,7 +111,10 @@ export async function runWithTeacher(
     trace('main: start');
     onProgress({ type: 'start', totalBatches, totalTokens: scan.tokens, resumeFromBatch: writer.resumeFromBatch });
     // The writer's choice of references, made ahead (the same chooser, deterministic in input_ids).
-    const share = (tuning.skipShared ?? true) && opts.sharePrefixes ? { minLength: opts.sharePrefixes, cap: rootPositionsCap(layout) } : null;
+    // Not with tail mass: ONNX Runtime's log-sum-exp over the masked vocabulary (the tail) moves
+    // in its last float32 bit when a micro-batch has fewer rows (measured on the synthetic
+    // teacher; the top-k log-probabilities do not), so skipping rows would change the bytes.
+    const share = (tuning.skipShared ?? true) && opts.sharePrefixes && !layout.tailMass ? { minLength: opts.sharePrefixes, cap: rootPositionsCap(layout) } : null;
     const runner = new WindowRunner(teacher, opts, layout.topP !== undefined ? { topP: layout.topP, minK: layout.minK! } : null, share, tuning.onTeacherRun);
     let batchIndex = 0;
     let writing = -1;
