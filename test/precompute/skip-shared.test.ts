@@ -15,6 +15,7 @@ import { CheckedDataset } from '../../src/shard/checked-dataset.js';
 import { DatasetReader, presetSettings } from '../../src/shard/index.js';
 import { findStories } from '../python.js';
 
+// SKIP_KEEP=<dir>: keep the written datasets there to inspect them.
 const root = process.env.SKIP_KEEP ?? mkdtempSync(join(tmpdir(), 'lc-skip-shared-'));
 afterAll(() => { if (!process.env.SKIP_KEEP) rmSync(root, { recursive: true, force: true }); });
 
@@ -155,6 +156,15 @@ describe('fully shared samples skip the teacher (synthetic causal teacher)', () 
     const shared = await fullyShared(join(root, 'two', 'rep'), samples, 20, 8);
     expect(w0.fed + w1.fed).toBe(w1.s.tokens - shared.tokens);
     expect(digest(join(root, 'two', 'rep'))).toEqual(ref);
+  }, 120_000);
+
+  it('Parquet shards: the same skip, the same bytes as feeding every sample', async () => {
+    const all = await run({ ...base, shardFormat: 'parquet', out: join(root, 'pq-all') }, { skipShared: false });
+    const skip = await run({ ...base, shardFormat: 'parquet', out: join(root, 'pq-skip') });
+    const shared = await fullyShared(join(root, 'pq-skip', 'rep'), samples, 20, 8);
+    expect(all.fed).toBe(tokens);
+    expect(skip.fed).toBe(tokens - shared.tokens);
+    expect(digest(join(root, 'pq-skip', 'rep'))).toEqual(digest(join(root, 'pq-all', 'rep')));
   }, 120_000);
 
   it('tail mass keeps feeding the teacher every sample (its tail moves in the last bit with fewer rows per call)', async () => {
