@@ -1,5 +1,5 @@
 // Turns per-micro-batch teacher outputs back into stored batches in dataset order, and
-// accumulates the statistics the manifest reports. Typed arrays throughout, no per-token
+// sums the statistics the manifest reports. Typed arrays throughout, no per-token
 // allocation.
 import type { StatSums, TopkBatch } from '../shard/index.js';
 import type { Sample } from '../data/index.js';
@@ -8,7 +8,18 @@ import { type TopPSettings, trimTopP } from '../topk/top-p.js';
 /** Output buffers of one stored batch, filled as micro-batches complete. */
 export interface PendingBatch {
   batch: TopkBatch;
-  sums: StatSums;
+  /** Its samples in the order of the inference plan: the order their statistics are added in. */
+  order: number[];
+  /** Samples the teacher did not run on (fully shared: the writer fills them), and their tokens. */
+  skipped: number;
+  skippedTokens: number;
+}
+
+/** The batch's statistics, summed in plan order (once every position is filled). */
+export function batchSums(p: PendingBatch, k: number): StatSums {
+  const sums: StatSums = { tokens: 0, massSum: 0, top1Hits: 0, top1Count: 0 };
+  for (const i of p.order) sampleSums(sums, p.batch, i, k);
+  return sums;
 }
 
 export function allocateBatch(samples: Sample[], k: number, tailMass = false, ragged = false): PendingBatch {
@@ -28,22 +39,21 @@ export function allocateBatch(samples: Sample[], k: number, tailMass = false, ra
       ...(tailMass ? { tailLogprobs: new Float32Array(tokens) } : {}),
       ...(ragged ? { topkCounts: new Int32Array(tokens) } : {}),
     },
-    sums: { tokens: 0, massSum: 0, top1Hits: 0, top1Count: 0 },
+    order: [], skipped: 0, skippedTokens: 0,
   };
 }
 
 /**
  * Copies row `row` of a teacher output ([rows × seqLen × k]) into sample `index` of a
- * pending batch, and adds its statistics: top-k probability mass per position, and whether
- * the teacher's top-1 equals the next input token. With `topP` the copied positions are trimmed
- * first (src/topk/top-p.ts), so the statistics are of what is stored.
+ * pending batch. With `topP` the copied positions are trimmed (src/topk/top-p.ts), so what
+ * sampleSums reads afterwards is what is stored.
  */
 export function scatterRow(
   into: PendingBatch, index: number,
   topkIds: Int32Array, topkLogprobs: Float32Array, row: number, seqLen: number, k: number,
   tailLogprobs?: Float32Array, topP: TopPSettings | null = null,
 ): void {
-  const { batch, sums } = into;
+  const { batch } = into;
   const start = batch.offsets[index];
   const len = batch.offsets[index + 1] - start;
   const src = row * seqLen * k;
@@ -59,17 +69,28 @@ export function scatterRow(
     if (!batch.topkCounts) throw new Error('top-p trimming needs a batch allocated with kept counts');
     trimTopP(batch.topkIds, batch.topkLogprobs, batch.topkCounts, batch.tailLogprobs, start, start + len, k, topP);
   }
+}
+
+/**
+ * Adds sample `index`'s statistics to `sums`: top-k probability mass per position, and whether
+ * the top-1 equals the next input token (trimming never drops rank 0, so it is the teacher's).
+ * Float sums depend on their order: the pipeline adds samples in the order of its inference
+ * plan, whether or not the teacher ran on them, so a run that skips samples sums the same way.
+ */
+export function sampleSums(sums: StatSums, batch: TopkBatch, index: number, k: number): void {
+  const start = batch.offsets[index];
+  const len = batch.offsets[index + 1] - start;
+  const dst = start * k;
   const ids = batch.inputIds;
   const kept = batch.topkLogprobs;
   for (let p = 0; p < len; p++) {
     let mass = 0;
-    const base = src + p * k;
     // Trimmed entries are -Infinity: exp gives 0, so this is the stored mass either way.
     for (let j = 0; j < k; j++) mass += Math.exp(kept[dst + p * k + j]);
     sums.massSum += mass;
     if (p + 1 < len) {
       sums.top1Count++;
-      if (topkIds[base] === ids[start + p + 1]) sums.top1Hits++;
+      if (batch.topkIds[dst + p * k] === ids[start + p + 1]) sums.top1Hits++;
     }
   }
   sums.tokens += len;

@@ -71,9 +71,13 @@ export interface PrecomputeSummary {
   tokens: number;
   batches: number;
   shards: number;
-  /** Tokens the teacher ran on in this invocation (less than tokens after a resume). */
+  /**
+   * Tokens the teacher ran on in this invocation: less than tokens after a resume, and with
+   * shared prefixes by the fully shared samples, which the teacher skips.
+   */
   computedTokens: number;
   seconds: number;
+  /** Dataset tokens written per second by this invocation (skipped samples included). */
   tokensPerSec: number;
   bytesPerToken: number;
   top1Agreement: number | null;

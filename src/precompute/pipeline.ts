@@ -35,12 +35,13 @@ import { checkBeforeWriting } from './precheck.js';
 import { headToUse } from './head.js';
 import { autoInferBatchTokens, type PrecomputeOptions, type PrecomputeSummary, type ProgressEvent } from './options.js';
 import type { ScanResult } from './scan.js';
+import type { TeacherFeedTuning } from './stages.js';
 import { trace } from '../trace.js';
 
 /** Windows posted to the teacher ahead of the one being written. */
 const QUEUE_WINDOWS = 2;
 
-export interface PipelineTuning {
+export interface PipelineTuning extends TeacherFeedTuning {
   /** Teacher in a worker thread, stages overlapped (default). false: in-process, sequential. */
   overlap?: boolean;
 }
@@ -88,13 +89,13 @@ export async function precompute(
         throw e;
       }
       dataset ??= stages.openDataset(opts, vocabSize, sha, scan);
-      return await stages.runWithTeacher(opts, remote, dataset, scan, started, onProgress, QUEUE_WINDOWS);
+      return await stages.runWithTeacher(opts, remote, dataset, scan, started, onProgress, QUEUE_WINDOWS, tuning);
     }
     const { TeacherSession } = await import('../teacher/session.js');
     const session = await TeacherSession.open(opts.model, sessionOpts);
     try {
       await checkBeforeWriting(opts, session, scan);
-      return await stages.runWithTeacher(opts, session, stages.openDataset(opts, vocabSize, session.modelSha256, scan), scan, started, onProgress, 0);
+      return await stages.runWithTeacher(opts, session, stages.openDataset(opts, vocabSize, session.modelSha256, scan), scan, started, onProgress, 0, tuning);
     } finally {
       await session.dispose();
     }

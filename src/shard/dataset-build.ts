@@ -220,8 +220,12 @@ export class DatasetBuild {
     this.nextSequential = index + 1;
   }
 
-  /** Appends the next batch of the open shard (or of the next shard, written in order). */
-  append(batch: TopkBatch, sums?: StatSums): void {
+  /**
+   * Appends the next batch of the open shard (or of the next shard, written in order).
+   * `sums` may be a function of the batch as written: with `unsetShared` (ShardSink.append) the
+   * writer fills fully shared samples' positions, and their statistics are known only after.
+   */
+  append(batch: TopkBatch, sums?: StatSums | ((written: TopkBatch) => StatSums), unsetShared = false): void {
     const n = batch.offsets.length - 1;
     // The batcher makes these; a caller breaking them is a bug (LC_ERR_INTERNAL on purpose).
     if (n < 1 || n > this.opts.batchSize) throw new Error(`dataset ${this.dir}: a batch holds 1..${this.opts.batchSize} samples, got ${n}`);
@@ -234,7 +238,7 @@ export class DatasetBuild {
     if (!this.current) this.beginShard(this.nextSequential);
     const cur = this.current!;
     try {
-      cur.writer.append(batch);
+      cur.writer.append(batch, unsetShared);
     } catch (e) {
       // A rejected batch leaves nothing behind: the unfinished shard goes with it.
       this.dropShard();
@@ -242,7 +246,7 @@ export class DatasetBuild {
     }
     cur.nextSample += n;
     cur.samples += n;
-    if (sums) addSums(cur.sums, sums);
+    if (sums) addSums(cur.sums, typeof sums === 'function' ? sums(batch) : sums);
     if (cur.writer.batchCount === this.opts.batchesPerShard) this.endShard();
   }
 

@@ -42,8 +42,12 @@ export interface ShardWriterOptions {
 
 export interface ShardSink {
   readonly batchCount: number;
-  /** Validates, encodes and appends one batch (one record batch, or one Parquet row group). */
-  append(batch: TopkBatch): void;
+  /**
+   * Validates, encodes and appends one batch (one record batch, or one Parquet row group).
+   * `unsetShared` (shared prefixes): fully shared samples' positions are left for the writer to
+   * fill from their owners (ShardWriterBase.encodeBatch), which it does in `batch` itself.
+   */
+  append(batch: TopkBatch, unsetShared?: boolean): void;
   /** Writes the footer and commits the shard, then its index; both are visible only after this. */
   finish(): ShardResult;
   /** Drops the unfinished file; safe to call after a failed write. */

@@ -8,13 +8,11 @@ import { IndexBuilder } from './index-file.js';
 import { EOS, serializeBatch } from './ipc-framing.js';
 import { toRecordBatch } from './record-batch.js';
 import { resolvedSchemaOf, servedLayout, shardSchema } from './schema.js';
-import { assembleResolved, type OwnerRow, PrefixChooser, type PrefixRefs, samplePositions } from './shared-prefix.js';
+import {
+  assembleResolved, fillFullyShared, type OwnerRow, PrefixChooser, type PrefixRefs, rootPositionsCap, samplePositions,
+} from './shared-prefix.js';
 
-/**
- * Positions of roots the writer keeps per shard for later samples to reference (and for the
- * resolved stream it hashes): bounded so a shard at large k does not hold all its top-k lists.
- */
-export const WRITER_ROOT_BYTES = 128 << 20;
+export { WRITER_ROOT_BYTES } from './shared-prefix.js';
 import { ctxTableFor, idEncodingOf } from './encodings/id-columns.js';
 import { commitIndex, ShardFile } from './shard-file.js';
 import type { ShardResult, ShardSink, ShardWriterOptions } from './shard-sink.js';
@@ -51,8 +49,7 @@ export abstract class ShardWriterBase implements ShardSink {
       throw new Error(`shard ${path}: layout sharedPrefixes ${Boolean(layout.sharedPrefixes)} but minimum shared length ${opts.sharePrefixes ?? 0}`);
     }
     // Roots' positions are kept while they may be referenced: at most WRITER_ROOT_BYTES of them.
-    const perPosition = 8 * layout.k + (layout.tailMass ? 4 : 0) + (layout.topP !== undefined ? 4 : 0) + 4;
-    this.chooser = layout.sharedPrefixes ? new PrefixChooser(opts.sharePrefixes!, Math.floor((opts.sharePrefixRootBytes ?? WRITER_ROOT_BYTES) / perPosition)) : null;
+    this.chooser = layout.sharedPrefixes ? new PrefixChooser(opts.sharePrefixes!, rootPositionsCap(layout, opts.sharePrefixRootBytes)) : null;
     this.file = new ShardFile(path);
     this.file.write(head);
   }
@@ -61,36 +58,57 @@ export abstract class ShardWriterBase implements ShardSink {
     return this.index.rows;
   }
 
-  abstract append(batch: TopkBatch): void;
+  abstract append(batch: TopkBatch, unsetShared?: boolean): void;
   abstract finish(): ShardResult;
 
   abort(): void {
     this.file.abort();
   }
 
-  /** Validates a batch and builds its Arrow record batch (and the resolved one): what every format encodes. */
-  protected encodeBatch(batch: TopkBatch): EncodedBatch {
-    validateBatch(batch, this.layout, `shard ${basename(this.path)} batch ${this.index.rows}`);
-    // ctx-table: the shard's id table comes from its first batch (all of its positions, shared
-    // ones included) and lives in its schema (the Arrow schema message, or the Parquet footer).
-    if (this.index.rows === 0 && idEncodingOf(this.layout) === 'ctx-table') this.schema = shardSchema(this.layout, ctxTableFor(batch, this.layout));
-    if (!this.chooser) return { rb: toRecordBatch(this.schema, this.layout, batch), resolved: null };
+  /**
+   * Validates a batch and builds its Arrow record batch (and the resolved one): what every
+   * format encodes. `unsetShared` (shared prefixes): the positions of fully shared samples were
+   * not computed (the teacher skipped them); they are filled here from their owners first.
+   */
+  protected encodeBatch(batch: TopkBatch, unsetShared = false): EncodedBatch {
+    const where = `shard ${basename(this.path)} batch ${this.index.rows}`;
+    // With unset positions, their fill comes first (the chooser itself reads input ids only).
+    if (!this.chooser || !unsetShared) validateBatch(batch, this.layout, where);
+    if (!this.chooser) {
+      this.useCtxTable(batch);
+      return { rb: toRecordBatch(this.schema, this.layout, batch), resolved: null };
+    }
     const n = batch.offsets.length - 1;
     const refs: PrefixRefs = { sample: new Float64Array(n), len: new Int32Array(n) };
     const { added, evicted } = this.chooser.choose(batch, refs);
     const ownStart = new Int32Array(n);
     for (let i = 0; i < n; i++) ownStart[i] = batch.offsets[i] + refs.len[i];
     // A root's stored positions are all of its positions: what samples referencing it copy, later.
+    // Roots are never fully shared, so their positions are always the teacher's.
     const first = batch.sampleIds[0];
     for (const s of added) {
       const i = s - first;
       this.owners.set(s, { batch: samplePositions(batch, batch.offsets[i], batch.offsets[i + 1] - batch.offsets[i], s, this.layout.k), row: 0 });
     }
+    const ownerOf = (i: number): OwnerRow => this.owners.get(refs.sample[i])!;
+    if (unsetShared) {
+      fillFullyShared(batch, refs, ownerOf, this.layout.k);
+      validateBatch(batch, this.layout, where);
+    }
+    this.useCtxTable(batch);
     // What a reader resolves this batch to: the owners' positions [0, L), then each sample's own.
-    const full = assembleResolved(batch, refs, batch, ownStart, (i) => this.owners.get(refs.sample[i])!, this.layout);
+    const full = assembleResolved(batch, refs, batch, ownStart, ownerOf, this.layout);
     // Only now: a root let go during this batch may still have been referenced in it.
     for (const s of evicted) this.owners.delete(s);
     return { rb: toRecordBatch(this.schema, this.layout, batch, refs), resolved: toRecordBatch(resolvedSchemaOf(this.schema, this.layout), servedLayout(this.layout), full) };
+  }
+
+  /**
+   * ctx-table: the shard's id table comes from its first batch (all of its positions, shared
+   * ones included) and lives in its schema (the Arrow schema message, or the Parquet footer).
+   */
+  private useCtxTable(batch: TopkBatch): void {
+    if (this.index.rows === 0 && idEncodingOf(this.layout) === 'ctx-table') this.schema = shardSchema(this.layout, ctxTableFor(batch, this.layout));
   }
 
   /** Records the batch just written at [offset, offset + length) in the index. */

@@ -21,8 +21,8 @@ export class ShardWriter extends ShardWriterBase {
   }
 
   /** Validates, encodes and appends one batch. */
-  append(batch: TopkBatch): void {
-    const { rb, resolved } = this.encodeBatch(batch);
+  append(batch: TopkBatch, unsetShared = false): void {
+    const { rb, resolved } = this.encodeBatch(batch, unsetShared);
     const { schemaBytes, batchBytes, metaDataLength } = withZstdLevel(this.opts.zstdLevel, () => serializeBatch(rb, compressionTypeOf(this.codec)));
     if (this.schemaBytes === null) {
       this.file.write(schemaBytes);

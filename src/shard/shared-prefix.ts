@@ -11,6 +11,28 @@ export interface PrefixRefs {
   len: Int32Array;
 }
 
+/**
+ * Positions of roots the writer keeps per shard for later samples to reference (and for the
+ * resolved stream it hashes): bounded so a shard at large k does not hold all its top-k lists.
+ */
+export const WRITER_ROOT_BYTES = 128 << 20;
+
+/**
+ * The chooser's memory cap (PrefixChooser.maxRootPositions) for a layout: the root positions
+ * that fit in `rootBytes`. The writer and the precompute (which runs the same chooser ahead to
+ * keep fully shared samples from the teacher) must agree on it, so both take it from here.
+ */
+export function rootPositionsCap(layout: TopkLayout, rootBytes = WRITER_ROOT_BYTES): number {
+  const perPosition = 8 * layout.k + (layout.tailMass ? 4 : 0) + (layout.topP !== undefined ? 4 : 0) + 4;
+  return Math.floor(rootBytes / perPosition);
+}
+
+/** True when sample i of a batch is shared in full (L = its length > 0): it stores no positions. */
+export const fullyShared = (offsets: Int32Array, refs: PrefixRefs, i: number): boolean => {
+  const l = refs.len[i];
+  return l > 0 && l === offsets[i + 1] - offsets[i];
+};
+
 /** Roots kept per hash bucket: only hash collisions put two roots in one (see PrefixChooser). */
 export const SHARE_CANDIDATES = 16;
 
@@ -179,6 +201,20 @@ export function copyPositions(src: TopkBatch, from: number, dst: TopkBatch, to: 
   dst.topkLogprobs.set(src.topkLogprobs.subarray(from * k, (from + count) * k), to * k);
   if (dst.tailLogprobs) dst.tailLogprobs.set(src.tailLogprobs!.subarray(from, from + count), to);
   if (dst.topkCounts) dst.topkCounts.set(src.topkCounts!.subarray(from, from + count), to);
+}
+
+/**
+ * Fills, in `batch` itself, the positions of every fully shared sample from its owner's: the
+ * precompute does not run the teacher on such samples (their positions are all the owner's),
+ * yet the shard's ctx table and the run's statistics read every position of the batch.
+ */
+export function fillFullyShared(batch: TopkBatch, refs: PrefixRefs, ownerOf: (i: number) => OwnerRow, k: number): void {
+  const { offsets } = batch;
+  for (let i = 0; i + 1 < offsets.length; i++) {
+    if (!fullyShared(offsets, refs, i)) continue;
+    const owner = ownerOf(i);
+    copyPositions(owner.batch, owner.batch.offsets[owner.row], batch, offsets[i], refs.len[i], k, false);
+  }
 }
 
 /** Where an owner's full (root) positions are: a decoded batch and the row of the owner in it. */

@@ -42,8 +42,8 @@ export class ParquetShardWriter extends ShardWriterBase {
     this.settings = { codec, zstdLevel: opts.zstdLevel, encodingOf: opts.parquetEncodingOf ?? defaultParquetEncoding };
   }
 
-  append(batch: TopkBatch): void {
-    const { rb, resolved } = this.encodeBatch(batch);
+  append(batch: TopkBatch, unsetShared = false): void {
+    const { rb, resolved } = this.encodeBatch(batch, unsetShared);
     // What GET /logits serves for this batch: the same Arrow stream (shared prefixes: the
     // resolved batch's), uncompressed, hashed once here.
     const { schemaBytes, batchBytes } = serializeBatch(rb, null);
