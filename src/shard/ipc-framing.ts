@@ -2,6 +2,7 @@
 // apache-arrow serializes one batch at a time, so every record batch's byte range is known
 // as it is written (for the manifest's checksums) and can later be sliced back out and
 // served as an IPC stream without decoding.
+import { createHash } from 'node:crypto';
 import { MetadataVersion, RecordBatchStreamWriter, type RecordBatch, type Schema } from 'apache-arrow';
 import { FileBlock, Footer } from 'apache-arrow/ipc/metadata/file';
 import { Message } from 'apache-arrow/ipc/metadata/message';
@@ -112,11 +113,20 @@ export function parseFooter(tail: Uint8Array, fileSize: number, where: string): 
   return { schema: footer.schema, blocks, schemaLength: blocks.length ? blocks[0].offset - FILE_HEAD.length : 0 };
 }
 
-/** An IPC stream of exactly one record batch: what GET /logits serves and what readers decode. */
-export function batchStream(schemaBytes: Uint8Array, batchBytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(schemaBytes.length + batchBytes.length + EOS.length);
+/**
+ * An IPC stream of exactly one record batch: what GET /logits serves and what readers decode.
+ * `alloc` places it (the server's body pool).
+ */
+export function batchStream(schemaBytes: Uint8Array, batchBytes: Uint8Array, alloc?: (n: number) => Uint8Array): Uint8Array {
+  const length = schemaBytes.length + batchBytes.length + EOS.length;
+  const out = alloc ? alloc(length) : new Uint8Array(length);
   out.set(schemaBytes, 0);
   out.set(batchBytes, schemaBytes.length);
   out.set(EOS, schemaBytes.length + batchBytes.length);
   return out;
+}
+
+/** sha256 of batchStream(schemaBytes, batchBytes), without assembling it: the index's stream_sha256. */
+export function streamSha256(schemaBytes: Uint8Array, batchBytes: Uint8Array): Buffer {
+  return createHash('sha256').update(schemaBytes).update(batchBytes).update(EOS).digest();
 }

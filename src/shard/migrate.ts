@@ -14,7 +14,7 @@ import { CheckedDataset, localOpener, readerCaches, realpathInside } from './che
 import { ShardCorruptError } from './errors.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import { encodeIndex, IndexBuilder, indexFileOf } from './index-file.js';
-import { EOS, FILE_HEAD } from './ipc-framing.js';
+import { FILE_HEAD, streamSha256 } from './ipc-framing.js';
 import { MANIFEST_FILE, type Manifest, manifestReadError, parseManifest, type ShardEntry, validateManifest, writeManifest } from './manifest.js';
 import { parseMajor } from './schema.js';
 import { FORMAT_VERSION } from './types.js';
@@ -88,7 +88,7 @@ async function migrateShard(dir: string, dirReal: string, s: V1Shard): Promise<S
       const message = await source.read(b.offset, b.offset + b.length);
       const messageSha = createHash('sha256').update(message).digest();
       if (messageSha.toString('hex') !== b.sha256) throw new ShardCorruptError(s.file, s.firstBatch + i, `sha256 does not match the 1.x manifest; not migrated`);
-      const streamSha = createHash('sha256').update(schema).update(message).update(EOS).digest();
+      const streamSha = streamSha256(schema, message);
       builder.push(b.offset, b.length, b.samples, b.tokens, messageSha, streamSha);
     }
     const indexBytes = encodeIndex(builder.build());

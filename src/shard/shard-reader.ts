@@ -15,7 +15,7 @@ import { type ByteSource, readInto } from './byte-source.js';
 import { registerCodecs } from './codecs.js';
 import { ShardCorruptError } from './errors.js';
 import { decodeIndex, SHA_BYTES, shaHexAt, type ShardIndex } from './index-file.js';
-import { EOS, FILE_HEAD } from './ipc-framing.js';
+import { batchStream, EOS, FILE_HEAD } from './ipc-framing.js';
 import type { ShardEntry } from './manifest.js';
 import { fromRecordBatch } from './record-batch.js';
 import { layoutFromSchema } from './schema.js';
@@ -212,11 +212,7 @@ export class ShardReader {
     registerCodecs();
     try {
       if (this.parquet) return { info, rb: decodeRowGroup(bytes, this.parquet.rowGroups[info.row], this.parquet, `row group ${info.row}`) };
-      const stream = new Uint8Array(this.schemaBytes.length + bytes.length + EOS.length);
-      stream.set(this.schemaBytes, 0);
-      stream.set(bytes, this.schemaBytes.length);
-      stream.set(EOS, this.schemaBytes.length + bytes.length);
-      return { info, rb: firstBatchOf(stream) };
+      return { info, rb: firstBatchOf(batchStream(this.schemaBytes, bytes)) };
     } catch (e) {
       throw new ShardCorruptError(this.entry.file, info.batch, (e as Error).message);
     }

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { IndexBuilder } from './index-file.js';
-import { EOS, serializeBatch } from './ipc-framing.js';
+import { serializeBatch, streamSha256 } from './ipc-framing.js';
 import { toRecordBatch } from './record-batch.js';
 import { resolvedSchemaOf, servedLayout, shardSchema } from './schema.js';
 import {
@@ -134,5 +134,5 @@ export abstract class ShardWriterBase implements ShardSink {
 /** sha256 of the one-batch stream GET /logits serves for a resolved batch: uncompressed, as every reader re-makes it. */
 export function resolvedStreamSha(resolved: RecordBatch): Buffer {
   const { schemaBytes, batchBytes } = serializeBatch(resolved, null);
-  return createHash('sha256').update(schemaBytes).update(batchBytes).update(EOS).digest();
+  return streamSha256(schemaBytes, batchBytes);
 }

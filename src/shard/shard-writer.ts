@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Schema } from 'apache-arrow';
 import { compressionTypeOf, registerCodecs, withZstdLevel } from './codecs.js';
-import { type BlockInfo, EOS, FILE_HEAD, fileTail, serializeBatch } from './ipc-framing.js';
+import { type BlockInfo, FILE_HEAD, fileTail, serializeBatch, streamSha256 } from './ipc-framing.js';
 import type { ShardResult, ShardWriterOptions } from './shard-sink.js';
 import { resolvedStreamSha, ShardWriterBase } from './shard-writer-base.js';
 import type { CodecName, TopkBatch, TopkLayout } from './types.js';
@@ -34,7 +34,7 @@ export class ShardWriter extends ShardWriterBase {
     const messageSha = createHash('sha256').update(batchBytes).digest();
     // What a client receives for this batch, hashed once here so nobody needs to later: the
     // stored bytes, or (shared prefixes) the resolved batch re-encoded uncompressed.
-    const streamSha = resolved ? resolvedStreamSha(resolved) : createHash('sha256').update(this.schemaBytes).update(batchBytes).update(EOS).digest();
+    const streamSha = resolved ? resolvedStreamSha(resolved) : streamSha256(this.schemaBytes, batchBytes);
     this.indexRow(batch, offset, batchBytes.length, messageSha, streamSha);
   }
 

@@ -180,13 +180,17 @@ export function suffixView(batch: TopkBatch, refs: PrefixRefs, layout: TopkLayou
   const view = storedOffsets(offsets, refs);
   const k = layout.k;
   const tokens = view[n];
-  const out: TopkBatch = {
-    sampleIds: batch.sampleIds, offsets: view, inputIds: new Int32Array(tokens),
-    topkIds: new (batch.topkIds.constructor as Uint32ArrayConstructor)(tokens * k), topkLogprobs: new Float32Array(tokens * k),
-    ...(batch.tailLogprobs ? { tailLogprobs: new Float32Array(tokens) } : {}), ...(batch.topkCounts ? { topkCounts: new Int32Array(tokens) } : {}),
-  };
+  const out: TopkBatch = { sampleIds: batch.sampleIds, offsets: view, inputIds: new Int32Array(tokens), ...emptyPositions(batch, tokens, k) };
   for (let i = 0; i < n; i++) copyPositions(batch, offsets[i] + refs.len[i], out, view[i], view[i + 1] - view[i], k, true);
   return out;
+}
+
+/** Zeroed per-position arrays for `tokens` positions, of the id type and optional columns of `like`. */
+function emptyPositions(like: TopkBatch, tokens: number, k: number): Pick<TopkBatch, 'topkIds' | 'topkLogprobs' | 'tailLogprobs' | 'topkCounts'> {
+  return {
+    topkIds: new (like.topkIds.constructor as Uint32ArrayConstructor)(tokens * k), topkLogprobs: new Float32Array(tokens * k),
+    ...(like.tailLogprobs ? { tailLogprobs: new Float32Array(tokens) } : {}), ...(like.topkCounts ? { topkCounts: new Int32Array(tokens) } : {}),
+  };
 }
 
 /**
@@ -236,11 +240,7 @@ export function assembleResolved(
   const n = offsets.length - 1;
   const tokens = offsets[n];
   const k = layout.k;
-  const out: TopkBatch = {
-    sampleIds: full.sampleIds, offsets, inputIds: full.inputIds,
-    topkIds: new (own.topkIds.constructor as Uint32ArrayConstructor)(tokens * k), topkLogprobs: new Float32Array(tokens * k),
-    ...(own.tailLogprobs ? { tailLogprobs: new Float32Array(tokens) } : {}), ...(own.topkCounts ? { topkCounts: new Int32Array(tokens) } : {}),
-  };
+  const out: TopkBatch = { sampleIds: full.sampleIds, offsets, inputIds: full.inputIds, ...emptyPositions(own, tokens, k) };
   for (let i = 0; i < n; i++) {
     const l = refs.len[i];
     if (l > 0) {

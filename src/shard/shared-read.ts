@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import type { RecordBatch } from 'apache-arrow';
 import { ByteLru } from './byte-lru.js';
 import { ShardCorruptError } from './errors.js';
-import { EOS, serializeBatch } from './ipc-framing.js';
+import { batchStream, serializeBatch } from './ipc-framing.js';
 import { fromStoredRecordBatch, type StoredBatch, toRecordBatch } from './record-batch.js';
 import { resolvedSchemaOf, servedLayout } from './schema.js';
 import { assembleResolved, commonPrefix, type OwnerRow, positionsBytes, type PrefixRefs, samplePositions } from './shared-prefix.js';
@@ -75,11 +75,7 @@ export class SharedPrefixResolver {
     const resolved = assembleResolved(full, refs, own.view, own.view.offsets, (i) => owners[i], this.layout);
     const rb = toRecordBatch(resolvedSchemaOf(own.rbSchema, this.layout), servedLayout(this.layout), resolved);
     const { schemaBytes, batchBytes } = serializeBatch(rb, null);
-    const length = schemaBytes.length + batchBytes.length + EOS.length;
-    const stream = opts.alloc ? opts.alloc(length) : new Uint8Array(length);
-    stream.set(schemaBytes, 0);
-    stream.set(batchBytes, schemaBytes.length);
-    stream.set(EOS, schemaBytes.length + batchBytes.length);
+    const stream = batchStream(schemaBytes, batchBytes, opts.alloc);
     const sha = createHash('sha256').update(stream).digest('hex');
     if (sha !== info.streamSha256) {
       throw new ShardCorruptError(info.shard.file, info.batch, `resolved stream sha256 ${sha} does not match index ${info.streamSha256}`);

@@ -6,7 +6,7 @@
 // schema and record batch the Arrow path builds, so new columns flow through unchanged.
 import { createHash } from 'node:crypto';
 import type { Schema } from 'apache-arrow';
-import { EOS, serializeBatch } from '../ipc-framing.js';
+import { serializeBatch, streamSha256 } from '../ipc-framing.js';
 import type { ShardResult, ShardWriterOptions } from '../shard-sink.js';
 import { resolvedStreamSha, ShardWriterBase } from '../shard-writer-base.js';
 import type { CodecName, TopkBatch, TopkLayout } from '../types.js';
@@ -48,7 +48,7 @@ export class ParquetShardWriter extends ShardWriterBase {
     // resolved batch's), uncompressed, hashed once here.
     const { schemaBytes, batchBytes } = serializeBatch(rb, null);
     this.schemaMessage ??= schemaBytes.slice();
-    const streamSha = resolved ? resolvedStreamSha(resolved) : createHash('sha256').update(this.schemaMessage).update(batchBytes).update(EOS).digest();
+    const streamSha = resolved ? resolvedStreamSha(resolved) : streamSha256(this.schemaMessage, batchBytes);
     const start = this.file.position;
     const rowGroupHash = createHash('sha256');
     const columns: ThriftStruct[] = [];

@@ -2,7 +2,7 @@
 // one-batch Arrow IPC stream GET /logits serves: the footer's schema message, the batch
 // re-encoded (uncompressed) by the same encoder the writer hashed, end-of-stream.
 import { makeData, RecordBatch, Struct } from 'apache-arrow';
-import { EOS, serializeBatch } from '../ipc-framing.js';
+import { batchStream, serializeBatch } from '../ipc-framing.js';
 import { decodeColumnChunk } from './column-chunk-decode.js';
 import type { ParquetFooter, RowGroupMeta } from './footer.js';
 
@@ -21,10 +21,6 @@ export function decodeRowGroup(bytes: Uint8Array, rg: RowGroupMeta, footer: Parq
 /** The served stream of a decoded batch; `alloc` places it (the server's body pool). */
 export function streamOf(rb: RecordBatch, schemaMessage: Uint8Array, alloc?: (n: number) => Uint8Array): { stream: Uint8Array; message: Uint8Array } {
   const { batchBytes } = serializeBatch(rb, null);
-  const length = schemaMessage.length + batchBytes.length + EOS.length;
-  const stream = alloc ? alloc(length) : new Uint8Array(length);
-  stream.set(schemaMessage, 0);
-  stream.set(batchBytes, schemaMessage.length);
-  stream.set(EOS, schemaMessage.length + batchBytes.length);
+  const stream = batchStream(schemaMessage, batchBytes, alloc);
   return { stream, message: stream.subarray(schemaMessage.length, schemaMessage.length + batchBytes.length) };
 }
