@@ -10,8 +10,8 @@ export interface PendingBatch {
   batch: TopkBatch;
   /** Its samples in the order of the inference plan: the order their statistics are added in. */
   order: number[];
-  /** Samples the teacher did not run on (fully shared: the writer fills them), and their tokens. */
-  skipped: number;
+  /** Per sample, 1 when the teacher did not run on it (fully shared: the writer fills it); and their tokens. */
+  skipped: Uint8Array;
   skippedTokens: number;
 }
 
@@ -39,7 +39,7 @@ export function allocateBatch(samples: Sample[], k: number, tailMass = false, ra
       ...(tailMass ? { tailLogprobs: new Float32Array(tokens) } : {}),
       ...(ragged ? { topkCounts: new Int32Array(tokens) } : {}),
     },
-    order: [], skipped: 0, skippedTokens: 0,
+    order: [], skipped: new Uint8Array(n), skippedTokens: 0,
   };
 }
 

@@ -136,7 +136,7 @@ export async function runWithTeacher(
       if (job.begin >= 0) writer.beginShard(job.begin);
       for (const p of pending) {
         // Statistics once the writer has filled the skipped samples, in plan order.
-        writer.append(p.batch, () => batchSums(p, opts.k), p.skipped > 0);
+        writer.append(p.batch, () => batchSums(p, opts.k), p.skippedTokens > 0 ? p.skipped : undefined);
         computed += p.batch.inputIds.length - p.skippedTokens;
         written += p.batch.inputIds.length;
         doneTokens += p.batch.inputIds.length;
@@ -276,7 +276,7 @@ class WindowRunner {
       for (let i = 0; i < n; i++, at++) {
         if (!fullyShared(p.batch.offsets, refs, i)) continue;
         skip[at] = 1;
-        p.skipped++;
+        p.skipped[i] = 1;
         p.skippedTokens += refs.len[i];
       }
     }

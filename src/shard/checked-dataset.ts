@@ -81,7 +81,7 @@ export interface OpenOptions extends CacheLimits {
 export class CheckedDataset {
   readonly layout: TopkLayout;
   private readonly caches: ReaderCaches;
-  /** Shared-prefix datasets: resolves stored batches against their owners (a small LRU of decoded batches). */
+  /** Shared-prefix datasets: resolves stored batches against their owners (recent roots' rows kept, bounded in bytes). */
   private readonly resolver: SharedPrefixResolver | null;
   /** Stored batches read from shard files by shared-prefix resolution (owners included): what random access costs (bench/storage). */
   storedBatchReads = 0;

@@ -225,7 +225,7 @@ export class DatasetBuild {
    * `sums` may be a function of the batch as written: with `unsetShared` (ShardSink.append) the
    * writer fills fully shared samples' positions, and their statistics are known only after.
    */
-  append(batch: TopkBatch, sums?: StatSums | ((written: TopkBatch) => StatSums), unsetShared = false): void {
+  append(batch: TopkBatch, sums?: StatSums | ((written: TopkBatch) => StatSums), unsetShared?: Uint8Array): void {
     const n = batch.offsets.length - 1;
     // The batcher makes these; a caller breaking them is a bug (LC_ERR_INTERNAL on purpose).
     if (n < 1 || n > this.opts.batchSize) throw new Error(`dataset ${this.dir}: a batch holds 1..${this.opts.batchSize} samples, got ${n}`);

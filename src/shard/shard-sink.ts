@@ -44,10 +44,11 @@ export interface ShardSink {
   readonly batchCount: number;
   /**
    * Validates, encodes and appends one batch (one record batch, or one Parquet row group).
-   * `unsetShared` (shared prefixes): fully shared samples' positions are left for the writer to
-   * fill from their owners (ShardWriterBase.encodeBatch), which it does in `batch` itself.
+   * `unsetShared` (shared prefixes): per sample, 1 when its positions were left for the writer
+   * to fill from its owner (ShardWriterBase.encodeBatch), which it does in `batch` itself; each
+   * such sample must be one the writer's own choice shares in full.
    */
-  append(batch: TopkBatch, unsetShared?: boolean): void;
+  append(batch: TopkBatch, unsetShared?: Uint8Array): void;
   /** Writes the footer and commits the shard, then its index; both are visible only after this. */
   finish(): ShardResult;
   /** Drops the unfinished file; safe to call after a failed write. */

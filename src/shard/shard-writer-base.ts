@@ -9,7 +9,7 @@ import { serializeBatch, streamSha256 } from './ipc-framing.js';
 import { toRecordBatch } from './record-batch.js';
 import { resolvedSchemaOf, servedLayout, shardSchema } from './schema.js';
 import {
-  assembleResolved, fillFullyShared, type OwnerRow, PrefixChooser, type PrefixRefs, rootPositionsCap, samplePositions,
+  assembleResolved, fillFullyShared, fullyShared, type OwnerRow, PrefixChooser, type PrefixRefs, rootPositionsCap, samplePositions,
 } from './shared-prefix.js';
 
 export { WRITER_ROOT_BYTES } from './shared-prefix.js';
@@ -58,7 +58,7 @@ export abstract class ShardWriterBase implements ShardSink {
     return this.index.rows;
   }
 
-  abstract append(batch: TopkBatch, unsetShared?: boolean): void;
+  abstract append(batch: TopkBatch, unsetShared?: Uint8Array): void;
   abstract finish(): ShardResult;
 
   abort(): void {
@@ -67,10 +67,11 @@ export abstract class ShardWriterBase implements ShardSink {
 
   /**
    * Validates a batch and builds its Arrow record batch (and the resolved one): what every
-   * format encodes. `unsetShared` (shared prefixes): the positions of fully shared samples were
-   * not computed (the teacher skipped them); they are filled here from their owners first.
+   * format encodes. `unsetShared` (shared prefixes): per sample, 1 when its positions were not
+   * computed (the teacher skipped it); those are filled here from their owners first, and
+   * each must be a sample this writer's choice shares in full.
    */
-  protected encodeBatch(batch: TopkBatch, unsetShared = false): EncodedBatch {
+  protected encodeBatch(batch: TopkBatch, unsetShared?: Uint8Array): EncodedBatch {
     const where = `shard ${basename(this.path)} batch ${this.index.rows}`;
     // With unset positions, their fill comes first (the chooser itself reads input ids only).
     if (!this.chooser || !unsetShared) validateBatch(batch, this.layout, where);
@@ -92,6 +93,13 @@ export abstract class ShardWriterBase implements ShardSink {
     }
     const ownerOf = (i: number): OwnerRow => this.owners.get(refs.sample[i])!;
     if (unsetShared) {
+      // The precompute predicted these with the same chooser; a sample it skipped that this
+      // choice does not share in full would otherwise be stored with positions nobody computed.
+      for (let i = 0; i < n; i++) {
+        if (unsetShared[i] && !fullyShared(batch.offsets, refs, i)) {
+          throw new Error(`${where}: sample ${batch.sampleIds[i]} was not computed but the writer shares only ${refs.len[i]} of its ${batch.offsets[i + 1] - batch.offsets[i]} positions`);
+        }
+      }
       fillFullyShared(batch, refs, ownerOf, this.layout.k);
       validateBatch(batch, this.layout, where);
     }

@@ -21,7 +21,7 @@ export class ShardWriter extends ShardWriterBase {
   }
 
   /** Validates, encodes and appends one batch. */
-  append(batch: TopkBatch, unsetShared = false): void {
+  append(batch: TopkBatch, unsetShared?: Uint8Array): void {
     const { rb, resolved } = this.encodeBatch(batch, unsetShared);
     const { schemaBytes, batchBytes, metaDataLength } = withZstdLevel(this.opts.zstdLevel, () => serializeBatch(rb, compressionTypeOf(this.codec)));
     if (this.schemaBytes === null) {

@@ -4,7 +4,7 @@
 // ids, f16 and rank-delta values, tail mass and ragged top-p; and the stream a client is served
 // is the one a plain writer stores.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -161,6 +161,18 @@ describe('shared prefixes and resume', () => {
       }
     });
   }
+
+  it('refuses a batch whose uncomputed samples the writer does not share in full, leaving no shard behind', () => {
+    const layout: TopkLayout = { k: 4, vocabSize: VOCAB, values: 'f16', sharedPrefixes: true };
+    const w = new DatasetWriter({ root, datasetId: 'unset', layout, codec: 'lz4', batchSize: 6, batchesPerShard: 2, runConfig: { k: 4 }, sharePrefixes: 8 });
+    const batch = causalBatch(samples.slice(0, 6), 0, { k: 4, vocabSize: VOCAB });
+    // Sample 0 is the shard's first root: nothing to copy from, so it cannot have been skipped.
+    const unset = new Uint8Array(6);
+    unset[0] = 1;
+    expect(() => w.append(batch, undefined, unset)).toThrow(/batch 0: sample 0 was not computed but the writer shares only 0 of its \d+ positions/);
+    expect(readdirSync(join(root, 'unset', 'shards')).filter((f) => f.startsWith('shard-'))).toEqual([]);
+    w.abort();
+  });
 
   it('refuses to continue with another minimum length (run.json records it), naming the setting', () => {
     const layout: TopkLayout = { k: 4, vocabSize: VOCAB, values: 'f16', sharedPrefixes: true };

@@ -42,7 +42,7 @@ export class ParquetShardWriter extends ShardWriterBase {
     this.settings = { codec, zstdLevel: opts.zstdLevel, encodingOf: opts.parquetEncodingOf ?? defaultParquetEncoding };
   }
 
-  append(batch: TopkBatch, unsetShared = false): void {
+  append(batch: TopkBatch, unsetShared?: Uint8Array): void {
     const { rb, resolved } = this.encodeBatch(batch, unsetShared);
     // What GET /logits serves for this batch: the same Arrow stream (shared prefixes: the
     // resolved batch's), uncompressed, hashed once here.
