@@ -64,6 +64,8 @@ export interface VerifiedBatch {
   decoded?: RecordBatch;
   /** Shared-prefix shards: the resolved batch the stream was encoded from. */
   resolved?: TopkBatch;
+  /** Shared-prefix shards: positions of the batch taken from an owner (Σ of its stored prefix_len); `verify` checks the manifest's counts against them. */
+  sharedPositions?: number;
 }
 
 /**
