@@ -46,8 +46,20 @@ describe.skipIf(!stories)('shared prefixes on stories260k', () => {
     expect(m.tokenCount).toBe(plain.tokenCount);
     const ds = await CheckedDataset.open(join(root, 'shared'));
     let sharedPositions = 0;
-    for (let b = 0; b < ds.batchCount; b++) sharedPositions += (await ds.sharedPositions(b))!.shared;
+    const perShard: number[] = [];
+    for (const s of m.shards) {
+      let n = 0;
+      for (let b = s.firstBatch; b < s.firstBatch + s.batchCount; b++) n += (await ds.sharedPositions(b))!.shared;
+      perShard.push(n);
+      sharedPositions += n;
+    }
     await ds.close();
+    // The counts precompute recorded are the stored prefix_len's, and what inspect reports.
+    expect(m.shards.map((s) => s.sharedPositions)).toEqual(perShard);
+    expect(m.stats.sharedPositions).toBe(sharedPositions);
+    expect(plain.stats.sharedPositions).toBeUndefined();
+    const inspected = runCli('logit-cache', ['inspect', join(root, 'shared'), '--json']);
+    expect(JSON.parse(inspected.stdout)).toMatchObject({ sharedPositions, storedPositions: m.tokenCount - sharedPositions });
     const fraction = sharedPositions / m.tokenCount;
     console.log(`stories260k compact: ${m.stats.bytesPerToken.toFixed(2)} B/token shared (${(100 * fraction).toFixed(1)}% of positions shared), ${plain.stats.bytesPerToken.toFixed(2)} without`);
     expect(fraction).toBeGreaterThan(0.2);
