@@ -145,16 +145,17 @@ function checkManifestSums(m: Manifest, where: string): void {
 
 /**
  * The recorded shared-position counts (optional: older 2.5 datasets lack them) hold together
- * as the other counts do: only with shared prefixes, in every shard or none, each at most its
- * shard's tokens, and stats.sharedPositions their sum. Whether they match the stored prefix_len
- * is what `verify` checks, since only decoding every batch can tell.
+ * as the other counts do: in every shard or none, each at most its shard's tokens, and
+ * stats.sharedPositions their sum. Whether they match the stored prefix_len is what `verify`
+ * checks, since only decoding every batch can tell. (Counts in a manifest without
+ * topk.sharedPrefixes are not refused here: its shards' schemas then disagree with the
+ * manifest, which every read refuses, naming the flag, and verify finds the counts wrong.)
  */
 function checkSharedCounts(m: Manifest, where: string): void {
   const recorded = m.shards.filter((s) => s.sharedPositions !== undefined).length;
   const total = m.stats.sharedPositions;
   if (recorded === 0 && total === undefined) return;
   const bad = (detail: string): never => { throw new CodedError('LC_ERR_MANIFEST_INVALID', `${where}: ${detail}`); };
-  if (!m.topk.sharedPrefixes) bad('sharedPositions recorded in a dataset without topk.sharedPrefixes');
   if (recorded !== m.shards.length) bad(`sharedPositions recorded in ${recorded} of ${m.shards.length} shards; a writer records it in every shard or none`);
   let sum = 0;
   m.shards.forEach((s, i) => {
