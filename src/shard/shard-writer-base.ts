@@ -140,7 +140,8 @@ export abstract class ShardWriterBase implements ShardSink {
       bytes, sha256, schemaLength: schemaRegion.length, schemaSha256: createHash('sha256').update(schemaRegion).digest('hex'),
       batchCount: this.index.rows, samples: this.samples, tokens: this.tokens,
       ...(this.chooser ? { sharedPositions: this.sharedPositions } : {}),
-      index: commitIndex(this.opts.indexPath, this.index.build()),
+      // The count also goes in the index, under the hash the manifest records for it (docs/FORMAT.md §6.2).
+      index: commitIndex(this.opts.indexPath, this.index.build(this.chooser ? this.sharedPositions : undefined)),
     };
   }
 }

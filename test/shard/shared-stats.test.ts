@@ -1,8 +1,8 @@
 // Shared-position counts recorded at write time (manifest shards[].sharedPositions and
 // stats.sharedPositions, docs/FORMAT.md §6.1): they equal what the stored prefix_len say, a
 // resume and a two-worker run record the same, `inspect` answers from them without reading a
-// batch (and still decodes for a dataset written before them), and `verify` catches a count
-// that disagrees with the shards.
+// batch (and still decodes for a dataset written before them), the hashed index confirms them
+// on every shard open, and `verify` catches a count that disagrees with the shards.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { errorCode, runCli } from '../cli.js';
 import { CheckedDataset } from '../../src/shard/checked-dataset.js';
 import { sidecarPath } from '../../src/shard/finalize.js';
 import { parseManifest } from '../../src/shard/manifest.js';
-import { DatasetWriter, type Manifest, type TopkLayout, verifyDataset } from '../../src/shard/index.js';
+import { DatasetWriter, decodeIndex, encodeIndex, type Manifest, sha256Hex, type TopkLayout, verifyDataset } from '../../src/shard/index.js';
 import { causalBatch, samplesWithSharedPrefixes } from './causal-batch.js';
 import { causalOptionsOf, writeSharedSet } from './shared-fixture.js';
 
@@ -71,13 +71,16 @@ describe('recorded shared-position counts', () => {
       // Something to count, and in more than one shard (else a per-shard mix-up would pass).
       expect(decoded.filter((n) => n > 0).length).toBeGreaterThan(1);
       expect(readJson(join(dir, 'manifest.json'))).toEqual(manifest);
+      // The same counts under each index's hash.
+      expect(manifest.shards.map((e) => decodeIndex(readFileSync(join(dir, e.index.file)), e.file, e.index.file).sharedPositions)).toEqual(decoded);
     });
   });
 
   it('are left out of a dataset without shared prefixes (its manifest is what it was)', () => {
-    const { manifest } = writeSharedSet({ root, datasetId: 'plain', layout: { k: 4, vocabSize: VOCAB, values: 'f16' }, codec: 'lz4', samples, batchSize: BATCH, batchesPerShard: PER_SHARD, sharePrefixes: 0 });
+    const { dir, manifest } = writeSharedSet({ root, datasetId: 'plain', layout: { k: 4, vocabSize: VOCAB, values: 'f16' }, codec: 'lz4', samples, batchSize: BATCH, batchesPerShard: PER_SHARD, sharePrefixes: 0 });
     expect(manifest.shards.every((s) => !('sharedPositions' in s))).toBe(true);
     expect('sharedPositions' in manifest.stats).toBe(false);
+    expect(manifest.shards.every((e) => !('sharedPositions' in decodeIndex(readFileSync(join(dir, e.index.file)), e.file, e.index.file)))).toBe(true);
   });
 });
 
@@ -189,15 +192,41 @@ describe('inspect and verify with recorded counts', () => {
     expect((await verifyDataset(dir)).problems).toEqual([]);
   });
 
-  it('verify refuses a count that disagrees with the shards, naming the shard, with LC_ERR_SHARD_CORRUPT', async () => {
+  it('a count the index does not confirm refuses the shard on open (verify and every read), naming it, with LC_ERR_SHARD_CORRUPT', async () => {
     const { dir, manifest } = write('tampered');
     expect((await verifyDataset(dir)).problems).toEqual([]);
-    // Consistent with the manifest's own sums, so only the decoded shards can tell.
+    // Consistent with the manifest's own sums, so only the hashed index (or the decoded shards) can tell.
     editManifest(dir, (m) => { m.shards[1].sharedPositions! += 1; m.stats.sharedPositions! += 1; });
     const v = runCli('logit-cache', ['verify', dir, '--quiet']);
     expect(v.status).toBe(1);
+    expect(v.stderr).toContain(`FAIL shards/shard-000001.arrow: shard shards/shard-000001.arrow: index shards/shard-000001.idx.arrow records ${manifest.shards[1].sharedPositions} shared positions, manifest says ${manifest.shards[1].sharedPositions! + 1}`);
+    expect(errorCode(v.stderr)).toBe('LC_ERR_SHARD_CORRUPT');
+    const ds = await CheckedDataset.open(dir);
+    try {
+      await ds.readBatch(0); // shard 0 is untouched
+      await expect(ds.readBatch(PER_SHARD)).rejects.toMatchObject({ code: 'LC_ERR_SHARD_CORRUPT', message: expect.stringContaining('shard-000001.arrow') });
+    } finally {
+      await ds.close();
+    }
+  });
+
+  it('verify refuses a count that disagrees with the decoded shards even when the index says the same, naming the shard, with LC_ERR_SHARD_CORRUPT', async () => {
+    const { dir, manifest } = write('tampered-index');
+    // Index and manifest both say one more, every hash fixed up: only decoding every batch can tell.
+    const entry = manifest.shards[1];
+    const ix = decodeIndex(readFileSync(join(dir, entry.index.file)), entry.file, entry.index.file);
+    expect(ix.sharedPositions).toBe(entry.sharedPositions);
+    const bytes = encodeIndex({ ...ix, sharedPositions: entry.sharedPositions! + 1 });
+    writeFileSync(join(dir, entry.index.file), bytes);
+    editManifest(dir, (m) => {
+      m.shards[1].index = { ...m.shards[1].index, bytes: bytes.length, sha256: sha256Hex(bytes) };
+      m.shards[1].sharedPositions! += 1;
+      m.stats.sharedPositions! += 1;
+    });
+    const v = runCli('logit-cache', ['verify', dir, '--quiet']);
+    expect(v.status).toBe(1);
     expect(JSON.parse(v.stdout)).toMatchObject({ ok: false, problems: 1, checked: manifest.batchCount });
-    expect(v.stderr).toContain(`FAIL shards/shard-000001.arrow: manifest records ${manifest.shards[1].sharedPositions! + 1} shared positions for this shard, its batches' prefix_len sum to ${manifest.shards[1].sharedPositions}`);
+    expect(v.stderr).toContain(`FAIL shards/shard-000001.arrow: manifest records ${entry.sharedPositions! + 1} shared positions for this shard, its batches' prefix_len sum to ${entry.sharedPositions}`);
     expect(errorCode(v.stderr)).toBe('LC_ERR_SHARD_CORRUPT');
   });
 

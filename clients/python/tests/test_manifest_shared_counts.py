@@ -10,7 +10,7 @@ import pyarrow.ipc as ipc
 import pytest
 
 from logit_cache import LogitCacheDataset
-from logit_cache.errors import MANIFEST_INVALID, FormatError
+from logit_cache.errors import MANIFEST_INVALID, SHARD_CORRUPT, FormatError, ShardCorruptError
 from logit_cache.manifest import load_manifest
 from logit_cache.testing import samples_from_logits, write_dataset
 
@@ -104,3 +104,22 @@ def test_a_count_above_its_shard_tokens_is_refused(shared):
     edit_manifest(shared, edit)
     with pytest.raises(FormatError, match=r"shards\[0\].*sharedPositions \d+ is more than its \d+ tokens"):
         LogitCacheDataset(shared)
+
+
+def test_a_count_the_hashed_index_does_not_confirm_refuses_the_shard(shared):
+    """Consistent with the manifest's own sums, so only the index (hashed, and stamped with the
+    count by the writer) can tell: shard 1 is refused on first use, shard 0 still reads."""
+    m = load_manifest(shared)
+    meta = ipc.open_file(str(shared / m.shards[1].index.file)).schema.metadata
+    assert int(meta[b"logit_cache.shared_positions"]) == m.shards[1].shared_positions
+
+    def edit(raw):
+        raw["shards"][1]["sharedPositions"] += 1
+        raw["stats"]["sharedPositions"] += 1
+
+    edit_manifest(shared, edit)
+    ds = LogitCacheDataset(shared)
+    ds.batch(0)
+    with pytest.raises(ShardCorruptError, match=r"shard-000001.*records \d+ shared positions; manifest says \d+") as e:
+        ds.batch(m.shards[1].first_batch)
+    assert e.value.code == SHARD_CORRUPT
