@@ -34,14 +34,25 @@ async function indexRows(ds: CheckedDataset, si: number): Promise<BatchRow[]> {
   return rows;
 }
 
-/** Shared-prefix datasets: positions taken from an earlier sample vs stored, over every batch (each read through the checked path). */
+/**
+ * Shared-prefix datasets: positions taken from an earlier sample vs stored. From the manifest's
+ * counts when the writer recorded them (checked against the stored prefix_len by `verify`);
+ * for datasets written before, by reading every batch through the checked path.
+ */
 async function sharedPositions(ds: CheckedDataset): Promise<{ sharedPositions: number; storedPositions: number; sharedFraction: number } | null> {
   if (!ds.layout.sharedPrefixes) return null;
   let shared = 0, stored = 0;
-  for (let b = 0; b < ds.batchCount; b++) {
-    const p = (await ds.sharedPositions(b))!;
-    shared += p.shared;
-    stored += p.stored;
+  const recorded = ds.manifest.stats.sharedPositions;
+  if (recorded !== undefined) {
+    // Every position is either shared or stored: tokenCount counts them all (docs/FORMAT.md §4.3).
+    shared = recorded;
+    stored = ds.manifest.tokenCount - recorded;
+  } else {
+    for (let b = 0; b < ds.batchCount; b++) {
+      const p = (await ds.sharedPositions(b))!;
+      shared += p.shared;
+      stored += p.stored;
+    }
   }
   return { sharedPositions: shared, storedPositions: stored, sharedFraction: shared + stored > 0 ? shared / (shared + stored) : 0 };
 }

@@ -12,7 +12,7 @@ export const verifyCommand = folderCommand(
     const { verifyDataset } = await import('../shard/verify.js');
     const report = await verifyDataset(dir, values.quiet ? undefined : (e) => process.stderr.write(`verifying ${e.file} (${e.done + 1}/${e.total})\n`));
     for (const p of report.problems) {
-      process.stderr.write(`FAIL ${p.shard ?? report.datasetDir}${p.batch === null ? '' : ` batch ${p.batch}`}: ${p.message}\n`);
+      process.stderr.write(`FAIL ${p.shard ?? report.datasetDir}${p.batch === null ? '' : ` batch ${p.batch}`}: ${p.message}${p.code ? ` [${p.code}]` : ''}\n`);
     }
     process.stdout.write(`${JSON.stringify({ ok: report.problems.length === 0, shards: report.shards, batches: report.batches, checked: report.checked, problems: report.problems.length })}\n`);
     return report.problems.length === 0 ? 0 : 1;

@@ -265,6 +265,8 @@ export class DatasetBuild {
         firstSample: cur.nextSample - cur.samples,
         sampleCount: cur.samples,
         tokens: result.tokens,
+        // Shared prefixes: recorded so readers need not decode every batch to count them (docs/FORMAT.md §6.1).
+        ...(result.sharedPositions !== undefined ? { sharedPositions: result.sharedPositions } : {}),
         bytes: result.bytes,
         sha256: result.sha256,
         schemaLength: result.schemaLength,

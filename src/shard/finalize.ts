@@ -126,7 +126,15 @@ function hasOtherGenerations(dir: string, manifest: Manifest): boolean {
 }
 
 function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
-  const shards = sidecars.map((s) => s.shard);
+  // Shared-position counts are recorded in every shard or none: a build resumed from sidecars
+  // written before the counts were (or a worker of an older version) leaves them out, and
+  // readers count by decoding, as for any older dataset.
+  const counted = meta.layout.sharedPrefixes === true && sidecars.every((s) => Number.isInteger(s.shard.sharedPositions));
+  const shards = sidecars.map((s): ShardEntry => {
+    if (counted || s.shard.sharedPositions === undefined) return s.shard;
+    const { sharedPositions: _, ...rest } = s.shard;
+    return rest;
+  });
   const totals = zeroSums();
   for (const s of sidecars) {
     totals.tokens += s.sums.tokens; totals.massSum += s.sums.massSum; totals.top1Hits += s.sums.top1Hits; totals.top1Count += s.sums.top1Count;
@@ -159,6 +167,7 @@ function buildManifest(meta: DatasetMeta, sidecars: Sidecar[]): Manifest {
       bytesPerToken: tokenCount ? bytes / tokenCount : 0,
       meanTopkMass: totals.tokens ? totals.massSum / totals.tokens : null,
       top1Agreement: totals.top1Count ? totals.top1Hits / totals.top1Count : null,
+      ...(counted ? { sharedPositions: shards.reduce((a, s) => a + s.sharedPositions!, 0) } : {}),
     },
   };
 }

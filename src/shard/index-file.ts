@@ -11,6 +11,8 @@ export const INDEX_META = {
   formatVersion: 'logit_cache.format_version',
   firstBatch: 'logit_cache.first_batch',
   firstSample: 'logit_cache.first_sample',
+  /** Shared-prefix shards (2.5, optional): Σ prefix_len, the manifest's sharedPositions under the index's hash. */
+  sharedPositions: 'logit_cache.shared_positions',
 } as const;
 
 export const INDEX_COLUMNS = ['offset', 'length', 'samples', 'tokens', 'message_sha256', 'stream_sha256'] as const;
@@ -20,6 +22,8 @@ export const SHA_BYTES = 32;
 export interface ShardIndex {
   firstBatch: number;
   firstSample: number;
+  /** Shared-prefix shards: positions stored once in an earlier sample (metadata, absent in indexes written before it was). */
+  sharedPositions?: number;
   rows: number;
   /** Byte offset of the record-batch message in the shard. */
   offset: Float64Array;
@@ -37,7 +41,7 @@ export interface ShardIndex {
 // Lives with the other file names (generations.ts), where modules that must not load Arrow find it.
 export { indexFileOf } from './generations.js';
 
-function indexSchema(firstBatch: number, firstSample: number): Schema {
+function indexSchema(firstBatch: number, firstSample: number, sharedPositions?: number): Schema {
   return new Schema([
     new Field('offset', new Uint64(), false),
     new Field('length', new Uint64(), false),
@@ -49,6 +53,7 @@ function indexSchema(firstBatch: number, firstSample: number): Schema {
     [INDEX_META.formatVersion, FORMAT_VERSION],
     [INDEX_META.firstBatch, String(firstBatch)],
     [INDEX_META.firstSample, String(firstSample)],
+    ...(sharedPositions !== undefined ? [[INDEX_META.sharedPositions, String(sharedPositions)] as [string, string]] : []),
   ]));
 }
 
@@ -60,7 +65,7 @@ const toU64 = (a: Float64Array, n: number): BigUint64Array => {
 
 /** The index file's bytes: an Arrow IPC file with a single record batch. */
 export function encodeIndex(ix: ShardIndex): Uint8Array {
-  const schema = indexSchema(ix.firstBatch, ix.firstSample);
+  const schema = indexSchema(ix.firstBatch, ix.firstSample, ix.sharedPositions);
   const n = ix.rows;
   const [fOff, fLen, fSam, fTok, fMsg, fStr] = schema.fields;
   const children = [
@@ -129,6 +134,7 @@ function parseIndex(bytes: Uint8Array, where: string): ShardIndex {
   return {
     firstBatch: meta(INDEX_META.firstBatch),
     firstSample: meta(INDEX_META.firstSample),
+    ...(schema.metadata.has(INDEX_META.sharedPositions) ? { sharedPositions: meta(INDEX_META.sharedPositions) } : {}),
     rows: n,
     offset: u64('offset'),
     length: u64('length'),
@@ -169,8 +175,9 @@ export class IndexBuilder {
     this.ix.streamSha256.set(streamSha, i * SHA_BYTES);
   }
 
-  build(): ShardIndex {
-    return this.ix;
+  /** The index so far; `sharedPositions` (shared-prefix shards) goes in its metadata. */
+  build(sharedPositions?: number): ShardIndex {
+    return sharedPositions === undefined ? this.ix : { ...this.ix, sharedPositions };
   }
 
   private grow(): void {

@@ -26,6 +26,12 @@ export interface ShardEntry {
   firstSample: number;
   sampleCount: number;
   tokens: number;
+  /**
+   * Shared-prefix datasets (format 2.5): of `tokens`, the positions stored once in an earlier
+   * sample of the shard (Σ prefix_len); the rest are stored here. Absent in datasets written
+   * before it was recorded, and in datasets without shared prefixes.
+   */
+  sharedPositions?: number;
   bytes: number;
   sha256: string;
   schemaLength: number;
@@ -50,7 +56,8 @@ export interface Manifest {
   sampleCount: number;
   tokenCount: number;
   shards: ShardEntry[];
-  stats: { bytesPerToken: number; meanTopkMass?: number | null; top1Agreement?: number | null };
+  /** sharedPositions: the shards' sum, present exactly when every shard records its own. */
+  stats: { bytesPerToken: number; meanTopkMass?: number | null; top1Agreement?: number | null; sharedPositions?: number };
 }
 
 // Read when the module loads, so validating a manifest later (on a server's request path)
@@ -133,6 +140,29 @@ function checkManifestSums(m: Manifest, where: string): void {
   if (batch !== m.batchCount || sample !== m.sampleCount || tokens !== m.tokenCount) {
     throw new CodedError('LC_ERR_MANIFEST_INVALID', `${where}: shards hold ${batch} batches/${sample} samples/${tokens} tokens, manifest says ${m.batchCount}/${m.sampleCount}/${m.tokenCount}`);
   }
+  checkSharedCounts(m, where);
+}
+
+/**
+ * The recorded shared-position counts (optional: older 2.5 datasets lack them) hold together
+ * as the other counts do: in every shard or none, each at most its shard's tokens, and
+ * stats.sharedPositions their sum. Whether they match the stored prefix_len is what `verify`
+ * checks, since only decoding every batch can tell. (Counts in a manifest without
+ * topk.sharedPrefixes are not refused here: its shards' schemas then disagree with the
+ * manifest, which every read refuses, naming the flag, and verify finds the counts wrong.)
+ */
+function checkSharedCounts(m: Manifest, where: string): void {
+  const recorded = m.shards.filter((s) => s.sharedPositions !== undefined).length;
+  const total = m.stats.sharedPositions;
+  if (recorded === 0 && total === undefined) return;
+  const bad = (detail: string): never => { throw new CodedError('LC_ERR_MANIFEST_INVALID', `${where}: ${detail}`); };
+  if (recorded !== m.shards.length) bad(`sharedPositions recorded in ${recorded} of ${m.shards.length} shards; a writer records it in every shard or none`);
+  let sum = 0;
+  m.shards.forEach((s, i) => {
+    if (s.sharedPositions! > s.tokens) bad(`shards[${i}] (${s.file}): sharedPositions ${s.sharedPositions} is more than its ${s.tokens} tokens`);
+    sum += s.sharedPositions!;
+  });
+  if (total !== sum) bad(`stats.sharedPositions ${total ?? 'absent'}, but the shards record ${sum}`);
 }
 
 export function writeManifest(datasetDir: string, m: Manifest): void {

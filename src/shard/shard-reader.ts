@@ -64,6 +64,8 @@ export interface VerifiedBatch {
   decoded?: RecordBatch;
   /** Shared-prefix shards: the resolved batch the stream was encoded from. */
   resolved?: TopkBatch;
+  /** Shared-prefix shards: positions of the batch taken from an owner (Σ of its stored prefix_len); `verify` checks the manifest's counts against them. */
+  sharedPositions?: number;
 }
 
 /**
@@ -253,6 +255,12 @@ function checkIndex(ix: ShardIndex, entry: ShardEntry, ctx: ShardContext, fail: 
   }
   if (samples !== entry.sampleCount || tokens !== entry.tokens) {
     fail(`${at} rows sum to ${samples} samples/${tokens} tokens, manifest says ${entry.sampleCount}/${entry.tokens}`);
+  }
+  // A recorded shared-position count is confirmed by the hashed index, as tokens are. An index
+  // may hold one the manifest leaves out (a build resumed from shards of an older writer records
+  // counts in no shard of the manifest); nothing is read by it then.
+  if (entry.sharedPositions !== undefined && ix.sharedPositions !== entry.sharedPositions) {
+    fail(`${at} records ${ix.sharedPositions ?? 'no'} shared positions, manifest says ${entry.sharedPositions}`);
   }
   return first;
 }

@@ -16,6 +16,11 @@ export interface ShardResult {
   batchCount: number;
   samples: number;
   tokens: number;
+  /**
+   * Shared-prefix shards (format 2.5): positions stored once in an earlier sample of the shard
+   * (the sum of prefix_len); the manifest records it so `inspect` need not decode. Absent otherwise.
+   */
+  sharedPositions?: number;
   /** The committed index file: its size and sha256 go in the manifest. */
   index: { bytes: number; sha256: string };
 }

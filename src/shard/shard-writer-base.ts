@@ -34,6 +34,8 @@ export abstract class ShardWriterBase implements ShardSink {
   protected readonly index: IndexBuilder;
   private samples = 0;
   private tokens = 0;
+  /** Shared prefixes: Σ prefix_len over the batches encoded (a failed batch drops the whole shard, so none is counted in vain). */
+  private sharedPositions = 0;
 
   constructor(
     readonly path: string,
@@ -83,7 +85,10 @@ export abstract class ShardWriterBase implements ShardSink {
     const refs: PrefixRefs = { sample: new Float64Array(n), len: new Int32Array(n) };
     const { added, evicted } = this.chooser.choose(batch, refs);
     const ownStart = new Int32Array(n);
-    for (let i = 0; i < n; i++) ownStart[i] = batch.offsets[i] + refs.len[i];
+    for (let i = 0; i < n; i++) {
+      ownStart[i] = batch.offsets[i] + refs.len[i];
+      this.sharedPositions += refs.len[i];
+    }
     // A root's stored positions are all of its positions: what samples referencing it copy, later.
     // Roots are never fully shared, so their positions are always the teacher's.
     const first = batch.sampleIds[0];
@@ -134,7 +139,9 @@ export abstract class ShardWriterBase implements ShardSink {
     return {
       bytes, sha256, schemaLength: schemaRegion.length, schemaSha256: createHash('sha256').update(schemaRegion).digest('hex'),
       batchCount: this.index.rows, samples: this.samples, tokens: this.tokens,
-      index: commitIndex(this.opts.indexPath, this.index.build()),
+      ...(this.chooser ? { sharedPositions: this.sharedPositions } : {}),
+      // The count also goes in the index, under the hash the manifest records for it (docs/FORMAT.md §6.2).
+      index: commitIndex(this.opts.indexPath, this.index.build(this.chooser ? this.sharedPositions : undefined)),
     };
   }
 }

@@ -80,7 +80,9 @@ export class SharedPrefixResolver {
     if (sha !== info.streamSha256) {
       throw new ShardCorruptError(info.shard.file, info.batch, `resolved stream sha256 ${sha} does not match index ${info.streamSha256}`);
     }
-    return { info, stream, message: stream.subarray(schemaBytes.length, schemaBytes.length + batchBytes.length), decoded: rb, resolved };
+    let sharedPositions = 0;
+    for (let i = 0; i < info.samples; i++) sharedPositions += refs.len[i];
+    return { info, stream, message: stream.subarray(schemaBytes.length, schemaBytes.length + batchBytes.length), decoded: rb, resolved, sharedPositions };
   }
 
   /** The stored references of a batch (checked as its decode checks them) and its whole-sample offsets. */

@@ -8,7 +8,8 @@ import { FILE_HEAD, parseFooter } from './ipc-framing.js';
 import { checkShardSize, decodeVerified, type ShardReader } from './shard-reader.js';
 import type { ShardEntry } from './manifest.js';
 
-export interface Problem { shard: string | null; batch: number | null; message: string }
+/** `code`: the LC_ERR_* code of the failure, when it has one (`verify` prints it). */
+export interface Problem { shard: string | null; batch: number | null; message: string; code?: string }
 export interface VerifyReport { datasetDir: string; shards: number; batches: number; checked: number; problems: Problem[] }
 export type VerifyProgress = (e: { type: 'shard'; done: number; total: number; file: string }) => void;
 
@@ -20,7 +21,7 @@ export async function verifyDataset(datasetDir: string, onProgress?: VerifyProgr
     // One shard at a time: nothing is worth keeping open or cached across shards here.
     ds = await CheckedDataset.open(datasetDir, { maxShards: 1, maxOpenFiles: 1 });
   } catch (e) {
-    return { datasetDir, shards: 0, batches: 0, checked: 0, problems: [{ shard: null, batch: null, message: (e as Error).message }] };
+    return { datasetDir, shards: 0, batches: 0, checked: 0, problems: [{ shard: null, batch: null, message: (e as Error).message, ...codeOf(e) }] };
   }
   const { manifest } = ds;
   const problems: Problem[] = [];
@@ -38,19 +39,31 @@ export async function verifyDataset(datasetDir: string, onProgress?: VerifyProgr
       try {
         reader = await ds.shard(si);
       } catch (e) {
-        problems.push({ shard: shard.file, batch: null, message: (e as Error).message });
+        problems.push({ shard: shard.file, batch: null, message: (e as Error).message, ...codeOf(e) });
         continue;
       }
       // pyarrow and other Arrow readers find batches through the footer: it must agree with the index.
       // (A Parquet shard's footer was checked against the index when the shard was opened.)
       if (!whole && !reader.parquet) for (const message of await footerProblems(ds, reader)) problems.push({ shard: shard.file, batch: null, message });
+      // Shared prefixes: the shard's recorded count against its stored prefix_len, summed over
+      // the batches decoded here anyway (only when every batch decoded: else the sum is partial).
+      let shared = 0, decodedAll = true;
       for (let b = shard.firstBatch; b < shard.firstBatch + shard.batchCount; b++) {
         try {
-          decodeVerified(await ds.readStream(b), ds.layout);
+          const verified = await ds.readStream(b);
+          decodeVerified(verified, ds.layout);
+          shared += verified.sharedPositions ?? 0;
           checked++;
         } catch (e) {
-          problems.push({ shard: shard.file, batch: b, message: (e as Error).message });
+          decodedAll = false;
+          problems.push({ shard: shard.file, batch: b, message: (e as Error).message, ...codeOf(e) });
         }
+      }
+      if (decodedAll && shard.sharedPositions !== undefined && shard.sharedPositions !== shared) {
+        problems.push({
+          shard: shard.file, batch: null, code: 'LC_ERR_SHARD_CORRUPT',
+          message: `manifest records ${shard.sharedPositions} shared positions for this shard, its batches' prefix_len sum to ${shared}`,
+        });
       }
     }
   } finally {
@@ -105,4 +118,9 @@ async function wholeFileProblem(ds: CheckedDataset, shard: ShardEntry): Promise<
   } finally {
     await source.close();
   }
+}
+
+function codeOf(e: unknown): { code?: string } {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('LC_ERR_') ? { code } : {};
 }

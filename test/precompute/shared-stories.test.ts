@@ -46,8 +46,20 @@ describe.skipIf(!stories)('shared prefixes on stories260k', () => {
     expect(m.tokenCount).toBe(plain.tokenCount);
     const ds = await CheckedDataset.open(join(root, 'shared'));
     let sharedPositions = 0;
-    for (let b = 0; b < ds.batchCount; b++) sharedPositions += (await ds.sharedPositions(b))!.shared;
+    const perShard: number[] = [];
+    for (const s of m.shards) {
+      let n = 0;
+      for (let b = s.firstBatch; b < s.firstBatch + s.batchCount; b++) n += (await ds.sharedPositions(b))!.shared;
+      perShard.push(n);
+      sharedPositions += n;
+    }
     await ds.close();
+    // The counts precompute recorded are the stored prefix_len's, and what inspect reports.
+    expect(m.shards.map((s) => s.sharedPositions)).toEqual(perShard);
+    expect(m.stats.sharedPositions).toBe(sharedPositions);
+    expect(plain.stats.sharedPositions).toBeUndefined();
+    const inspected = runCli('logit-cache', ['inspect', join(root, 'shared'), '--json']);
+    expect(JSON.parse(inspected.stdout)).toMatchObject({ sharedPositions, storedPositions: m.tokenCount - sharedPositions });
     const fraction = sharedPositions / m.tokenCount;
     console.log(`stories260k compact: ${m.stats.bytesPerToken.toFixed(2)} B/token shared (${(100 * fraction).toFixed(1)}% of positions shared), ${plain.stats.bytesPerToken.toFixed(2)} without`);
     expect(fraction).toBeGreaterThan(0.2);
@@ -86,4 +98,39 @@ describe.skipIf(!stories)('shared prefixes on stories260k', () => {
     expect(v.status).toBe(0);
     expect(JSON.parse(v.stdout)).toMatchObject({ ok: true, checked: m.batchCount });
   });
+});
+
+describe.skipIf(!stories)('recorded shared-position counts on stories260k with two workers', () => {
+  it('two --num-workers 2 processes record the counts of one process, byte for byte, and they are the decoded ones', async () => {
+    const run = (out: string, extra: string[]) => {
+      const r = runCli('precompute-logits', [
+        '--model', join(stories!, 'model.onnx'), '--data', join(stories!, 'stories.jsonl'), '--out', out, '--dataset-id', 'st',
+        '--preset', 'compact', '--batches-per-shard', '4', '--quiet', ...extra,
+      ]);
+      // The first worker says which shards it waits for; nothing else is written to stderr.
+      expect(r.stderr.replace(/^precompute-logits: worker 0 of 2 done; waiting for shards [0-9, ]+[^\n]*\n/, '')).toBe('');
+      expect(r.status).toBe(0);
+    };
+    run(join(root, 'one'), []);
+    run(join(root, 'two'), ['--num-workers', '2', '--worker-index', '0']);
+    run(join(root, 'two'), ['--num-workers', '2', '--worker-index', '1']);
+    const text = readFileSync(join(root, 'one', 'st', 'manifest.json'), 'utf8');
+    expect(readFileSync(join(root, 'two', 'st', 'manifest.json'), 'utf8')).toBe(text);
+    const m = JSON.parse(text) as Manifest;
+    const ds = await CheckedDataset.open(join(root, 'two', 'st'));
+    const decoded: number[] = [];
+    try {
+      for (const s of m.shards) {
+        let n = 0;
+        for (let b = s.firstBatch; b < s.firstBatch + s.batchCount; b++) n += (await ds.sharedPositions(b))!.shared;
+        decoded.push(n);
+      }
+    } finally {
+      await ds.close();
+    }
+    expect(m.shards.length).toBeGreaterThan(2);
+    expect(decoded.filter((n) => n > 0).length).toBeGreaterThan(1);
+    expect(m.shards.map((s) => s.sharedPositions)).toEqual(decoded);
+    expect(m.stats.sharedPositions).toBe(decoded.reduce((a, n) => a + n, 0));
+  }, 600_000);
 });

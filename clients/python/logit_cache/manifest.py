@@ -128,6 +128,10 @@ class ShardEntry:
     #: ``arrow`` or ``parquet``: for parquet, schemaLength/schemaSha256 cover the file's tail
     #: (footer, its length, "PAR1") at ``[bytes - schemaLength, bytes)``.
     format: str = "arrow"
+    #: Format 2.5 (optional): of ``tokens``, the positions stored once in an earlier sample of the
+    #: shard (the sum of ``prefix_len``), as the writer recorded it; None when not recorded
+    #: (no shared prefixes, or a dataset written before the count was).
+    shared_positions: Optional[int] = None
 
     @property
     def schema_range(self) -> Tuple[int, int]:
@@ -198,6 +202,7 @@ def _shard(s: Mapping[str, Any], shard_format: str) -> ShardEntry:
         sample_count=s["sampleCount"], tokens=s["tokens"], bytes=s["bytes"], sha256=s["sha256"],
         schema_length=s["schemaLength"], schema_sha256=s["schemaSha256"],
         index=IndexRef(file=ix["file"], bytes=ix["bytes"], sha256=ix["sha256"]), format=shard_format,
+        shared_positions=s.get("sharedPositions"),
     )
 
 
@@ -249,6 +254,7 @@ def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
     shared = t.get("sharedPrefixes", False)
     if not isinstance(shared, bool):
         raise FormatError(f"{where}: topk.sharedPrefixes must be true or false, got {shared!r}")
+    _check_shared_counts(obj, shards, where)
     vocab = obj["teacher"].get("vocabSize")
     return Manifest(
         format_version=obj["formatVersion"],
@@ -269,6 +275,27 @@ def parse_manifest(obj: Any, where: str = MANIFEST_FILE) -> Manifest:
         shard_format=shard_format,
         raw=dict(obj),
     )
+
+
+def _check_shared_counts(obj: Mapping[str, Any], shards: Tuple[ShardEntry, ...], where: str) -> None:
+    """The optional recorded shared-position counts hold together as the other counts do: in
+    every shard or none, each at most its shard's tokens, and ``stats.sharedPositions`` their sum
+    (docs/FORMAT.md 6.1).  Whether they match the stored ``prefix_len`` only decoding can tell
+    (``logit-cache verify``); counts beside a manifest without ``topk.sharedPrefixes`` are left to
+    the shard schema check, which refuses that manifest on the first read, naming the flag."""
+    recorded = [s for s in shards if s.shared_positions is not None]
+    total = obj["stats"].get("sharedPositions")
+    if not recorded and total is None:
+        return
+    if len(recorded) != len(shards):
+        raise FormatError(f"{where}: sharedPositions recorded in {len(recorded)} of {len(shards)} shards; "
+                          "a writer records it in every shard or none")
+    for i, s in enumerate(shards):
+        if s.shared_positions > s.tokens:
+            raise FormatError(f"{where} shards[{i}] ({s.file}): sharedPositions {s.shared_positions} is more than its {s.tokens} tokens")
+    counted = sum(s.shared_positions for s in shards)
+    if total != counted:
+        raise FormatError(f"{where}: stats.sharedPositions {'absent' if total is None else total}, but the shards record {counted}")
 
 
 def parse_manifest_bytes(data: bytes, where: str = MANIFEST_FILE) -> Manifest:

@@ -49,6 +49,8 @@ INDEX_COLUMNS = {
     "stream_sha256": pa.binary(SHA_LEN),
 }
 META_FIRST_BATCH = b"logit_cache.first_batch"
+#: Shared-prefix shards' count of positions stored once in an earlier sample (optional, 2.5).
+META_SHARED_POSITIONS = b"logit_cache.shared_positions"
 META_FIRST_SAMPLE = b"logit_cache.first_sample"
 
 
@@ -179,6 +181,7 @@ def parse_index(data, entry: ShardEntry, where: str, batch_size: int, last_shard
         check_format_version(meta.get(b"logit_cache.format_version", b"").decode(), where)
         first_batch = int(meta.get(META_FIRST_BATCH, b"-1"))
         first_sample = int(meta.get(META_FIRST_SAMPLE, b"-1"))
+        shared = int(meta[META_SHARED_POSITIONS]) if META_SHARED_POSITIONS in meta else None
     except ValueError:
         raise ShardCorruptError(f"{where}: index metadata is not numeric: {meta}") from None
     if (first_batch, first_sample) != (entry.first_batch, entry.first_sample):
@@ -212,6 +215,10 @@ def parse_index(data, entry: ShardEntry, where: str, batch_size: int, last_shard
     if int(samples.sum()) != entry.sample_count or sum(int(t) for t in tokens) != entry.tokens:
         raise ShardCorruptError(f"{where}: index sums to {int(samples.sum())} samples, {sum(int(t) for t in tokens)} tokens; "
                                 f"manifest says {entry.sample_count}, {entry.tokens}")
+    # A recorded shared-position count (2.5, optional) is confirmed by the hashed index, as tokens are.
+    if entry.shared_positions is not None and shared != entry.shared_positions:
+        raise ShardCorruptError(f"{where}: index records {'no' if shared is None else shared} shared positions; "
+                                f"manifest says {entry.shared_positions}")
     first = entry.first_sample + np.concatenate([[0], np.cumsum(samples)[:-1]]).astype(np.int64)
     return ShardIndex(off, length, samples, tokens.astype(np.int64), first,
                       _sha_column(rb.column("message_sha256")), _sha_column(rb.column("stream_sha256")))
