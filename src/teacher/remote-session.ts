@@ -10,6 +10,7 @@ import type { TeacherSessionOptions, TopkBatch } from './session.js';
 import { prepareTeacherModel, preparedTransfer } from './prepare-model.js';
 import type { FromWorker, ReadyInfo, RunRequest, ToWorker, WorkerInit } from './worker-messages.js';
 import { startTeacherWorker, takePrestartedWorker } from './worker-start.js';
+import { trace } from '../trace.js';
 
 /** What the pipeline needs of a teacher, in-process (TeacherSession) or in a worker. */
 export interface TopkTeacher {
@@ -50,6 +51,7 @@ export class RemoteTeacher implements TopkTeacher {
       const prepared = prepareTeacherModel(modelPath, sessionOpts);
       const init: WorkerInit = { modelPath, opts: sessionOpts, prepared, stop: this.stopFlag.buffer as SharedArrayBuffer };
       worker.postMessage({ type: 'open', init } satisfies ToWorker, preparedTransfer(prepared));
+      trace('main: open posted');
     } catch (e) {
       // No session to open: the worker ends once it has loaded (a termination could cut
       // onnxruntime-node's native set-up short).
