@@ -32,6 +32,11 @@ export class RemoteTeacher implements TopkTeacher {
   readonly ready: Promise<RemoteTeacher>;
   private closed: Promise<void> | null = null;
   private onClosed: () => void = () => {};
+  /**
+   * The logits width this thread read from the model while preparing it (null when the
+   * preparation failed): the caller need not walk the file again to learn it.
+   */
+  readonly preparedWidth: number | null = null;
 
   /**
    * Starts the session creation, in the worker the CLI prestarted (worker-start.ts) or in a
@@ -49,6 +54,7 @@ export class RemoteTeacher implements TopkTeacher {
     let prepareError: Error | null = null;
     try {
       const prepared = prepareTeacherModel(modelPath, sessionOpts);
+      this.preparedWidth = prepared.width;
       const init: WorkerInit = { modelPath, opts: sessionOpts, prepared, stop: this.stopFlag.buffer as SharedArrayBuffer };
       worker.postMessage({ type: 'open', init } satisfies ToWorker, preparedTransfer(prepared));
       trace('main: open posted');
