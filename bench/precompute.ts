@@ -17,8 +17,9 @@
 // started, session ready, writer open, first teacher result) are kept in the JSON per run.
 // With --base-cli <dir>/dist/cli/precompute-logits.js another build (e.g. main's) runs as program
 // "base" in the same rounds, so a change's before/after ratios come from one run and one load.
-// --programs project,ort,ort-worker[,base] runs only those (a start-up comparison without the
-// seconds-long bare and peer runs); ratios needing a program not run are left out ('-').
+// --programs project,ort,ort-worker runs only those, plus base with --base-cli (a start-up
+// comparison without the seconds-long bare and peer runs); ratios needing a program not run
+// are left out ('-').
 // Run: npx tsx bench/precompute.ts [--rounds 3] [--only stories|152k] [--skip-rss | --rss-only] [--tag name] [--base-cli file] [--programs a,b,...]
 //      (writes bench/results/precompute[-name].json, prints tables)
 import { spawn } from 'node:child_process';
@@ -131,8 +132,8 @@ const wanted = args.programs?.split(',').map((p) => p.trim()).filter(Boolean);
 for (const p of wanted ?? []) {
   if (!(p in allPrograms)) throw new Error(`--programs: unknown program "${p}" (known: ${Object.keys(allPrograms).join(', ')}${args['base-cli'] ? '' : '; base needs --base-cli'})`);
 }
-// project is always run: every ratio is stated against it.
-const programs = wanted ? Object.fromEntries(Object.entries(allPrograms).filter(([p]) => p === 'project' || wanted.includes(p))) : allPrograms;
+// project is always run (every ratio is stated against it), and base whenever --base-cli names it.
+const programs = wanted ? Object.fromEntries(Object.entries(allPrograms).filter(([p]) => p === 'project' || p === 'base' || wanted.includes(p))) : allPrograms;
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -21,7 +21,6 @@
 // timing moves. `overlap: false` runs the teacher in-process and one window at a time, the
 // reference the tests compare the overlapped output with, byte for byte.
 import { createReadStream, existsSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 // Only light modules are imported statically: the teacher worker is started before the heavy
 // ones (Arrow, the dataset readers, the ONNX protobuf bindings) load, so its ONNX Runtime
@@ -115,7 +114,10 @@ async function scanOrThrow(opts: PrecomputeOptions, vocabSize: number, onProgres
 }
 
 /** sha256 of a file, streamed (the reads overlap the scan and the session creation). */
-function hashFile(file: string): Promise<string> {
+async function hashFile(file: string): Promise<string> {
+  // node:crypto (~7 ms to load) is loaded here, after the worker's 'open' was posted, not with
+  // this module, which loads on the main thread's way to that message.
+  const { createHash } = await import('node:crypto');
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
     createReadStream(file, { highWaterMark: 1 << 20 })
