@@ -15,18 +15,23 @@
 // The teacher worker is bundled a second time as one CommonJS file (dist/cli/teacher-worker.cjs),
 // which worker-start.ts prefers: a worker thread loading onnxruntime-node through require()
 // spends ~20-25 ms less CPU than through the ES module loader (measured: 90-105 against
-// 115-128 ms), and that load is on the critical path of every start-up.
+// 115-128 ms), and that load is on the critical path of every start-up. The graph code a
+// session needs only when it prepares a model itself (prepare-model.ts and the head surgery
+// and wire-format walkers behind it; the precompute's main thread prepares the worker's) goes
+// to a file of its own, dist/cli/teacher-prepare.cjs, which the worker loads only then: it
+// was a quarter of the worker's bundle, parsed on that critical path for nothing.
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { writeManifestValidator } from './standalone-validators.js';
 
 const pkg = fileURLToPath(new URL('../../', import.meta.url));
 const dest = join(pkg, 'dist/cli');
 const out = join(pkg, `dist/.cli-bundle.${process.pid}.new`);
 const LAZY = 'lazy-';
+const PREPARE_CJS = 'teacher-prepare.cjs';
 const EXTERNAL = ['onnxruntime-node', 'lz4-napi', 'zstd-napi', 'ajv', 'ajv/*', '@huggingface/tokenizers'];
 
 rmSync(out, { recursive: true, force: true });
@@ -43,21 +48,25 @@ await build({
   // CommonJS packages inside the bundle (onnx-proto, protobufjs) call require() for Node built-ins.
   banner: { js: "import { createRequire as __lcCreateRequire } from 'node:module'; const require = __lcCreateRequire(import.meta.url);" },
 });
-await build({
-  entryPoints: [join(pkg, 'src/teacher/teacher-worker.ts')],
-  outfile: join(out, 'teacher-worker.cjs'),
+const cjs: BuildOptions = {
   bundle: true, format: 'cjs', platform: 'node', target: ['node20'],
   sourcemap: true, legalComments: 'none', logLevel: 'warning',
+  // import.meta does not exist in CommonJS: the file's own URL stands in for it.
+  define: { 'import.meta.url': '__lcImportMetaUrl' },
+  banner: { js: "const __lcImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+await build({
+  ...cjs,
+  entryPoints: [join(pkg, 'src/teacher/teacher-worker.ts')],
+  outfile: join(out, 'teacher-worker.cjs'),
   // onnxruntime-node's JavaScript (and onnxruntime-common's, ~20 small files) goes into this
   // one file: the worker spent ~20 ms of CPU resolving, reading and compiling them on the
   // critical path of start-up. Only its native binding stays a file (ortNativeBinding).
   external: EXTERNAL.filter((e) => e !== 'onnxruntime-node'),
-  plugins: [ortNativeBinding()],
-  // import.meta does not exist in CommonJS: the file's own URL stands in for it.
-  define: { 'import.meta.url': '__lcImportMetaUrl' },
-  banner: { js: "const __lcImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [ortNativeBinding(), lazyPrepare()],
 });
-if (!existsSync(join(out, 'teacher-worker.cjs')) || !existsSync(join(out, 'precompute-logits.js')) || !existsSync(join(out, 'teacher-worker.js'))) {
+await build({ ...cjs, entryPoints: [join(pkg, 'src/teacher/prepare-model.ts')], outfile: join(out, PREPARE_CJS), external: EXTERNAL });
+if (!['teacher-worker.cjs', PREPARE_CJS, 'precompute-logits.js', 'teacher-worker.js'].every((f) => existsSync(join(out, f)))) {
   throw new Error(`bundle: esbuild did not write the expected entry points to ${out}`);
 }
 // Chunks of an earlier build go first (their names carry content hashes), then the new files
@@ -68,6 +77,23 @@ for (const f of files) renameSync(join(out, f), join(dest, f));
 rmSync(out, { recursive: true, force: true });
 process.stdout.write(`bundle: dist/cli/precompute-logits.js + teacher-worker.js, ${files.filter((f) => f.startsWith(LAZY) && f.endsWith('.js')).length} lazy chunks\n`);
 process.stdout.write(`bundle: dist/manifest.validate.cjs (manifest schema compiled at build time, ${(writeManifestValidator(pkg) / 1024).toFixed(1)} KiB)\n`);
+
+/**
+ * The worker bundle's import of prepare-model.ts (session.ts loads it by dynamic import) is
+ * left to load dist/cli/teacher-prepare.cjs, built beside it, instead of being bundled in.
+ * The build fails if session.ts imports it statically again, which would undo the split.
+ */
+function lazyPrepare(): Plugin {
+  return {
+    name: 'lazy-prepare',
+    setup(b) {
+      b.onResolve({ filter: /[\\/]prepare-model\.js$/ }, (args) => {
+        if (args.kind !== 'dynamic-import') throw new Error(`bundle: ${args.importer} imports ${args.path} statically; the teacher worker must load it lazily (src/cli/bundle.ts, lazyPrepare)`);
+        return { path: `./${PREPARE_CJS}`, external: true };
+      });
+    },
+  };
+}
 
 /**
  * onnxruntime-node's binding.js loads its addon with a path relative to its own file, which

@@ -21,7 +21,6 @@
 // timing moves. `overlap: false` runs the teacher in-process and one window at a time, the
 // reference the tests compare the overlapped output with, byte for byte.
 import { createReadStream, existsSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 // Only light modules are imported statically: the teacher worker is started before the heavy
 // ones (Arrow, the dataset readers, the ONNX protobuf bindings) load, so its ONNX Runtime
@@ -63,7 +62,7 @@ export async function precompute(
   trace('main: worker started');
   remote?.ready.catch(() => {}); // awaited below; an earlier error must not leave it unhandled
   try {
-    const vocabSize = await modelVocabSize(opts);
+    const vocabSize = await modelVocabSize(opts, remote?.preparedWidth ?? null);
     if (opts.k > vocabSize) throw new UsageError(`--top-k ${opts.k} is larger than the teacher's vocabulary (${vocabSize})`);
     opts = { ...opts, inferBatchTokens: opts.inferBatchTokens ?? autoInferBatchTokens(vocabSize) };
     const modelHash = remote ? hashFile(opts.model) : null;
@@ -115,7 +114,10 @@ async function scanOrThrow(opts: PrecomputeOptions, vocabSize: number, onProgres
 }
 
 /** sha256 of a file, streamed (the reads overlap the scan and the session creation). */
-function hashFile(file: string): Promise<string> {
+async function hashFile(file: string): Promise<string> {
+  // node:crypto (~7 ms to load) is loaded here, after the worker's 'open' was posted, not with
+  // this module, which loads on the main thread's way to that message.
+  const { createHash } = await import('node:crypto');
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
     createReadStream(file, { highWaterMark: 1 << 20 })
@@ -125,12 +127,16 @@ function hashFile(file: string): Promise<string> {
   });
 }
 
-async function modelVocabSize(opts: PrecomputeOptions): Promise<number> {
+/** `preparedWidth`: the width the teacher's preparation read from the same file, if it succeeded. */
+async function modelVocabSize(opts: PrecomputeOptions, preparedWidth: number | null): Promise<number> {
   const label = basename(opts.model);
   const output = opts.logitsOutput ?? 'logits';
   // The wire-format walk answers for every ordinary model without loading the ONNX bindings;
   // anything it does not recognize goes through the full decode, whose errors say what is wrong.
-  let width = lightLogitsWidth(opts.model, output, label);
+  // When the teacher was prepared, its width is what the walk would return (the same output,
+  // checked as a float tensor; prepare-model.ts), in the walk's range: the file is not walked again.
+  let width = preparedWidth !== null && Number.isSafeInteger(preparedWidth) && preparedWidth > 0 && preparedWidth < 2 ** 31
+    ? preparedWidth : lightLogitsWidth(opts.model, output, label);
   if (width === undefined) width = (await import('../teacher/inspect.js')).inspectTeacher(opts.model, output).logitsWidth;
   width ??= opts.vocabSize;
   if (width === undefined) throw new UsageError(`teacher ${label}: logits have no fixed vocabulary dimension; pass --vocab-size`);

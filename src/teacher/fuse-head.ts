@@ -19,10 +19,9 @@ import {
 } from './onnx-types.js';
 import { readModelLight, spliceModel } from './model-splice.js';
 
-export const TOPK_IDS_OUTPUT = 'topk_ids';
-export const TOPK_LOGPROBS_OUTPUT = 'topk_logprobs';
-/** [..., 1] float32: log of the probability outside the top-k (only with `tailMass`). */
-export const TOPK_TAIL_OUTPUT = 'topk_tail_logprob';
+import { TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, TOPK_TAIL_OUTPUT } from './head-outputs.js';
+
+export { TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, TOPK_TAIL_OUTPUT } from './head-outputs.js';
 
 export interface FuseTopkHeadOptions {
   /** Number of (id, log-probability) pairs kept per position. */

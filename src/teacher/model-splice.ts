@@ -58,7 +58,7 @@ function tensorStub(src: ByteSource, f: Field, label: string): TensorProto {
     return out;
   };
   for (const t of fields(src, f.valueStart, f.end, label)) {
-    if (t.field === TENSOR_NAME && t.wireType === 2) stub.name = Buffer.from(src.slice(t.valueStart, t.end)).toString('utf8');
+    if (t.field === TENSOR_NAME && t.wireType === 2) stub.name = src.text(t.valueStart, t.end);
     else if (t.field === TENSOR_DATA_LOCATION && t.wireType === 0) stub.dataLocation = readVarint(src, t.valueStart, t.end, label)[0];
     else if (t.field === TENSOR_DIMS) (stub.dims ??= []).push(...ints(t));
     else if (t.field === TENSOR_DATA_TYPE && t.wireType === 0) stub.dataType = readVarint(src, t.valueStart, t.end, label)[0];

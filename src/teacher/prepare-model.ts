@@ -5,7 +5,6 @@
 // (the main thread waits for the worker then anyway), and hand the result over with the
 // 'open' message: the bytes as a transferred ArrayBuffer, never a copy. The worker's critical
 // path is then only its own start, the onnxruntime load and the session creation.
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { contextLengthOf, type ContextLength } from './context-length.js';
 import { TeacherError } from './errors.js';
@@ -43,7 +42,9 @@ export function prepareTeacherModel(modelPath: string, opts: TeacherSessionOptio
   if (!Number.isInteger(opts.k) || opts.k < 1) throw new Error(`teacher ${label}: k must be an integer >= 1, got ${opts.k}`);
   if (topkOn !== 'graph' && topkOn !== 'host') throw new Error(`teacher ${label}: topkOn must be 'graph' or 'host', got ${String(topkOn)}`);
   const bytes = readModelFile(modelPath);
-  const modelSha256 = opts.modelSha256 ?? createHash('sha256').update(bytes).digest('hex');
+  // node:crypto is loaded only when the hash is asked for (~7 ms): the precompute's main thread
+  // hashes the file itself, concurrently, after handing this model to the worker.
+  const modelSha256 = opts.modelSha256 ?? process.getBuiltinModule('node:crypto').createHash('sha256').update(bytes).digest('hex');
   const light = readModelLight(bytes, label);
   const proto = light.proto;
   const contextLength = contextLengthOf(proto.graph!);

@@ -6,15 +6,16 @@
 // bytes of everything decoded here are copied into the session's model unchanged, never
 // re-encoded from these objects.
 import {
-  type ByteSource, type Field, fields, readVarint,
+  type ByteSource, type Field, fields, lastVarintEnd, varint,
 } from './proto-wire.js';
 import type { AttributeProto, Dimension, NodeProto, ValueInfoProto } from './onnx-types.js';
 
-const text = (src: ByteSource, f: Field): string => Buffer.from(src.slice(f.valueStart, f.end)).toString('utf8');
+const text = (src: ByteSource, f: Field): string => src.text(f.valueStart, f.end);
 
 /** An int64 varint as a number (negative values, ten bytes on the wire, included). */
 function int64(src: ByteSource, f: Field, label: string): number {
-  const [v, end] = readVarint(src, f.valueStart, f.end, label);
+  const v = varint(src, f.valueStart, f.end, label);
+  const end = lastVarintEnd();
   // Values up to 2^53 are exact as read; a ten-byte varint is a negative two's complement.
   if (end - f.valueStart < 10) return v;
   let big = 0n;
@@ -28,7 +29,8 @@ function int64s(src: ByteSource, f: Field, label: string): number[] {
   const out: number[] = [];
   for (let pos = f.valueStart; pos < f.end;) {
     const start = pos;
-    pos = readVarint(src, pos, f.end, label)[1];
+    varint(src, pos, f.end, label);
+    pos = lastVarintEnd();
     out.push(int64(src, { field: f.field, wireType: 0, start, valueStart: start, end: pos }, label));
   }
   return out;

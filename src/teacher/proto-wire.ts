@@ -19,10 +19,20 @@ export interface ByteSource {
   readonly length: number;
   byte(pos: number): number;
   slice(start: number, end: number): Uint8Array;
+  /** The UTF-8 text of [start, end) (names, op types), decoded without a copy in memory. */
+  text(start: number, end: number): string;
+  /** The bytes themselves when they are in memory: the walkers index them directly. */
+  readonly memory?: Uint8Array;
 }
 
 export function memorySource(bytes: Uint8Array): ByteSource {
-  return { length: bytes.length, byte: (pos) => bytes[pos], slice: (start, end) => bytes.subarray(start, end) };
+  // The walk runs once per start-up, mostly before V8 has compiled it: a Buffer view decodes
+  // each name in place, where Buffer.from(subarray) made two objects and a copy per name.
+  const view = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return {
+    length: bytes.length, memory: bytes, byte: (pos) => bytes[pos], slice: (start, end) => bytes.subarray(start, end),
+    text: (start, end) => view.toString('utf8', start, end),
+  };
 }
 
 /**
@@ -46,6 +56,7 @@ export function fileSource(fd: number): ByteSource {
   };
   return {
     length: size,
+    text: (start, end) => Buffer.from(read(start, end)).toString('utf8'),
     byte(pos) {
       if (pos < chunkStart || pos >= chunkStart + chunk.length) {
         chunkStart = pos;
@@ -58,36 +69,55 @@ export function fileSource(fd: number): ByteSource {
 }
 
 export function readVarint(src: ByteSource, pos: number, end: number, label: string): [number, number] {
+  const value = varint(src, pos, end, label);
+  return [value, varintEnd];
+}
+
+/** Where the varint varint() read last ended: the walk's hot path allocates no pair per read. */
+let varintEnd = 0;
+
+/** The varint at `pos` (its end in varintEnd). */
+export function varint(src: ByteSource, pos: number, end: number, label: string): number {
   // Plain arithmetic, not bit operations: lengths and offsets may exceed 2^31.
+  const mem = src.memory;
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
     if (pos >= end) throw new Error(`teacher ${label}: not an ONNX ModelProto (truncated varint)`);
-    const b = src.byte(pos++);
+    const b = mem ? mem[pos++] : src.byte(pos++);
     value += (b & 0x7f) * scale;
-    if (b < 0x80) return [value, pos];
+    if (b < 0x80) {
+      varintEnd = pos;
+      return value;
+    }
     scale *= 128;
   }
   throw new Error(`teacher ${label}: not an ONNX ModelProto (varint too long)`);
 }
+
+/** The end of the varint the last varint() call read. */
+export const lastVarintEnd = (): number => varintEnd;
 
 export function fields(src: ByteSource, start: number, end: number, label: string): Field[] {
   const out: Field[] = [];
   let pos = start;
   while (pos < end) {
     const tagStart = pos;
-    const [tag, afterTag] = readVarint(src, pos, end, label);
+    const tag = varint(src, pos, end, label);
+    const afterTag = varintEnd;
     const field = Math.floor(tag / 8);
     const wireType = tag % 8;
     let valueStart = afterTag;
     let next: number;
-    if (wireType === 0) next = readVarint(src, afterTag, end, label)[1];
-    else if (wireType === 1) next = afterTag + 8;
+    if (wireType === 0) {
+      varint(src, afterTag, end, label);
+      next = varintEnd;
+    } else if (wireType === 1) next = afterTag + 8;
     else if (wireType === 5) next = afterTag + 4;
     else if (wireType === 2) {
-      const [len, afterLen] = readVarint(src, afterTag, end, label);
-      valueStart = afterLen;
-      next = afterLen + len;
+      const len = varint(src, afterTag, end, label);
+      valueStart = varintEnd;
+      next = valueStart + len;
     } else throw new Error(`teacher ${label}: not an ONNX ModelProto (wire type ${wireType} at byte ${tagStart})`);
     if (field === 0 || next > end) throw new Error(`teacher ${label}: not an ONNX ModelProto (bad field at byte ${tagStart})`);
     out.push({ field, wireType, start: tagStart, valueStart, end: next });

@@ -10,6 +10,7 @@ import type { TeacherSessionOptions, TopkBatch } from './session.js';
 import { prepareTeacherModel, preparedTransfer } from './prepare-model.js';
 import type { FromWorker, ReadyInfo, RunRequest, ToWorker, WorkerInit } from './worker-messages.js';
 import { startTeacherWorker, takePrestartedWorker } from './worker-start.js';
+import { trace } from '../trace.js';
 
 /** What the pipeline needs of a teacher, in-process (TeacherSession) or in a worker. */
 export interface TopkTeacher {
@@ -31,6 +32,11 @@ export class RemoteTeacher implements TopkTeacher {
   readonly ready: Promise<RemoteTeacher>;
   private closed: Promise<void> | null = null;
   private onClosed: () => void = () => {};
+  /**
+   * The logits width this thread read from the model while preparing it (null when the
+   * preparation failed): the caller need not walk the file again to learn it.
+   */
+  readonly preparedWidth: number | null = null;
 
   /**
    * Starts the session creation, in the worker the CLI prestarted (worker-start.ts) or in a
@@ -48,8 +54,10 @@ export class RemoteTeacher implements TopkTeacher {
     let prepareError: Error | null = null;
     try {
       const prepared = prepareTeacherModel(modelPath, sessionOpts);
+      this.preparedWidth = prepared.width;
       const init: WorkerInit = { modelPath, opts: sessionOpts, prepared, stop: this.stopFlag.buffer as SharedArrayBuffer };
       worker.postMessage({ type: 'open', init } satisfies ToWorker, preparedTransfer(prepared));
+      trace('main: open posted');
     } catch (e) {
       // No session to open: the worker ends once it has loaded (a termination could cut
       // onnxruntime-node's native set-up short).

@@ -11,9 +11,13 @@ import { topkLogprobsRows } from '../topk/topk.js';
 import { tailLogprobRows } from '../topk/tail.js';
 import { TeacherError, TeacherNonFiniteError } from './errors.js';
 import { checkBatch, fillAttentionMask, fillInputIds, fillPositionIds, planFeeds } from './feeds.js';
-import { TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, TOPK_TAIL_OUTPUT, type LseMode } from './fuse-head.js';
+import { TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, TOPK_TAIL_OUTPUT } from './head-outputs.js';
+import type { LseMode } from './head-mode.js';
 import type { ContextLength } from './context-length.js';
-import { prepareTeacherModel, type PreparedModel } from './prepare-model.js';
+// Only a type statically: the worker's session gets its model prepared by the main thread, and
+// the graph code behind prepareTeacherModel (head surgery, wire-format walkers: a quarter of
+// the worker's bundle) is loaded only where a session prepares a model itself.
+import type { PreparedModel } from './prepare-model.js';
 import { trace } from '../trace.js';
 
 export type TopkOn = 'graph' | 'host';
@@ -96,7 +100,7 @@ export class TeacherSession {
     const device = opts.device ?? 'cpu';
     if (!Number.isInteger(opts.k) || opts.k < 1) throw new Error(`teacher ${label}: k must be an integer >= 1, got ${opts.k}`);
     if (device === 'cuda') assertCudaAvailable(label);
-    const p = prepared ?? prepareTeacherModel(modelPath, opts);
+    const p = prepared ?? (await import('./prepare-model.js')).prepareTeacherModel(modelPath, opts);
     const main = await load(modelPath, p.bytes, p.externalData, device, opts.threads, p.fetch, label);
     // The prepared bytes are not kept: for inline-weight models they pin the whole file in memory.
     const s = new TeacherSession(modelPath, opts.k, topkOn, device, p.vocabSize, p.width, p.modelSha256, main, opts.logitsOutput ?? 'logits', opts.threads, opts.tailMass === true, p.contextLength);
@@ -165,6 +169,7 @@ export class TeacherSession {
     this.assertOpen();
     checkBatch(inputIds, batch, seq, lengths, this.label);
     if (!this.logitsSession) {
+      const { prepareTeacherModel } = await import('./prepare-model.js');
       const p = prepareTeacherModel(this.modelPath, { k: this.k, topkOn: 'host', vocabSize: this.vocabSize, logitsOutput: this.logitsOutput, modelSha256: this.modelSha256 });
       this.logitsSession = await load(this.modelPath, p.bytes, p.externalData, this.device, this.threads, p.fetch, this.label);
     }

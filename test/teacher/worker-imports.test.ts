@@ -48,6 +48,20 @@ describe('start-up import graph', () => {
     expect(modules).not.toContain('teacher/onnx-model.ts');
   });
 
+  it('the teacher worker loads the graph code (head surgery, wire-format walkers) only by dynamic import', () => {
+    // The main thread prepares the worker's model (prepare-model.ts): the worker's own load,
+    // on the critical path of start-up, must not parse that code for nothing.
+    const eager = closure('teacher/teacher-worker.ts', false).modules;
+    expect(eager).toContain('teacher/session.ts');
+    const graphCode = ['teacher/prepare-model.ts', 'teacher/fuse-head.ts', 'teacher/model-splice.ts', 'teacher/proto-wire.ts', 'teacher/proto-decode.ts', 'teacher/proto-encode.ts'];
+    expect([...eager].filter((m) => graphCode.includes(m))).toEqual([]);
+    // The built CommonJS worker (what precompute-logits runs, src/cli/bundle.ts) leaves it to a file of its own.
+    const worker = readFileSync(join(repoRoot, 'dist/cli/teacher-worker.cjs'), 'utf8');
+    expect(worker).toContain('import("./teacher-prepare.cjs")');
+    for (const fn of ['function appendTopkHead', 'function readModelLight', 'function encodeGraphFragment']) expect(worker).not.toContain(fn);
+    expect(readFileSync(join(repoRoot, 'dist/cli/teacher-prepare.cjs'), 'utf8')).toContain('function appendTopkHead');
+  });
+
   it('the precompute pipeline reaches the bindings only through --demo (the synthetic teacher writer)', () => {
     // Statically loaded with the pipeline: nothing heavy (Arrow and the stages come by dynamic import).
     const eager = closure('precompute/pipeline.ts', false);
