@@ -225,7 +225,7 @@ function resolveVocab(info: LogitsInfo, vocabSize: number | undefined, label: st
   return vocabSize;
 }
 
-function headOutput(name: string, elemType: number, info: LogitsInfo, k: number): ValueInfoProto {
+export function headOutput(name: string, elemType: number, info: LogitsInfo, k: number): ValueInfoProto {
   const lead = info.dims ? info.dims.slice(0, -1) : ['batch', 'seq'];
   const dim: Dimension[] = lead.map((d, i) =>
     typeof d === 'number' ? { dimValue: d } : { dimParam: d ?? `lc_dim${i}` },
