@@ -21,9 +21,12 @@
 // (after, and peak: VmHWM reset through /proc/self/clear_refs before the create), each in a
 // fresh child process of its own (in this one, memory freed by the previous variant's session
 // would be reused and hide the growth).
+// --profile: instead, ORT's profiler's kernel time per operator type (wall, median over reps,
+// one process, per token), to see which kernels a head's cost is made of
+// (writes bench/results/<out>-ops.json).
 // Run: npx tsx bench/teacher.ts [--reps 5] [--budgets 128,256,441,512,1024] [--threads 1] [--variants blocked,logsoftmax,chunked]
-//      [--chunks 64,256] [--out teacher.json]  (writes bench/results/<out>, prints tables)
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+//      [--chunks 64,256] [--out teacher.json] [--profile]  (writes bench/results/<out>, prints tables)
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,7 +39,7 @@ import { chunkedHeadModel } from '../src/teacher/chunked-head.js';
 import { graphAppendix, readModelFile, readModelLight, withAppendix } from '../src/teacher/model-splice.js';
 import { int64Tensor, node, tensorInfo, DT } from '../src/teacher/onnx-model.js';
 
-const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' }, budgets: { type: 'string', default: '128,256,441,512,1024' }, threads: { type: 'string', default: '1' }, variants: { type: 'string' }, 'memory-of': { type: 'string' }, chunks: { type: 'string', default: '64,256' }, out: { type: 'string', default: 'teacher.json' } } });
+const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' }, budgets: { type: 'string', default: '128,256,441,512,1024' }, threads: { type: 'string', default: '1' }, variants: { type: 'string' }, 'memory-of': { type: 'string' }, profile: { type: 'boolean' }, chunks: { type: 'string', default: '64,256' }, out: { type: 'string', default: 'teacher.json' } } });
 const REPS = Number(args.reps);
 const budgets = args.budgets.split(',').map(Number);
 const K = 8;
@@ -68,6 +71,7 @@ function memory(): { rss: number; peak: number } {
 }
 const creation: Record<string, { rssMB: number; peakMB: number; seconds: number }> = {};
 let measureMemory = false;
+let profiling: ort.InferenceSession.SessionOptions = {};
 
 async function session(v: Variant): Promise<ort.InferenceSession> {
   const bytes = readModelFile(model);
@@ -92,7 +96,7 @@ async function create(v: Variant, bytes: Uint8Array): Promise<ort.InferenceSessi
   // Writing 5 resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0).
   if (measureMemory) writeFileSync('/proc/self/clear_refs', '5');
   const t0 = performance.now();
-  const s = await ort.InferenceSession.create(bytes, options);
+  const s = await ort.InferenceSession.create(bytes, { ...options, ...profiling });
   const seconds = (performance.now() - t0) / 1000;
   const after = memory();
   creation[v] = { rssMB: after.rss - before, peakMB: after.peak - before, seconds };
@@ -108,7 +112,7 @@ if (args['memory-of']) {
   process.exit(0);
 }
 const sessionMemory: Record<string, { rssMB: number; peakMB: number; seconds: number }> = {};
-for (const v of variants) {
+for (const v of args.profile ? [] : variants) {
   console.error(`session memory of ${v}...`);
   const out = execFileSync(process.execPath, [...process.execArgv, '--expose-gc', import.meta.filename, '--memory-of', v], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   sessionMemory[v] = JSON.parse(out.trim().split('\n').pop()!) as (typeof sessionMemory)[string];
@@ -126,6 +130,56 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+if (args.profile) {
+  await profileOps();
+  process.exit(0);
+}
+
+async function profileOps(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lc-bench-teacher-profile-'));
+  const ops: Record<string, Record<string, number>> = {};
+  for (const v of variants.filter((x) => x !== 'logits out')) {
+    console.error(`profiling ${v}...`);
+    profiling = { enableProfiling: true, profileFilePrefix: path.join(dir, v.replace(/[^a-z0-9]/g, '_')) };
+    const s = await session(v);
+    const tokens = budgets.map((b) => Math.max(1, Math.round(b / SEQ)) * SEQ);
+    for (let rep = -1; rep < REPS; rep++) for (const t of tokens) await s.run(feeds(t / SEQ, SEQ, 100 + rep), fetchOf(v));
+    s.endProfiling();
+    await s.release();
+    const file = readdirSync(dir).find((f) => f.startsWith(path.basename(profiling.profileFilePrefix!)));
+    type Event = { cat?: string; name: string; ts: number; dur: number; args?: { op_name?: string } };
+    const events = JSON.parse(readFileSync(path.join(dir, file!), 'utf8')) as Event[];
+    // The first budgets.length runs are the warm-up; each run's kernel times summed per operator type.
+    const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts).slice(budgets.length);
+    const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+    const perRun = runs.map((r, i) => {
+      const sums: Record<string, number> = { total: r.dur };
+      for (const e of kernels) if (e.ts >= r.ts && e.ts <= r.ts + r.dur) sums[e.args?.op_name ?? '?'] = (sums[e.args?.op_name ?? '?'] ?? 0) + e.dur;
+      const perToken = tokens[i % tokens.length] * 1000; // µs -> ms per token
+      return Object.fromEntries(Object.entries(sums).map(([k, us]) => [k, us / perToken]));
+    });
+    const names = new Set(perRun.flatMap((r) => Object.keys(r)));
+    ops[v] = Object.fromEntries([...names].map((n) => [n, median(perRun.map((r) => r[n] ?? 0))]));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const out = path.join(repo, 'bench/results', args.out.replace(/\.json$/, '-ops.json'));
+  writeFileSync(out, `${JSON.stringify({
+    bench: 'teacher --profile', date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: os.loadavg(),
+    model: `synthetic Llama-shaped, V=${V}, d=384, 4 layers`, k: K, seq: SEQ, reps: REPS, threads: THREADS, budgets,
+    note: 'ORT profiler kernel wall time per operator type, ms per token, median over reps (all budgets pooled); machine shared with other jobs', ops,
+  }, null, 2)}\n`);
+  const shown = ['total', 'MatMul', 'Add', 'TopK', 'LogSoftmax', 'GatherElements'];
+  console.log(`ORT kernel wall time, ms per token (median of ${REPS} reps, ${budgets.join(',')} tokens per call)\n`);
+  console.log(`| variant | ${shown.join(' | ')} | other |`);
+  console.log(`| --- | ${shown.map(() => '---:').join(' | ')} | ---: |`);
+  for (const [v, o] of Object.entries(ops)) {
+    // Every other operator type's kernel time (the forward's layers, the chunked head's small ops).
+    const other = Object.entries(o).filter(([k]) => !shown.includes(k)).reduce((a, [, x]) => a + x, 0);
+    console.log(`| ${v} | ${shown.map((k) => (o[k] ?? 0).toFixed(3)).join(' | ')} | ${other.toFixed(3)} |`);
+  }
+  console.log(`\nwritten: ${path.relative(repo, out)}`);
+}
 
 // Memory: a session of this 474 MB model holds ~1.7 GB (weights and pre-packed copies), so
 // only two live at a time: the forward-pass reference, and the variant being measured, which
