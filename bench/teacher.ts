@@ -25,7 +25,7 @@
 // one process, per token), to see which kernels a head's cost is made of
 // (writes bench/results/<out>-ops.json).
 // Run: npx tsx bench/teacher.ts [--reps 5] [--budgets 128,256,441,512,1024] [--threads 1] [--variants blocked,logsoftmax,chunked]
-//      [--chunks 64,256] [--out teacher.json] [--profile]  (writes bench/results/<out>, prints tables)
+//      [--chunks 64,256] [--out teacher.json] [--profile] [--d-model 384]  (writes bench/results/<out>, prints tables)
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -39,7 +39,7 @@ import { chunkedHeadModel } from '../src/teacher/chunked-head.js';
 import { graphAppendix, readModelFile, readModelLight, withAppendix } from '../src/teacher/model-splice.js';
 import { int64Tensor, node, tensorInfo, DT } from '../src/teacher/onnx-model.js';
 
-const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' }, budgets: { type: 'string', default: '128,256,441,512,1024' }, threads: { type: 'string', default: '1' }, variants: { type: 'string' }, 'memory-of': { type: 'string' }, profile: { type: 'boolean' }, chunks: { type: 'string', default: '64,256' }, out: { type: 'string', default: 'teacher.json' } } });
+const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' }, budgets: { type: 'string', default: '128,256,441,512,1024' }, threads: { type: 'string', default: '1' }, variants: { type: 'string' }, 'memory-of': { type: 'string' }, profile: { type: 'boolean' }, 'd-model': { type: 'string', default: '384' }, chunks: { type: 'string', default: '64,256' }, out: { type: 'string', default: 'teacher.json' } } });
 const REPS = Number(args.reps);
 const budgets = args.budgets.split(',').map(Number);
 const K = 8;
@@ -47,7 +47,9 @@ const SEQ = 64;
 const repo = path.resolve(import.meta.dirname, '..');
 const cache = path.join(os.tmpdir(), 'lc-bench-precompute-cache');
 const V = 151936;
-const { model } = writeSyntheticInputs(path.join(cache, 'llama152k'), { vocabSize: V, dModel: 384, layers: 4, samples: 70, minLen: 64, maxLen: 256, seed: 5 });
+// --d-model: the head's cost grows with V, the output layer's with V·d, so their ratio depends on d.
+const D = Number(args['d-model']);
+const { model } = writeSyntheticInputs(path.join(cache, D === 384 ? 'llama152k' : `llama152k-d${D}`), { vocabSize: V, dModel: D, layers: 4, samples: 70, minLen: 64, maxLen: 256, seed: 5 });
 
 const THREADS = Number(args.threads);
 const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', interOpNumThreads: 1, intraOpNumThreads: THREADS, logSeverityLevel: 3 };
@@ -114,7 +116,7 @@ if (args['memory-of']) {
 const sessionMemory: Record<string, { rssMB: number; peakMB: number; seconds: number }> = {};
 for (const v of args.profile ? [] : variants) {
   console.error(`session memory of ${v}...`);
-  const out = execFileSync(process.execPath, [...process.execArgv, '--expose-gc', import.meta.filename, '--memory-of', v], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync(process.execPath, [...process.execArgv, '--expose-gc', import.meta.filename, ...process.argv.slice(2), '--memory-of', v], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   sessionMemory[v] = JSON.parse(out.trim().split('\n').pop()!) as (typeof sessionMemory)[string];
   console.error(`  +${sessionMemory[v].rssMB.toFixed(0)} MB RSS (peak +${sessionMemory[v].peakMB.toFixed(0)} MB), ${sessionMemory[v].seconds.toFixed(1)} s`);
 }
@@ -166,7 +168,7 @@ async function profileOps(): Promise<void> {
   const out = path.join(repo, 'bench/results', args.out.replace(/\.json$/, '-ops.json'));
   writeFileSync(out, `${JSON.stringify({
     bench: 'teacher --profile', date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: os.loadavg(),
-    model: `synthetic Llama-shaped, V=${V}, d=384, 4 layers`, k: K, seq: SEQ, reps: REPS, threads: THREADS, budgets,
+    model: `synthetic Llama-shaped, V=${V}, d=${D}, 4 layers`, k: K, seq: SEQ, reps: REPS, threads: THREADS, budgets,
     note: 'ORT profiler kernel wall time per operator type, ms per token, median over reps (all budgets pooled); machine shared with other jobs', ops,
   }, null, 2)}\n`);
   const shown = ['total', 'MatMul', 'Add', 'TopK', 'LogSoftmax', 'GatherElements'];
@@ -260,7 +262,7 @@ const bestBudget = budgets.reduce((a, b) => (rows.find((r) => r.variant === best
 mkdirSync(path.join(repo, 'bench/results'), { recursive: true });
 writeFileSync(path.join(repo, 'bench/results', args.out), `${JSON.stringify({
   bench: 'teacher', date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadavg: os.loadavg(), loadPerRep: loads,
-  model: `synthetic Llama-shaped, V=${V}, d=384, 4 layers`, k: K, seq: SEQ, reps: REPS, threads: THREADS,
+  model: `synthetic Llama-shaped, V=${V}, d=${D}, 4 layers`, k: K, seq: SEQ, reps: REPS, threads: THREADS,
   note: 'machine shared with other jobs; cost = process CPU per token (median over interleaved reps), ratios per budget',
   precisionBound: BOUND, bestHead, bestBudget, sessionCreation: sessionMemory, meanOverForward: Object.fromEntries(heads.filter((h) => variants.includes(h)).map((h) => [h, meanOver(h)])), rows,
 }, null, 2)}\n`);
