@@ -16,9 +16,9 @@
 // so its logits are the model's logits bit for bit and the ids are their exact top-k;
 // ties keep TopK's order (lower id first: chunks are concatenated in id order).
 import { TeacherError } from './errors.js';
-import { findLogitsOutput, headOutput, TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT } from './fuse-head.js';
+import { findLogitsOutput, headNamer, headOutput, TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT } from './fuse-head.js';
 import { readModelLight, spliceModel } from './model-splice.js';
-import { DT, attrInt, attrInts, defaultOpset, graphNames, int64Tensor, node, toNumber, type NodeProto, type TensorProto } from './onnx-types.js';
+import { DT, attrInt, attrInts, defaultOpset, int64Tensor, node, toNumber, type NodeProto, type TensorProto } from './onnx-types.js';
 
 export interface ChunkedHeadOptions {
   /** Number of (id, log-probability) pairs kept per position. */
@@ -61,16 +61,7 @@ export function chunkedHeadModel(model: Uint8Array, opts: ChunkedHeadOptions): U
   if (!Number.isInteger(chunks) || chunks < 1 || chunks > layer.vocab) {
     throw new TeacherError(`teacher ${label}: chunks must be an integer in 1..${layer.vocab}, got ${chunks}`);
   }
-  const taken = graphNames(graph);
-  for (const name of [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT]) {
-    if (taken.has(name)) throw new TeacherError(`teacher ${label}: model already defines "${name}"`);
-  }
-  const fresh = (base: string): string => {
-    let name = `lc_chunk/${base}`;
-    for (let i = 1; taken.has(name); i++) name = `lc_chunk/${base}_${i}`;
-    taken.add(name);
-    return name;
-  };
+  const fresh = headNamer(graph, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT], 'lc_chunk', label);
   const nodes = graph.node!;
   const inits = graph.initializer!;
   const i64 = (base: string, values: number[]): string => {

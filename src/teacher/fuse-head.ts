@@ -113,16 +113,7 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
     if (mode === 'none') throw new TeacherError(`teacher ${label}: tail mass needs a normalizing head; lse mode 'none' has none`);
   }
 
-  const taken = graphNames(graph);
-  for (const name of [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, ...(opts.tailMass ? [TOPK_TAIL_OUTPUT] : [])]) {
-    if (taken.has(name)) throw new TeacherError(`teacher ${label}: model already defines "${name}"`);
-  }
-  const fresh = (base: string): string => {
-    let name = `lc_topk/${base}`;
-    for (let i = 1; taken.has(name); i++) name = `lc_topk/${base}_${i}`;
-    taken.add(name);
-    return name;
-  };
+  const fresh = headNamer(graph, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, ...(opts.tailMass ? [TOPK_TAIL_OUTPUT] : [])], 'lc_topk', label);
 
   let x = logitsName;
   // Half-precision logits are widened first: log-sum-exp over 152k entries in fp16 loses
@@ -212,6 +203,23 @@ function appendTailLogprob(
   const tailLse = appendLogSumExp(graph, masked, opset, fresh, mode, vocab, rank);
   if (lse === null) nodes.push(node('Identity', [tailLse], [TOPK_TAIL_OUTPUT], fresh('tail')));
   else nodes.push(node('Sub', [tailLse, lse], [TOPK_TAIL_OUTPUT], fresh('tail')));
+}
+
+/**
+ * Refuses a graph that already defines one of a head's `outputs`, and returns a maker of
+ * internal names under `prefix` that collide with nothing in the graph.
+ */
+export function headNamer(graph: GraphProto, outputs: string[], prefix: string, label: string): (base: string) => string {
+  const taken = graphNames(graph);
+  for (const name of outputs) {
+    if (taken.has(name)) throw new TeacherError(`teacher ${label}: model already defines "${name}"`);
+  }
+  return (base: string): string => {
+    let name = `${prefix}/${base}`;
+    for (let i = 1; taken.has(name); i++) name = `${prefix}/${base}_${i}`;
+    taken.add(name);
+    return name;
+  };
 }
 
 function resolveVocab(info: LogitsInfo, vocabSize: number | undefined, label: string): number | null {
