@@ -112,16 +112,7 @@ export function appendTopkHead(proto: ModelProto, opts: FuseTopkHeadOptions, lab
     if (mode === 'none') throw new TeacherError(`teacher ${label}: tail mass needs a normalizing head; lse mode 'none' has none`);
   }
 
-  const taken = graphNames(graph);
-  for (const name of [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, ...(opts.tailMass ? [TOPK_TAIL_OUTPUT] : [])]) {
-    if (taken.has(name)) throw new TeacherError(`teacher ${label}: model already defines "${name}"`);
-  }
-  const fresh = (base: string): string => {
-    let name = `lc_topk/${base}`;
-    for (let i = 1; taken.has(name); i++) name = `lc_topk/${base}_${i}`;
-    taken.add(name);
-    return name;
-  };
+  const fresh = headNamer(graph, [TOPK_IDS_OUTPUT, TOPK_LOGPROBS_OUTPUT, ...(opts.tailMass ? [TOPK_TAIL_OUTPUT] : [])], 'lc_topk', label);
 
   let x = logitsName;
   // Half-precision logits are widened first: log-sum-exp over 152k entries in fp16 loses
@@ -213,6 +204,23 @@ function appendTailLogprob(
   else nodes.push(node('Sub', [tailLse, lse], [TOPK_TAIL_OUTPUT], fresh('tail')));
 }
 
+/**
+ * Refuses a graph that already defines one of a head's `outputs`, and returns a maker of
+ * internal names under `prefix` that collide with nothing in the graph.
+ */
+export function headNamer(graph: GraphProto, outputs: string[], prefix: string, label: string): (base: string) => string {
+  const taken = graphNames(graph);
+  for (const name of outputs) {
+    if (taken.has(name)) throw new TeacherError(`teacher ${label}: model already defines "${name}"`);
+  }
+  return (base: string): string => {
+    let name = `${prefix}/${base}`;
+    for (let i = 1; taken.has(name); i++) name = `${prefix}/${base}_${i}`;
+    taken.add(name);
+    return name;
+  };
+}
+
 function resolveVocab(info: LogitsInfo, vocabSize: number | undefined, label: string): number | null {
   if (vocabSize === undefined) return info.vocab;
   if (!Number.isInteger(vocabSize) || vocabSize < 1) {
@@ -224,7 +232,7 @@ function resolveVocab(info: LogitsInfo, vocabSize: number | undefined, label: st
   return vocabSize;
 }
 
-function headOutput(name: string, elemType: number, info: LogitsInfo, k: number): ValueInfoProto {
+export function headOutput(name: string, elemType: number, info: LogitsInfo, k: number): ValueInfoProto {
   const lead = info.dims ? info.dims.slice(0, -1) : ['batch', 'seq'];
   const dim: Dimension[] = lead.map((d, i) =>
     typeof d === 'number' ? { dimValue: d } : { dimParam: d ?? `lc_dim${i}` },

@@ -127,8 +127,11 @@ function varintBytes(n: number): number[] {
  * rewrote its output list. Existing nodes and initializers must not have been changed (they are
  * copied from the original bytes, not from the proto). The graph's output entries are replaced
  * by the proto's list; this costs one copy of the file (the graph field's length changes).
+ * `dropNodes` (indices into the original node list) leaves those nodes out: ONNX Runtime runs
+ * every node of a graph, also one whose outputs nobody reads, so a head that replaces the
+ * model's own output layer has to remove it, not just stop fetching it.
  */
-export function spliceModel(light: LightModel): Uint8Array {
+export function spliceModel(light: LightModel, dropNodes: ReadonlySet<number> = new Set()): Uint8Array {
   const { bytes, proto, graphField } = light;
   const graph = proto.graph!;
   const tail = encodeGraphFragment({
@@ -136,7 +139,8 @@ export function spliceModel(light: LightModel): Uint8Array {
     initializer: (graph.initializer ?? []).slice(light.initializerCount),
     output: graph.output ?? [],
   });
-  const kept = light.graphFields.filter((f) => f.field !== GRAPH_OUTPUT);
+  let nodeIndex = 0;
+  const kept = light.graphFields.filter((f) => f.field !== GRAPH_OUTPUT && !(f.field === GRAPH_NODE && f.wireType === 2 && dropNodes.has(nodeIndex++)));
   let graphLen = tail.length;
   for (const f of kept) graphLen += f.end - f.start;
   const header = fieldHeader(MODEL_GRAPH, graphLen);
