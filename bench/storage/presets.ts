@@ -11,6 +11,7 @@ import { CheckedDataset } from '../../src/shard/checked-dataset.js';
 import { DatasetWriter, type PresetName, presetSettings, type TopkBatch } from '../../src/shard/index.js';
 import type { ShardFormat } from '../../src/shard/types.js';
 import { type Fidelity, fidelity } from './fidelity.js';
+import { sharedPositionCount } from './shared.js';
 import { MAX_K, type TeacherData, truncateK } from './teachers.js';
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -99,7 +100,7 @@ export async function measurePreset(t: TeacherData, k: number, preset: PresetNam
     const decoded = new Float32Array(tokens * k);
     const exact = new Float32Array(tokens * k);
     const per: number[] = [];
-    let at = 0, shared = 0;
+    let at = 0;
     for (let b = 0; b < reader.batchCount; b++) {
       const s0 = performance.now();
       const x = await reader.readBatch(b);
@@ -109,8 +110,8 @@ export async function measurePreset(t: TeacherData, k: number, preset: PresetNam
       at += x.topkLogprobs.length;
     }
     const t2 = performance.now();
-    // Counted after the timed pass: it reads the stored batches again.
-    if (share > 0) for (let b = 0; b < reader.batchCount; b++) shared += (await reader.sharedPositions(b))?.shared ?? 0;
+    // After the timed pass: without the manifest's count it reads the stored batches again.
+    const shared = share > 0 ? await sharedPositionCount(reader) : 0;
     await reader.close();
     const bytes = m.shards.reduce((a, x) => a + x.bytes + x.index.bytes, 0);
     // Throughput in decoded float32 top-k payload (ids + values, 8 bytes per entry).

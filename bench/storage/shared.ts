@@ -24,6 +24,18 @@ export interface AccessRow {
 
 const BATCH = 32;
 
+/**
+ * Positions stored once in an earlier sample (the sum of prefix_len): the manifest's count when the
+ * writer recorded it (docs/FORMAT.md §4.3), else by decoding every batch (datasets written before).
+ */
+export async function sharedPositionCount(ds: CheckedDataset): Promise<number> {
+  const recorded = ds.manifest.stats.sharedPositions;
+  if (recorded !== undefined) return recorded;
+  let shared = 0;
+  for (let b = 0; b < ds.batchCount; b++) shared += (await ds.sharedPositions(b))?.shared ?? 0;
+  return shared;
+}
+
 /** One batch per row: the samples' rows of the input batches, regrouped into batches of BATCH with ids from 0. */
 function regroup(rows: { b: TopkBatch; i: number }[], k: number): TopkBatch[] {
   const out: TopkBatch[] = [];
@@ -90,14 +102,14 @@ export async function measureShared(t: TeacherData, input: SharedRow['input'], b
     const ds = await CheckedDataset.open(join(root, 'd'));
     const tokens = manifest.tokenCount;
     const decoded = new Float32Array(tokens * k), exact = new Float32Array(tokens * k);
-    let at = 0, shared = 0;
+    let at = 0;
     for (let b = 0; b < ds.batchCount; b++) {
       const x = await ds.readBatch(b);
       decoded.set(x.topkLogprobs, at);
       exact.set(batches[b].topkLogprobs, at);
       at += x.topkLogprobs.length;
-      shared += (await ds.sharedPositions(b))?.shared ?? 0;
     }
+    const shared = await sharedPositionCount(ds);
     await ds.close();
     const bytes = manifest.shards.reduce((a, x) => a + x.bytes + x.index.bytes, 0);
     return {

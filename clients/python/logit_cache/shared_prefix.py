@@ -7,7 +7,7 @@ stores only its positions [L, len): its first L positions are those of sample ``
 the same L tokens.  A causal teacher's output at position t depends only on ``input_ids[0..t]``,
 so the owner's stored positions are this sample's too.
 
-Resolution has two steps, both vectorised (numpy index arithmetic, Arrow ``take``):
+Resolution has two steps, both vectorised (numpy index arithmetic, zero-copy Arrow slices):
 
 1. :func:`prepare` checks a verified stored batch's own references (types, L within the
    sample, L = 0 pointing at itself, owner earlier, per-position lists L shorter than
@@ -18,7 +18,8 @@ Resolution has two steps, both vectorised (numpy index arithmetic, Arrow ``take`
    *owner's* next token, which differs from this sample's).
 2. :func:`resolve` checks each reference against its owner (same shard, a root, long enough,
    equal prefix) and builds the full batch: every per-position column gathered from this batch's
-   stored positions and the owners' positions [0, L) with one ``take`` per column.
+   stored positions and the owners' positions [0, L), copying only those positions (slices of
+   each source, one concatenation of the output's size per column).
 
 The result is the record batch a format-2.4 writer would have written for these samples, with
 ids plain (any value encoding, tail mass and ragged lists kept as stored, since they are
@@ -27,7 +28,7 @@ per-position), so the shared batch decoding (:mod:`logit_cache.batch`) takes it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -158,6 +159,31 @@ def prepare(rb: pa.RecordBatch, k: int, index_type: str, first: int, where: str,
     return StoredBatch(rb, first, offsets, flat, plen, owner, stored_offsets, verified)
 
 
+def _runs(batch: StoredBatch, b: int, sharers: np.ndarray, ob: np.ndarray, pstart: np.ndarray) -> List[Tuple[int, int, int]]:
+    """The full positions of ``batch`` (batch ``b``) in order as runs ``(source batch, first stored
+    position, count)``: each row is its owner's [0, L) then its own stored positions; empty runs
+    are dropped and runs that continue each other in one source are merged (consecutive roots are one)."""
+    rows = batch.rb.num_rows
+    src = np.full(rows, b, np.int64)
+    start = np.zeros(rows, np.int64)
+    src[sharers], start[sharers] = ob, pstart
+    lengths = np.diff(batch.input_offsets)
+    own_src = np.full(rows, b, np.int64)
+    # Interleaved per row: (prefix run, own run).
+    r_src = np.stack([src, own_src], axis=1).reshape(-1)
+    r_start = np.stack([start, batch.stored_offsets[:-1]], axis=1).reshape(-1)
+    r_len = np.stack([batch.prefix_len, lengths - batch.prefix_len], axis=1).reshape(-1)
+    keep = r_len > 0
+    r_src, r_start, r_len = r_src[keep], r_start[keep], r_len[keep]
+    if not len(r_len):
+        return []
+    head = np.ones(len(r_len), bool)
+    head[1:] = (r_src[1:] != r_src[:-1]) | (r_start[1:] != r_start[:-1] + r_len[:-1])
+    heads = np.flatnonzero(head)
+    counts = np.add.reduceat(r_len, heads)
+    return list(zip(r_src[heads].tolist(), r_start[heads].tolist(), counts.tolist()))
+
+
 def resolve(batch: StoredBatch, b: int, batch_size: int, shard_first_sample: int,
             owner_batch: Callable[[int], StoredBatch], where: str) -> pa.RecordBatch:
     """The full record batch of stored batch ``b``: prefix columns dropped, every per-position
@@ -179,24 +205,18 @@ def resolve(batch: StoredBatch, b: int, batch_size: int, shard_first_sample: int
                                 f"(it starts at sample {shard_first_sample})")
     ob = owner // batch_size
     row = owner - ob * batch_size
-    # Sources of positions: this batch first, then each other owner batch; bases into their concatenation.
+    # Sources of positions: this batch, then each other owner batch (read once each).
     sources: Dict[int, StoredBatch] = {b: batch}
     for o in sorted(set(ob.tolist()) - {b}):
         sources[o] = owner_batch(o)
-    pos_base, in_base, order = {}, {}, list(sources)
-    p = q = 0
-    for o in order:
-        pos_base[o], in_base[o] = p, q
-        p += int(sources[o].stored_offsets[-1])
-        q += int(sources[o].input_offsets[-1])
     n = len(sharers)
-    pbase = np.empty(n, np.int64)
-    ibase = np.empty(n, np.int64)
-    for o in order:  # per owner batch: checks and bases, vectorised over its sharers
+    pstart = np.empty(n, np.int64)  # where each sharer's prefix starts in its owner's stored positions
+    istart = np.empty(n, np.int64)  # ... and in its owner's input tokens
+    for o, src in sources.items():  # per owner batch: checks and starts, vectorised over its sharers
         sel = np.flatnonzero(ob == o)
         if not len(sel):
             continue
-        src, r = sources[o], row[sel]
+        r = row[sel]
         if (r >= len(src.prefix_len)).any():
             i = sel[int(np.flatnonzero(r >= len(src.prefix_len))[0])]
             raise ShardCorruptError(f"{where}: sample {own[i]}: prefix_sample {owner[i]} is past the end of its batch {o}")
@@ -207,34 +227,39 @@ def resolve(batch: StoredBatch, b: int, batch_size: int, shard_first_sample: int
                 i = sel[int(np.flatnonzero(bad)[0])]
                 raise ShardCorruptError(f"{where}: sample {own[i]}: prefix_sample {owner[i]} {why} "
                                         f"(prefix_len {plen[sharers[i]]})")
-        pbase[sel] = pos_base[o] + src.stored_offsets[r]
-        ibase[sel] = in_base[o] + src.input_offsets[r]
-    # Every full position: its row, its column, and where its entries come from.
+        pstart[sel] = src.stored_offsets[r]
+        istart[sel] = src.input_offsets[r]
+    # The shared input tokens must equal the owners': compared source by source, so only the
+    # prefix positions are gathered (never every source's tokens).
     offsets = batch.input_offsets
     lengths = np.diff(offsets)
-    total = int(offsets[-1])
-    rows = np.repeat(np.arange(rb.num_rows, dtype=np.int64), lengths)
-    col = np.arange(total, dtype=np.int64) - offsets[rows]
-    row_pbase = np.zeros(rb.num_rows, np.int64)
-    row_ibase = np.zeros(rb.num_rows, np.int64)
-    row_pbase[sharers], row_ibase[sharers] = pbase, ibase
-    pre = col < plen[rows]
-    inputs = np.concatenate([sources[o].input_ids for o in order])
-    mine, theirs = batch.input_ids[pre], inputs[(row_ibase[rows] + col)[pre]]
+    pre_len = plen[sharers]
+    pre_rows = np.repeat(sharers, pre_len)
+    pre_col = np.arange(len(pre_rows), dtype=np.int64) - np.repeat(np.cumsum(pre_len) - pre_len, pre_len)
+    pre_sharer = np.repeat(np.arange(n), pre_len)
+    mine = batch.input_ids[offsets[pre_rows] + pre_col]
+    theirs = np.empty_like(mine)
+    for o, src in sources.items():
+        m = ob[pre_sharer] == o
+        theirs[m] = src.input_ids[istart[pre_sharer[m]] + pre_col[m]]
     if not np.array_equal(mine, theirs):
         t = int(np.flatnonzero(mine != theirs)[0])
-        r = int(rows[pre][t])
+        r = int(pre_rows[t])
         raise ShardCorruptError(f"{where}: sample {batch.first + r}: input_ids differ from prefix_sample "
-                                f"{int(batch.prefix_sample[r])} at position {int(col[pre][t])} within prefix_len {int(plen[r])}")
-    take = pa.array(np.where(pre, row_pbase[rows] + col, batch.stored_offsets[rows] + col - plen[rows]))
+                                f"{int(batch.prefix_sample[r])} at position {int(pre_col[t])} within prefix_len {int(plen[r])}")
+    runs = _runs(batch, b, sharers, ob, pstart)
     full_offsets = pa.array(offsets.astype(np.int32))
     columns, fields = [], []
     per_position = set(_per_position(rb.schema))
     for name in keep:
         field = rb.schema.field(name)
         if name in per_position:
-            child = pa.concat_arrays([sources[o].rb.column(name).flatten() for o in order]).take(take)
-            columns.append(pa.ListArray.from_arrays(full_offsets, child, type=field.type))
+            # Only the taken positions are copied: zero-copy slices of each source's child, one
+            # concatenation of the output's size (never every source's whole column).
+            child = {o: src.rb.column(name).flatten() for o, src in sources.items()}
+            pieces = [child[o].slice(start, length) for o, start, length in runs]
+            gathered = pa.concat_arrays(pieces) if pieces else child[b].slice(0, 0)
+            columns.append(pa.ListArray.from_arrays(full_offsets, gathered, type=field.type))
         else:
             columns.append(rb.column(name))
         fields.append(field)
