@@ -7,9 +7,10 @@ import { CheckedDataset } from './checked-dataset.js';
 import { FILE_HEAD, parseFooter } from './ipc-framing.js';
 import { checkShardSize, decodeVerified, type ShardReader } from './shard-reader.js';
 import type { ShardEntry } from './manifest.js';
+import { type ErrorCode, isErrorCode } from '../errors.js';
 
 /** `code`: the LC_ERR_* code of the failure, when it has one (`verify` prints it). */
-export interface Problem { shard: string | null; batch: number | null; message: string; code?: string }
+export interface Problem { shard: string | null; batch: number | null; message: string; code?: ErrorCode }
 export interface VerifyReport { datasetDir: string; shards: number; batches: number; checked: number; problems: Problem[] }
 export type VerifyProgress = (e: { type: 'shard'; done: number; total: number; file: string }) => void;
 
@@ -21,7 +22,7 @@ export async function verifyDataset(datasetDir: string, onProgress?: VerifyProgr
     // One shard at a time: nothing is worth keeping open or cached across shards here.
     ds = await CheckedDataset.open(datasetDir, { maxShards: 1, maxOpenFiles: 1 });
   } catch (e) {
-    return { datasetDir, shards: 0, batches: 0, checked: 0, problems: [{ shard: null, batch: null, message: (e as Error).message, ...codeOf(e) }] };
+    return { datasetDir, shards: 0, batches: 0, checked: 0, problems: [{ shard: null, batch: null, message: (e as Error).message, ...codeField(e) }] };
   }
   const { manifest } = ds;
   const problems: Problem[] = [];
@@ -39,7 +40,7 @@ export async function verifyDataset(datasetDir: string, onProgress?: VerifyProgr
       try {
         reader = await ds.shard(si);
       } catch (e) {
-        problems.push({ shard: shard.file, batch: null, message: (e as Error).message, ...codeOf(e) });
+        problems.push({ shard: shard.file, batch: null, message: (e as Error).message, ...codeField(e) });
         continue;
       }
       // pyarrow and other Arrow readers find batches through the footer: it must agree with the index.
@@ -56,7 +57,7 @@ export async function verifyDataset(datasetDir: string, onProgress?: VerifyProgr
           checked++;
         } catch (e) {
           decodedAll = false;
-          problems.push({ shard: shard.file, batch: b, message: (e as Error).message, ...codeOf(e) });
+          problems.push({ shard: shard.file, batch: b, message: (e as Error).message, ...codeField(e) });
         }
       }
       if (decodedAll && shard.sharedPositions !== undefined && shard.sharedPositions !== shared) {
@@ -120,7 +121,8 @@ async function wholeFileProblem(ds: CheckedDataset, shard: ShardEntry): Promise<
   }
 }
 
-function codeOf(e: unknown): { code?: string } {
-  const code = (e as { code?: unknown })?.code;
-  return typeof code === 'string' && code.startsWith('LC_ERR_') ? { code } : {};
+/** `{ code }` when `e` carries a registered LC_ERR_* code (errors.ts), else nothing: verify prints no code for an uncoded failure. */
+function codeField(e: unknown): { code?: ErrorCode } {
+  const code = (e as { code?: unknown } | null)?.code;
+  return isErrorCode(code) ? { code } : {};
 }
